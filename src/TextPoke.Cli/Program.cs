@@ -1,1 +1,3 @@
-class P{static void Main(){}}
+using TextPoke.Cli;
+
+return TextPokeCli.Run(args, Console.Out, Console.Error);

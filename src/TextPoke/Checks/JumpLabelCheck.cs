@@ -131,7 +131,7 @@ public static class JumpLabelCheck
                 keyIndex[keyId] = k = keys.Count;
                 var info = ReadKey(image, symbols, e);
                 keys.Add(info);
-                CheckKey(report, info, e);
+                CheckKey(report, info, e, PS(symbols, image, e.Code));
             }
             var key = keys[k];
             key.Sites++;
@@ -148,6 +148,14 @@ public static class JumpLabelCheck
                 sites[i] = new JumpSite(e, k, 0, SiteState.Unreadable, expectJump, inInit, 0);
                 key.BrokenSites++;
                 report.Findings.Add(SiteOutsideText(image, symbols, e, key));
+                continue;
+            }
+            var live = LiveRelocation(image, symbols, e, key, codeSection!);
+            if (live != null)
+            {
+                sites[i] = new JumpSite(e, k, 5, SiteState.Nop, expectJump, inInit, 5);
+                nop++; five++; key.NopSites++; key.BrokenSites++;
+                report.Findings.Add(live);
                 continue;
             }
             var insn = decoder.Decode(buffer[..n], e.Code);
@@ -216,12 +224,13 @@ public static class JumpLabelCheck
         int n = image.Read(e.Key, b);
         int enabled = n >= 4 ? BinaryPrimitives.ReadInt32LittleEndian(b) : 0;
         ulong type = n >= 16 ? BinaryPrimitives.ReadUInt64LittleEndian(b[8..]) : 0;
-        bool? initial = n < 16 ? null : enabled is 0 or 1 ? enabled == 1 : (type & 3) is 0 or 1 ? (type & 1) == 1 : null;
+        // Invariant 8: on disk the enabled count is 0 or 1 and the type word equals it; otherwise the state is undefined.
+        bool? initial = n >= 16 && enabled is 0 or 1 && type == (ulong)enabled ? enabled == 1 : null;
         return new StaticKeyInfo(e.Key, name, initial, section.Name, enabled, type, false);
     }
 
     // Invariants 2 (key placement) and 8 (key consistency), once per key.
-    static void CheckKey(JumpLabelReport report, StaticKeyInfo key, JumpEntry e)
+    static void CheckKey(JumpLabelReport report, StaticKeyInfo key, JumpEntry e, string location)
     {
         if (key.External) return;
         if (!key.InData)
@@ -229,7 +238,7 @@ public static class JumpLabelCheck
             report.Findings.Add(new Finding
             {
                 Table = TableName, Rule = "jump.key-outside-data", Severity = Severity.Bug,
-                Title = "static key outside the image's data", Key = key.Name, KeyAddress = key.Address, Address = e.Code,
+                Title = "static key outside the image's data", Key = key.Name, KeyAddress = key.Address, Address = e.Code, Location = location,
                 Explanation = $"entry {e.Index} names a key at {key.Address:x16}, which lies {(key.Section == null ? "outside every section" : $"in {key.Section}, which is code")}. " +
                     "jump_label_init stores the site list in that word, so the kernel would corrupt whatever is there; the table entry itself is damaged.",
             });
@@ -353,7 +362,7 @@ public static class JumpLabelCheck
                 Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address, Size = size, Type = type,
                 ActualBytes = X86Code.Hex(site5), ExpectedBytes = X86Code.Hex(expectedPrinted),
                 KernelLines = PatchFailure(era, where, e.Code, site5, expectedPrinted, size, type),
-                Explanation = $"{keyText} so the site must hold {expected} until the key changes; it holds {found}. {char.ToUpperInvariant(path[0])}{path[1..]}, " +
+                Explanation = $"{keyText} So the site must hold {expected} until the key changes; it holds {found}. {char.ToUpperInvariant(path[0])}{path[1..]}, " +
                     $"and the first {(wantJump ? "static_key_disable/static_key_slow_dec" : "static_key_enable/static_key_slow_inc")} of {key.Name} BUGs.{cause}",
             };
         }
@@ -362,28 +371,37 @@ public static class JumpLabelCheck
             {
                 Table = TableName, Rule = "jump.mark-on-jump-site", Severity = Severity.Warning, Title = "objtool NOP mark on a JMP-type site",
                 Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address,
-                Explanation = $"entry {e.Index} carries objtool's NOP mark, but {keyText.TrimEnd('.', ',')} makes it a JMP-type site (arch_static_branch_jump never sets the mark); objtool would NOP a site that must jump.",
+                Explanation = $"entry {e.Index} carries objtool's NOP mark, but it is a JMP-type site: {keyText} arch_static_branch_jump never sets the mark, so objtool would NOP a site that must jump.",
             };
-        // Invariant 7: in unlinked objects a 5-byte NOP must not carry a live PC32/PLT32 relocation.
-        if (state == SiteState.Nop && size == 5 && image.SectionAt(e.Code) is { } section && image.RelocationsOf(section) is { } rel)
-        {
-            int r = rel.At(e.Code - image.SectionAddress(section) + 1);
-            if (r >= 0 && rel.Types[r] is ElfConstants.R_X86_64_PC32 or ElfConstants.R_X86_64_PLT32)
-                return new Finding
-                {
-                    Table = TableName, Rule = "jump.live-relocation", Severity = Severity.Bug, Title = "live relocation inside a NOP site",
-                    Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address,
-                    Explanation = $"a {ElfConstants.RelocationName(rel.Types[r])} against {rel.SymbolNames[r]} still applies at {where}+1; the loader will write a displacement into the NOP. objtool sets it to R_X86_64_NONE when it NOPs a site.",
-                };
-        }
         return null;
+    }
+
+    // Invariant 7: in an unlinked object a 5-byte NOP must not carry a live PC32/PLT32 relocation at +1; the loader
+    // would write a displacement into it. objtool sets that relocation to R_X86_64_NONE when it NOPs a jmp.
+    static Finding? LiveRelocation(KernelImage image, ImageSymbols symbols, JumpEntry e, StaticKeyInfo key, ElfSection section)
+    {
+        if (image.RelocationsOf(section) is not { } rel) return null;
+        ulong offset = e.Code - image.SectionAddress(section);
+        int r = rel.At(offset + 1);
+        if (r < 0 || rel.Types[r] is not (ElfConstants.R_X86_64_PC32 or ElfConstants.R_X86_64_PLT32)) return null;
+        var raw = image.Elf.SectionBytes(section);
+        if (offset + 5 > (ulong)raw.Length || !raw.Slice((int)offset, 5).SequenceEqual(X86Code.Nop(5))) return null;
+        string where = PS(symbols, image, e.Code);
+        return new Finding
+        {
+            Table = TableName, Rule = "jump.live-relocation", Severity = Severity.Bug, Title = "live relocation inside a NOP site",
+            Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address, Size = 5, ActualBytes = X86Code.Hex(X86Code.Nop(5)),
+            Explanation = $"the site holds the 5-byte NOP, but a {ElfConstants.RelocationName(rel.Types[r])} against {rel.SymbolNames[r]} still applies at " +
+                $"{where}+1: linking or module loading writes a displacement into the NOP, and the first flip of key {key.Name} then BUGs. " +
+                "objtool sets that relocation to R_X86_64_NONE when it NOPs a jump; here it rewrote the bytes but left the relocation.",
+        };
     }
 
     static string KeyText(StaticKeyInfo key, JumpEntry e)
     {
-        if (key.InitialValue == null) return key.External ? $"Key {key.Name} is defined outside this object, so its state is not known here." : $"Key {key.Name} has no readable initial value.";
+        if (key.InitialValue == null) return key.External ? $"Key {key.Name} is defined outside this object, so its state is not known here." : $"Key {key.Name} has no consistent initial value.";
         string macro = e.Branch ? "static_branch_likely" : "static_branch_unlikely";
-        return $"Key {key.Name} is initially {(key.InitialValue.Value ? "on" : "off")} (static_key in {key.Section}) and this site is {macro} (branch bit {(e.Branch ? 1 : 0)}),";
+        return $"Key {key.Name} is initially {(key.InitialValue.Value ? "on" : "off")} (static_key in {key.Section}) and this site is {macro} (branch bit {(e.Branch ? 1 : 0)}).";
     }
 
     static IReadOnlyList<string> PatchFailure(JumpLabelEra era, string where, ulong address, byte[] site5, byte[] expected5, int size, int type)

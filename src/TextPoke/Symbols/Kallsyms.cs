@@ -38,7 +38,7 @@ public static class Kallsyms
     public static (KallsymsLayout? Layout, SymbolEntry[] Symbols, string? Reason) Recover(KernelImage image)
     {
         var rodatas = image.Elf.Sections.Where(s => s.IsAllocated && !s.IsExecutable && s.HasFileBytes && s.Size > 4096).ToList();
-        if (rodatas.Count == 0) return (null, [], "no read-only data section to search");
+        if (rodatas.Count == 0) return (null, [], "no data section large enough to hold kallsyms");
         string reason = "no kallsyms token table found";
         foreach (var section in rodatas.OrderBy(s => s.Name == ".rodata" ? 0 : 1))
         {

@@ -100,13 +100,48 @@ public sealed class SymbolTable
             or "kallsyms_names" or "kallsyms_markers" or "kallsyms_token_table" or "kallsyms_token_index" or "kallsyms_seqs_of_names";
     }
 
-    /// <summary>Sorts entries by address the way nm -n feeds kallsyms (stable for aliases).</summary>
+    /// <summary>
+    /// Sorts entries the way scripts/kallsyms.c (compare_symbols, v5.17..v6.12) orders them: by address; among aliases
+    /// non-weak first, then symbols that do not look linker-provided (__start_*, __stop_*, __end_*, *_start, *_end),
+    /// then fewer leading underscores, then input order. %pS prints the first alias.
+    /// </summary>
     internal static SymbolEntry[] Sort(IEnumerable<SymbolEntry> entries)
     {
         var list = entries.ToArray();
-        var keys = list.Select((e, i) => (e.Address, i)).ToArray();
-        Array.Sort(keys);
-        return keys.Select(k => list[k.i]).ToArray();
+        var order = new int[list.Length];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        Array.Sort(order, (a, b) =>
+        {
+            var x = list[a];
+            var y = list[b];
+            int c = x.Address.CompareTo(y.Address);
+            if (c != 0) return c;
+            c = IsWeak(x).CompareTo(IsWeak(y));
+            if (c != 0) return c;
+            c = LooksLinkerProvided(x.Name).CompareTo(LooksLinkerProvided(y.Name));
+            if (c != 0) return c;
+            c = LeadingUnderscores(x.Name).CompareTo(LeadingUnderscores(y.Name));
+            return c != 0 ? c : a.CompareTo(b);
+        });
+        return order.Select(i => list[i]).ToArray();
+    }
+
+    static bool IsWeak(in SymbolEntry e) => e.Type is 'w' or 'W';
+
+    static int LeadingUnderscores(string name)
+    {
+        int n = 0;
+        while (n < name.Length && name[n] == '_') n++;
+        return n;
+    }
+
+    // scripts/kallsyms.c (may_be_linker_script_provide_symbol).
+    static bool LooksLinkerProvided(string name)
+    {
+        if (name.Length < 8 || !name.StartsWith("__", StringComparison.Ordinal)) return false;
+        return name.StartsWith("__start_", StringComparison.Ordinal) || name.StartsWith("__stop_", StringComparison.Ordinal)
+            || name.StartsWith("__end_", StringComparison.Ordinal) || name.EndsWith("_start", StringComparison.Ordinal)
+            || name.EndsWith("_end", StringComparison.Ordinal);
     }
 
     /// <summary>nm's type letter for an ELF symbol.</summary>

@@ -1,0 +1,155 @@
+using System.CommandLine;
+using TextPoke.Checks;
+using TextPoke.Demo;
+using TextPoke.Images;
+using TextPoke.Symbols;
+
+namespace TextPoke.Cli;
+
+static class Commands
+{
+    static Argument<string> ImageArgument() => new("IMAGE")
+    {
+        Description = "kernel image: vmlinux, vmlinuz/bzImage (gzip, xz, zstd, lz4, lzma, bzip2), vmlinux.o, or a module (.ko, .ko.xz, .ko.zst, .ko.gz)",
+    };
+
+    static Option<string?> SystemMapOption() => new("--system-map")
+    {
+        Description = "System.map to take symbols from (checked against the image); by default kallsyms from the image, then .symtab, then a System.map found beside the image",
+        HelpName = "FILE",
+    };
+
+    static Option<bool> JsonOption() => new("--json") { Description = "print JSON instead of text" };
+
+    static (KernelImage Image, ImageSymbols Symbols) Load(string path, string? systemMap)
+    {
+        var image = KernelImage.Open(path);
+        try
+        {
+            return (image, ImageSymbols.Load(image, systemMap));
+        }
+        catch
+        {
+            image.Dispose();
+            throw;
+        }
+    }
+
+    public static Command Check(TextWriter stdout)
+    {
+        var image = ImageArgument();
+        var map = SystemMapOption();
+        var json = JsonOption();
+        var tables = new Option<string?>("--tables")
+        {
+            Description = $"comma-separated tables to check (default: all). Known: {string.Join(", ", CheckRunner.KnownTables)}",
+            HelpName = "LIST",
+        };
+        var command = new Command("check", "Check every self-patching table of IMAGE against its machine code; print the kernel's own message for each broken site.")
+        {
+            image, map, tables, json,
+        };
+        command.SetAction(result =>
+        {
+            var selected = ParseTables(result.GetValue(tables));
+            var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
+            using (img)
+            {
+                var check = CheckRunner.Run(img, symbols, selected);
+                if (result.GetValue(json)) JsonOutput.Check(stdout, check);
+                else TextOutput.Check(stdout, check);
+                return check.Clean ? ExitCodes.Clean : ExitCodes.Findings;
+            }
+        });
+        return command;
+    }
+
+    static IReadOnlyCollection<string>? ParseTables(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text) || text == "all") return null;
+        var names = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        foreach (var n in names)
+            if (!CheckRunner.KnownTables.Contains(n))
+                throw new UsageException($"unknown table '{n}' in --tables (known: {string.Join(", ", CheckRunner.KnownTables)})");
+        return names;
+    }
+
+    public static Command Keys(TextWriter stdout)
+    {
+        var image = ImageArgument();
+        var map = SystemMapOption();
+        var json = JsonOption();
+        var command = new Command("keys", "List every static key of IMAGE: name, initial value, number of sites, sites by state.") { image, map, json };
+        command.SetAction(result =>
+        {
+            var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
+            using (img)
+            {
+                var report = JumpLabelCheck.Run(img, symbols);
+                if (result.GetValue(json)) JsonOutput.Keys(stdout, img, symbols, report);
+                else TextOutput.Keys(stdout, img, symbols, report);
+                return report.Absent != null && report.Sites.Length == 0 ? ExitCodes.BadInput : ExitCodes.Clean;
+            }
+        });
+        return command;
+    }
+
+    public static Command Sites(TextWriter stdout)
+    {
+        var image = ImageArgument();
+        var map = SystemMapOption();
+        var json = JsonOption();
+        var key = new Option<string?>("--key") { Description = "only sites of this static key", HelpName = "NAME" };
+        var function = new Option<string?>("--function") { Description = "only sites inside this function", HelpName = "NAME" };
+        var command = new Command("sites", "List the jump-label sites of IMAGE: address, symbol+off/size, size, NOP/JMP, target, key.") { image, map, key, function, json };
+        command.SetAction(result =>
+        {
+            var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
+            using (img)
+            {
+                var report = JumpLabelCheck.Run(img, symbols);
+                if (report.Absent != null && report.Sites.Length == 0)
+                    throw new ImageFormatException(img.Path, $"no jump table: {report.Absent}");
+                string? keyName = result.GetValue(key), functionName = result.GetValue(function);
+                if (keyName != null && !report.Keys.Any(k => k.Name == keyName))
+                    throw new UsageException($"no static key named '{keyName}' in {img.Path}");
+                if (functionName != null && !symbols.Names.Contains(functionName))
+                    throw new UsageException($"no function named '{functionName}' in {img.Path} ({symbols.Describe()})");
+                var selected = report.Sites.Where(s =>
+                    (keyName == null || report.Keys[s.KeyIndex].Name == keyName) &&
+                    (functionName == null || symbols.Names.FunctionAt(s.Entry.Code) == functionName)).ToList();
+                if (result.GetValue(json)) JsonOutput.Sites(stdout, img, symbols, report, selected);
+                else TextOutput.Sites(stdout, img, symbols, report, selected);
+                return ExitCodes.Clean;
+            }
+        });
+        return command;
+    }
+
+    public static Command Demo(TextWriter stdout)
+    {
+        var json = JsonOption();
+        var command = new Command("demo", "Build a tiny image in memory that reproduces the seed crash (ClangBuiltLinux #1731: a JMP left at swap_writepage+0x1c) and check it. Exits 0 when the kernel's line is reproduced.") { json };
+        command.SetAction(result =>
+        {
+            using var img = SeedDemo.Open();
+            var symbols = ImageSymbols.Load(img, lookBeside: false);
+            var check = CheckRunner.Run(img, symbols);
+            if (result.GetValue(json)) JsonOutput.Check(stdout, check);
+            else
+            {
+                stdout.WriteLine("textpoke demo: the seed of this project, ClangBuiltLinux issue 1731. A Clang ThinLTO kernel crashed at boot with");
+                stdout.WriteLine("  jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60 [(____ptrval____)] (eb 1c 48 89 df != 66 90 0f 1f 00)) size:2 type:1");
+                stdout.WriteLine("  kernel BUG at arch/x86/kernel/jump_label.c:73!");
+                stdout.WriteLine("This demo builds an image with the same bytes in memory and checks it without booting:");
+                stdout.WriteLine();
+                TextOutput.Check(stdout, check);
+                stdout.WriteLine();
+                stdout.WriteLine("Next: textpoke check /boot/vmlinuz-$(uname -r)   (or any vmlinux, vmlinux.o or .ko)");
+            }
+            bool reproduced = check.Findings.Any(f => f.KernelLines.Contains(SeedDemo.ExpectedLine));
+            return reproduced ? ExitCodes.Clean : ExitCodes.Findings;
+        });
+        return command;
+    }
+}

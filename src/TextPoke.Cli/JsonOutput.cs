@@ -1,0 +1,110 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using TextPoke.Checks;
+using TextPoke.Images;
+using TextPoke.Symbols;
+
+namespace TextPoke.Cli;
+
+/// <summary>Machine-readable output. The shapes are documented in docs/json.md; keep them stable.</summary>
+static class JsonOutput
+{
+    static readonly JsonSerializerOptions Options = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+
+    static string Hex(ulong value) => $"0x{value:x16}";
+
+    static object Image(KernelImage image, ImageSymbols symbols) => new
+    {
+        path = image.Path,
+        kind = image.Kind.ToString().ToLowerInvariant(),
+        description = image.Describe(),
+        banner = image.Banner,
+        module = image.ModuleName,
+        symbols = new { source = symbols.Names.Source.ToString().ToLowerInvariant(), description = symbols.Describe(), count = symbols.Names.Count, notes = symbols.Notes },
+    };
+
+    static object FindingJson(Finding f) => new
+    {
+        table = f.Table, rule = f.Rule, severity = f.Severity, title = f.Title,
+        address = f.Address is { } a ? Hex(a) : null, location = f.Location,
+        key = f.Key, keyAddress = f.KeyAddress is { } k ? Hex(k) : null,
+        kernelLines = f.KernelLines, explanation = f.Explanation,
+        actualBytes = f.ActualBytes, expectedBytes = f.ExpectedBytes, size = f.Size, type = f.Type,
+    };
+
+    static object? JumpTableJson(JumpLabelReport? jump) => jump == null ? null : new
+    {
+        name = JumpLabelCheck.TableName,
+        present = jump.Bounds != null,
+        start = jump.Bounds is { } b ? Hex(b.Start) : null,
+        stop = jump.Bounds is { } b2 ? Hex(b2.Stop) : null,
+        boundsFrom = jump.Bounds?.How,
+        section = jump.Bounds?.Section?.Name,
+        layout = jump.Era?.Name,
+        kernels = jump.Era?.Kernels,
+        layoutEvidence = jump.EraEvidence,
+        notChecked = jump.Absent,
+        stats = jump.Stats,
+        findings = jump.Findings.Select(FindingJson),
+    };
+
+    public static void Check(TextWriter o, CheckResult result)
+    {
+        var doc = new
+        {
+            image = Image(result.Image, result.Symbols),
+            tables = new[] { JumpTableJson(result.Jump) }.Where(t => t != null),
+            findings = result.Findings.Count(),
+            clean = result.Clean,
+        };
+        o.WriteLine(JsonSerializer.Serialize(doc, Options));
+    }
+
+    public static void Keys(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelReport report)
+    {
+        var doc = new
+        {
+            image = Image(image, symbols),
+            notChecked = report.Absent,
+            keys = report.Keys.Select(k => new
+            {
+                name = k.Name, address = k.External ? null : Hex(k.Address), initialValue = k.InitialValue, external = k.External,
+                section = k.Section, sites = k.Sites, nop = k.NopSites, jmp = k.JumpSites, other = k.OtherSites, broken = k.BrokenSites,
+            }),
+        };
+        o.WriteLine(JsonSerializer.Serialize(doc, Options));
+    }
+
+    public static void Sites(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelReport report, IReadOnlyList<JumpSite> sites)
+    {
+        var doc = new
+        {
+            image = Image(image, symbols),
+            sites = sites.Select(s => new
+            {
+                address = Hex(s.Entry.Code),
+                location = symbols.Names.FormatPS(s.Entry.Code, image.ModuleName),
+                function = symbols.Names.FunctionAt(s.Entry.Code),
+                size = s.Size == 0 ? (int?)null : s.Size,
+                state = s.State,
+                expected = s.ExpectJump switch { true => "jump", false => "nop", null => null },
+                target = Hex(s.Entry.Target),
+                targetLocation = symbols.Names.FormatPS(s.Entry.Target, image.ModuleName),
+                key = report.Keys[s.KeyIndex].Name,
+                keyAddress = report.Keys[s.KeyIndex].External ? null : Hex(s.Entry.Key),
+                branch = s.Entry.Branch ? "likely" : "unlikely",
+                nopMark = s.Entry.NopMark,
+                initText = s.InitText,
+            }),
+        };
+        o.WriteLine(JsonSerializer.Serialize(doc, Options));
+    }
+}

@@ -1,0 +1,115 @@
+using System.Text;
+using TextPoke.Checks;
+using TextPoke.Images;
+using TextPoke.Symbols;
+using TextPoke.X86;
+
+namespace TextPoke.Cli;
+
+/// <summary>Human-readable output: kernel-style lines first, then explanations and a summary.</summary>
+static class TextOutput
+{
+    const int Width = 100;
+
+    static void Header(TextWriter o, KernelImage image, ImageSymbols symbols)
+    {
+        o.WriteLine($"image    {image.Path}: {image.Describe()}");
+        if (image.Banner != null) o.WriteLine($"banner   {image.Banner}");
+        o.WriteLine($"symbols  {symbols.Describe()}");
+        foreach (var note in symbols.Notes) o.WriteLine($"note     {note}");
+    }
+
+    public static void Check(TextWriter o, CheckResult result)
+    {
+        Header(o, result.Image, result.Symbols);
+        var jump = result.Jump;
+        if (jump != null)
+        {
+            o.WriteLine();
+            if (jump.Bounds != null)
+                o.WriteLine($"__jump_table  [{jump.Bounds.Start:x16}, {jump.Bounds.Stop:x16}) {jump.Bounds.Length} bytes in {jump.Bounds.Section?.Name ?? "no section"}, bounds from {jump.Bounds.How}");
+            if (jump.Era != null)
+                o.WriteLine($"  layout      {jump.Era.Name} ({jump.Era.Kernels}): {jump.EraEvidence}");
+            if (jump.Absent != null)
+                o.WriteLine($"  not checked {jump.Absent}");
+            foreach (var f in jump.Findings) Finding(o, f);
+        }
+        o.WriteLine();
+        o.WriteLine("summary");
+        if (jump != null) o.WriteLine($"  {JumpSummary(jump)}");
+        int count = result.Findings.Count();
+        int bugs = result.Findings.Count(f => f.Severity == Severity.Bug);
+        o.WriteLine(count == 0 ? "result: clean, 0 findings"
+            : $"result: {count} finding{(count == 1 ? "" : "s")}{(bugs > 0 ? $", {bugs} of them will crash or corrupt the kernel" : "")}");
+    }
+
+    static string JumpSummary(JumpLabelReport jump)
+    {
+        if (jump.Stats == null) return $"jump   not checked: {jump.Absent}";
+        var s = jump.Stats;
+        return $"jump   {s.Entries} entries, {s.Keys} keys: {s.Nop} NOP, {s.Jump} JMP, {s.Other} other; {s.TwoByte} 2-byte, {s.FiveByte} 5-byte; " +
+               $"{s.InitText} in init text; {s.NopMarked} with objtool's NOP mark; {s.Findings} finding{(s.Findings == 1 ? "" : "s")}";
+    }
+
+    public static void Finding(TextWriter o, Finding f)
+    {
+        o.WriteLine();
+        if (f.KernelLines.Count == 0)
+            o.WriteLine($"textpoke: {f.Title} at {f.Location ?? (f.Address is { } a ? $"{a:x16}" : f.Key ?? "the table")}");
+        foreach (var line in f.KernelLines) o.WriteLine(line);
+        o.WriteLine($"    [{f.Rule}, {(f.Severity == Severity.Bug ? "bug" : "warning")}] {f.Title}");
+        foreach (var line in Wrap(f.Explanation, Width - 4)) o.WriteLine($"    {line}");
+    }
+
+    static IEnumerable<string> Wrap(string text, int width)
+    {
+        var line = new StringBuilder();
+        foreach (var word in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (line.Length > 0 && line.Length + 1 + word.Length > width)
+            {
+                yield return line.ToString();
+                line.Clear();
+            }
+            if (line.Length > 0) line.Append(' ');
+            line.Append(word);
+        }
+        if (line.Length > 0) yield return line.ToString();
+    }
+
+    public static void Keys(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelReport report)
+    {
+        Header(o, image, symbols);
+        if (report.Absent != null && report.Keys.Length == 0) { o.WriteLine($"no jump table: {report.Absent}"); return; }
+        o.WriteLine();
+        int nameWidth = Math.Max(4, report.Keys.Select(k => k.Name.Length).DefaultIfEmpty(4).Max());
+        o.WriteLine($"{"KEY".PadRight(nameWidth)}  {"ADDRESS",-16}  {"INITIAL",-7}  {"SECTION",-20}  {"SITES",5}  {"NOP",5}  {"JMP",5}  {"OTHER",5}  {"BROKEN",6}");
+        foreach (var k in report.Keys.OrderBy(k => k.Name, StringComparer.Ordinal))
+        {
+            string initial = k.InitialValue switch { true => "on", false => "off", null => k.External ? "extern" : "?" };
+            o.WriteLine($"{k.Name.PadRight(nameWidth)}  {(k.External ? "" : k.Address.ToString("x16")),-16}  {initial,-7}  {k.Section ?? "-",-20}  {k.Sites,5}  {k.NopSites,5}  {k.JumpSites,5}  {k.OtherSites,5}  {k.BrokenSites,6}");
+        }
+        o.WriteLine();
+        o.WriteLine($"{report.Keys.Length} keys, {report.Sites.Length} sites, {report.Findings.Count} findings");
+    }
+
+    public static void Sites(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelReport report, IReadOnlyList<JumpSite> sites)
+    {
+        Header(o, image, symbols);
+        o.WriteLine();
+        var rows = sites.Select(s => (Site: s, Where: symbols.Names.FormatPS(s.Entry.Code, image.ModuleName), Target: symbols.Names.FormatPS(s.Entry.Target, image.ModuleName))).ToList();
+        int w = Math.Max(8, rows.Select(r => r.Where.Length).DefaultIfEmpty(8).Max());
+        int t = Math.Max(6, rows.Select(r => r.Target.Length).DefaultIfEmpty(6).Max());
+        o.WriteLine($"{"ADDRESS",-16}  {"LOCATION".PadRight(w)}  SIZE  {"STATE",-5}  {"EXPECT",-6}  {"TARGET".PadRight(t)}  KEY");
+        foreach (var (s, where, target) in rows)
+        {
+            string state = s.State switch { SiteState.Nop => "NOP", SiteState.Jump => "JMP", SiteState.Other => "other", _ => "none" };
+            string expect = s.ExpectJump switch { true => "JMP", false => "NOP", null => "?" };
+            var key = report.Keys[s.KeyIndex];
+            string flags = (s.Entry.Branch ? " likely" : "") + (s.InitText ? " init" : "");
+            o.WriteLine($"{s.Entry.Code:x16}  {where.PadRight(w)}  {(s.Size == 0 ? "?" : s.Size.ToString()),4}  {state,-5}  {expect,-6}  {target.PadRight(t)}  {key.Name}{flags}");
+        }
+        o.WriteLine();
+        o.WriteLine($"{sites.Count} of {report.Sites.Length} sites");
+    }
+}

@@ -1,0 +1,32 @@
+using TextPoke.Images;
+using TextPoke.Symbols;
+
+namespace TextPoke.Checks;
+
+/// <summary>The result of checking one image: per-table reports and all findings.</summary>
+public sealed class CheckResult
+{
+    public required KernelImage Image { get; init; }
+    public required ImageSymbols Symbols { get; init; }
+    public JumpLabelReport? Jump { get; init; }
+    public IEnumerable<Finding> Findings => Jump?.Findings ?? Enumerable.Empty<Finding>();
+    public bool Clean => !Findings.Any();
+}
+
+/// <summary>Runs the selected tables' checks over a loaded image.</summary>
+public static class CheckRunner
+{
+    /// <summary>Table names accepted by --tables.</summary>
+    public static readonly IReadOnlyList<string> KnownTables = [JumpLabelCheck.TableName];
+
+    public static CheckResult Run(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? tables = null)
+    {
+        bool all = tables == null || tables.Count == 0;
+        return new CheckResult
+        {
+            Image = image,
+            Symbols = symbols,
+            Jump = all || tables!.Contains(JumpLabelCheck.TableName) ? JumpLabelCheck.Run(image, symbols) : null,
+        };
+    }
+}

@@ -1,0 +1,81 @@
+using System.Text.Json;
+using TextPoke.Demo;
+using TextPoke.Tests.Support;
+
+namespace TextPoke.Tests.Cli;
+
+public class CliTests
+{
+    [Fact]
+    public void Demo_PrintsTheSeedsLine_AndExits0()
+    {
+        var r = CliRun.Run("demo");
+        Assert.Equal(0, r.Exit);
+        Assert.Contains(SeedDemo.ExpectedLine, r.Lines);
+        Assert.Contains("kernel BUG at arch/x86/kernel/jump_label.c:73!", r.Lines);
+        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60 [ffffffff812ff3fc] (eb 1c 48 89 df != 66 90 0f 1f 00)) size:2 type:1", SeedDemo.ExpectedLine);
+    }
+
+    [Fact]
+    public void Check_ExitCodes_CleanIs0_FindingsIs1()
+    {
+        Assert.Equal(0, CliRun.Run("check", Fixtures.Build("jump-clean")).Exit);
+        var r = CliRun.Run("check", Fixtures.Build("jump-seed"));
+        Assert.Equal(1, r.Exit);
+        Assert.Contains("result: 1 finding, 1 of them will crash or corrupt the kernel", r.Lines);
+        Assert.Contains(r.Lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^symbols  \.symtab \(\d+ symbols\)$"));
+    }
+
+    [Fact]
+    public void Check_Json_CarriesTheSameFinding()
+    {
+        var r = CliRun.Run("check", Fixtures.Build("jump-seed"), "--json");
+        Assert.Equal(1, r.Exit);
+        using var doc = JsonDocument.Parse(r.Out);
+        var root = doc.RootElement;
+        Assert.False(root.GetProperty("clean").GetBoolean());
+        var table = root.GetProperty("tables")[0];
+        Assert.Equal("jump", table.GetProperty("name").GetString());
+        Assert.Equal(1, table.GetProperty("stats").GetProperty("entries").GetInt32());
+        var finding = table.GetProperty("findings")[0];
+        Assert.Equal("jump.objtool-not-run", finding.GetProperty("rule").GetString());
+        Assert.Equal("bug", finding.GetProperty("severity").GetString());
+        Assert.Equal("0xffffffff8100001c", finding.GetProperty("address").GetString());
+        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60 [ffffffff8100001c] (eb 1c 48 89 df != 66 90 0f 1f 00)) size:2 type:1",
+            finding.GetProperty("kernelLines")[0].GetString());
+    }
+
+    [Fact]
+    public void Keys_ListsEachKeyWithItsState()
+    {
+        var r = CliRun.Run("keys", Fixtures.Build("jump-clean"));
+        Assert.Equal(0, r.Exit);
+        var line = r.Lines.Single(l => l.StartsWith("frontswap_enabled_key"));
+        Assert.Matches(@"^frontswap_enabled_key\s+ffffffff8100\w{4}\s+off\s+\.bss\s+3\s+3\s+0\s+0\s+0$", line);
+        Assert.Matches(@"^on_key\s+\w{16}\s+on\s+\.data\s+2\s+1\s+1\s+0\s+0$", r.Lines.Single(l => l.StartsWith("on_key")));
+        using var doc = JsonDocument.Parse(CliRun.Run("keys", Fixtures.Build("jump-clean"), "--json").Out);
+        Assert.Equal(3, doc.RootElement.GetProperty("keys").GetArrayLength());
+    }
+
+    [Fact]
+    public void Sites_FiltersByKeyAndFunction()
+    {
+        var elf = Fixtures.Build("jump-clean");
+        var byKey = CliRun.Run("sites", elf, "--key", "on_key");
+        Assert.Equal(0, byKey.Exit);
+        Assert.Contains("2 of 6 sites", byKey.Lines);
+        var byFunction = CliRun.Run("sites", elf, "--function", "init_zswap");
+        Assert.Contains("1 of 6 sites", byFunction.Lines);
+        Assert.Contains(byFunction.Lines, l => l.Contains("init_zswap+0x0/0x6") && l.EndsWith("frontswap_enabled_key init"));
+        Assert.Equal(2, CliRun.Run("sites", elf, "--key", "no_such_key").Exit);
+        Assert.Equal(2, CliRun.Run("sites", elf, "--function", "no_such_function").Exit);
+    }
+
+    [Fact]
+    public void Help_Exits0_AndListsTheCommands()
+    {
+        var r = CliRun.Run("--help");
+        Assert.Equal(0, r.Exit);
+        foreach (var command in new[] { "check", "keys", "sites", "demo" }) Assert.Contains(command, r.Out);
+    }
+}

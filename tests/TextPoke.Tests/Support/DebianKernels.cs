@@ -1,0 +1,23 @@
+namespace TextPoke.Tests.Support;
+
+/// <summary>
+/// Debian kernel packages, fetched once into the cache by scripts/fetch-kernels (apt-get download) and reused.
+/// The tests that use them fail, never skip, when they cannot be fetched.
+/// </summary>
+public static class DebianKernels
+{
+    static readonly Lazy<Dictionary<string, string>> Manifest = new(() =>
+    {
+        var output = Tool.Run(Path.Combine(Repo.Root, "scripts", "fetch-kernels"), []);
+        return output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
+    });
+
+    public static string Get(string key) => Manifest.Value.TryGetValue(key, out var v) ? v : throw new InvalidOperationException($"fetch-kernels printed no {key}");
+
+    public static string GenericVmlinuz => Get("GENERIC_VMLINUZ");
+    public static string CloudVmlinuz => Get("CLOUD_VMLINUZ");
+    public static string CloudSystemMap => Get("CLOUD_SYSTEM_MAP");
+    public static string GoldenVmlinuz => Get("GOLDEN_VMLINUZ");
+    public static string Abi => Get("ABI");
+}
