@@ -203,6 +203,9 @@ public sealed partial class KernelImage : IDisposable
     [GeneratedRegex(@"Linux version (\d+)\.(\d+)(?:\.(\d+))?[^\n\0]*")]
     private static partial Regex BannerPattern();
 
+    [GeneratedRegex(@"\bDebian (\d+)\.(\d+)\.(\d+)-\S+ \(\d{4}-\d\d-\d\d\)")]
+    private static partial Regex DebianVersionPattern();
+
     string? FindBanner()
     {
         foreach (var s in Elf.Sections)
@@ -231,6 +234,10 @@ public sealed partial class KernelImage : IDisposable
         get
         {
             if (Banner == null) return null;
+            // Debian's release string is the ABI ("6.1.0-53-amd64"); the upstream version follows the last "Debian "
+            // (the first one names the compiler's package: "gcc-12 (Debian 12.2.0-14)").
+            var debian = DebianVersionPattern().Matches(Banner).LastOrDefault() ?? System.Text.RegularExpressions.Match.Empty;
+            if (debian.Success) return (int.Parse(debian.Groups[1].Value), int.Parse(debian.Groups[2].Value), int.Parse(debian.Groups[3].Value));
             var m = BannerPattern().Match(Banner);
             return (int.Parse(m.Groups[1].Value), int.Parse(m.Groups[2].Value), m.Groups[3].Success ? int.Parse(m.Groups[3].Value) : 0);
         }

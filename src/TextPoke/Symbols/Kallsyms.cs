@@ -111,13 +111,6 @@ public static class Kallsyms
             if (match) { tokenIndex = candidate; break; }
         }
         if (tokenIndex < 0) { why = "kallsyms token table found, but no token index after it"; return null; }
-        var tokens = new string[256];
-        for (int i = 0; i < 256; i++)
-        {
-            var t = bytes[(tokenTable + tokenOffsets[i])..];
-            tokens[i] = Encoding.Latin1.GetString(t[..t.IndexOf((byte)0)]);
-        }
-
         // Markers end right before the token table, or before seqs_of_names (v6.2..v6.3 and backports).
         foreach (var (markers, markerCount, countLow, countHigh, seqsSize) in MarkerCandidates(bytes, tokenTable))
         {
@@ -136,7 +129,7 @@ public static class Kallsyms
                 var layout = TryOffsetsLast(bytes, baseAddress, tokenIndex, count, names, markers, tokenTable, seqsSize)
                           ?? TryOffsetsFirst(bytes, baseAddress, names, count, markers, tokenTable, tokenIndex, seqsSize);
                 if (layout == null) { why = "kallsyms names found, but no valid address table"; continue; }
-                var symbols = DecodeAll(bytes, baseAddress, layout, names, tokens);
+                var symbols = DecodeAll(bytes, baseAddress, layout, names, tokenTable, tokenOffsets);
                 if (symbols == null) { why = "kallsyms addresses are not sorted: not a kallsyms table"; continue; }
                 return (layout, symbols);
             }
@@ -171,7 +164,7 @@ public static class Kallsyms
             {
                 int span = tokenTable - seqs;
                 int nHigh = span / entry, nLow = (span - 7 + entry - 1) / entry;
-                for (int n = Math.Max(1, nLow); n <= nHigh; n++)
+                for (int n = Math.Max(257, nLow); n <= nHigh; n++)
                 {
                     int markerCount = (n + 255) / 256;
                     int markers = seqs - Align(4 * markerCount, 8);
@@ -180,8 +173,9 @@ public static class Kallsyms
                     if (!MarkersIncrease(bytes, markers, markerCount)) continue;
                     if (!SeqsValid(bytes, seqs, n, entry)) continue;
                     result.Add((markers, markerCount, (uint)n, (uint)n, entry));
+                    // The names walk decides; a few candidates nearest to the token table are plenty.
+                    if (result.Count >= 4) return result;
                 }
-                if (result.Count > 1) break;
             }
         }
         return result;
@@ -299,11 +293,13 @@ public static class Kallsyms
         return raw >= 0 ? (ulong)raw : relativeBase - 1 - (ulong)(long)raw;
     }
 
-    static SymbolEntry[]? DecodeAll(ReadOnlySpan<byte> bytes, ulong baseAddress, KallsymsLayout layout, int names, string[] tokens)
+    static SymbolEntry[]? DecodeAll(ReadOnlySpan<byte> bytes, ulong baseAddress, KallsymsLayout layout, int names, int tokenTable, int[] tokenOffsets)
     {
         int offsets = (int)(layout.OffsetsAddress - baseAddress);
         var result = new SymbolEntry[layout.Count];
-        var sb = new StringBuilder(64);
+        Span<byte> name = stackalloc byte[4096];
+        Span<int> tokenLength = stackalloc int[256];
+        for (int t = 0; t < 256; t++) tokenLength[t] = bytes[(tokenTable + tokenOffsets[t])..].IndexOf((byte)0);
         int p = names;
         ulong previous = 0;
         int unsorted = 0;
@@ -311,15 +307,21 @@ public static class Kallsyms
         {
             int len = bytes[p++];
             if ((len & 0x80) != 0) len = (len & 0x7f) | (bytes[p++] << 7);
-            sb.Clear();
-            for (int k = 0; k < len; k++) sb.Append(tokens[bytes[p + k]]);
+            int at = 0;
+            for (int k = 0; k < len; k++)
+            {
+                // Expand the token: the bytes of kallsyms_token_table[token_index[b]] up to its NUL.
+                int t = bytes[p + k], tl = tokenLength[t];
+                if (at + tl > name.Length) return null;
+                bytes.Slice(tokenTable + tokenOffsets[t], tl).CopyTo(name[at..]);
+                at += tl;
+            }
             p += len;
-            if (sb.Length < 2) return null;
-            char type = sb[0];
+            if (at < 2) return null;
             ulong address = Address(bytes, offsets, i, layout.RelativeBase, layout.AbsolutePercpu);
             if (address < previous) unsorted++;
             previous = address;
-            result[i] = new SymbolEntry(address, sb.ToString(1, sb.Length - 1), type);
+            result[i] = new SymbolEntry(address, System.Text.Encoding.Latin1.GetString(name[1..at]), (char)name[0]);
         }
         // kallsyms is sorted by address; per-cpu symbols (small absolute values) come first.
         return unsorted > 2 ? null : result;

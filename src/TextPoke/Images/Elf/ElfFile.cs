@@ -150,7 +150,7 @@ public sealed class ElfFile
 
     /// <summary>The bytes of a section (empty for NOBITS).</summary>
     public ReadOnlySpan<byte> SectionBytes(ElfSection section) =>
-        section.HasFileBytes ? File.Span((long)section.Offset, (long)section.Size, $"section {section.Name}") : ReadOnlySpan<byte>.Empty;
+        section.HasFileBytes ? File.Span((long)section.Offset, (long)section.Size, "section data") : ReadOnlySpan<byte>.Empty;
 
     /// <summary>Notes from PT_NOTE segments, or from SHT_NOTE sections when there are no segments.</summary>
     public IEnumerable<ElfNote> Notes()
