@@ -6,22 +6,22 @@ using TextPoke.Symbols;
 
 namespace TextPoke.Cli;
 
-static class Commands
+static partial class Commands
 {
-    static Argument<string> ImageArgument() => new("IMAGE")
+    internal static Argument<string> ImageArgument() => new("IMAGE")
     {
         Description = "kernel image: vmlinux, vmlinuz/bzImage (gzip, xz, zstd, lz4, lzma, bzip2), vmlinux.o, or a module (.ko, .ko.xz, .ko.zst, .ko.gz)",
     };
 
-    static Option<string?> SystemMapOption() => new("--system-map")
+    internal static Option<string?> SystemMapOption() => new("--system-map")
     {
         Description = "System.map to take symbols from (checked against the image); by default kallsyms from the image, then .symtab, then a System.map found beside the image",
         HelpName = "FILE",
     };
 
-    static Option<bool> JsonOption() => new("--json") { Description = "print JSON instead of text" };
+    internal static Option<bool> JsonOption() => new("--json") { Description = "print JSON instead of text" };
 
-    static (KernelImage Image, ImageSymbols Symbols) Load(string path, string? systemMap)
+    internal static (KernelImage Image, ImageSymbols Symbols) Load(string path, string? systemMap)
     {
         var image = KernelImage.Open(path);
         try

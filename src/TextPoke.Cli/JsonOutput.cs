@@ -2,6 +2,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using TextPoke.Checks;
+using TextPoke.Emulation;
 using TextPoke.Images;
 using TextPoke.Symbols;
 
@@ -103,6 +104,39 @@ static class JsonOutput
                 branch = s.Entry.Branch ? "likely" : "unlikely",
                 nopMark = s.Entry.NopMark,
                 initText = s.InitText,
+            }),
+        };
+        o.WriteLine(JsonSerializer.Serialize(doc, Options));
+    }
+
+    public static void Simulation(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelCore core, string scenario, Dictionary<ulong, List<KeyUser>> users)
+    {
+        var doc = new
+        {
+            image = Image(image, symbols),
+            layout = core.Vmlinux.Report.Era!.Name,
+            kernels = core.Vmlinux.Report.Era.Kernels,
+            modernRefcount = core.ModernRefcount,
+            systemState = core.State == SystemState.Running ? "running" : "scheduling",
+            scenario,
+            events = core.Events.Select(e => new
+            {
+                kind = e.Kind, operation = e.Operation, key = e.Key, site = e.Site is { } s ? Hex(s) : null, location = e.SiteLocation,
+                lines = e.Lines, callPath = e.CallPath, detail = e.Detail,
+            }),
+            bugs = core.Bugs,
+            warnings = core.Warnings,
+            halted = core.Halted,
+            keyUsers = users.Where(u => core.Keys.Any(k => k.Address == u.Key)).Select(u => new
+            {
+                key = core.Keys.First(k => k.Address == u.Key).Name,
+                keyAddress = Hex(u.Key),
+                users = u.Value.Select(x => new
+                {
+                    function = x.Function, address = Hex(x.Address), location = x.Location, operation = x.Operation, flips = x.Flips,
+                    initText = x.InitText, runsAtBoot = x.RunsAtBoot,
+                    callers = x.Callers.Select(c => new { function = c.Function, location = c.Location, initText = c.InitText }),
+                }),
             }),
         };
         o.WriteLine(JsonSerializer.Serialize(doc, Options));

@@ -1,5 +1,6 @@
 using System.Text;
 using TextPoke.Checks;
+using TextPoke.Emulation;
 using TextPoke.Images;
 using TextPoke.Symbols;
 using TextPoke.X86;
@@ -111,5 +112,67 @@ static class TextOutput
         }
         o.WriteLine();
         o.WriteLine($"{sites.Count} of {report.Sites.Length} sites");
+    }
+
+    public static void Simulation(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelCore core, string scenario, Dictionary<ulong, List<KeyUser>> users, bool verbose)
+    {
+        Header(o, image, symbols);
+        var report = core.Vmlinux.Report;
+        o.WriteLine($"emulate  {report.Era!.Name} patcher ({report.Era.Kernels}); kernel/jump_label.c refcounting of {(core.ModernRefcount ? "v6.10+ (static_key_dec_not_one, also in 6.1.y/6.6.y)" : "v4.20..v6.9")}; " +
+                    $"{(core.State == SystemState.Running ? "SYSTEM_RUNNING (after boot)" : "SYSTEM_SCHEDULING (initcalls)")}; {report.Sites.Length} entries, {report.Keys.Length} keys");
+        o.WriteLine($"scenario {scenario}");
+        if (core.Vmlinux.Bugs == null) o.WriteLine("note     no __bug_table in the image: BUG/WARN lines use the line numbers of Debian's 6.1.y source and no RIP");
+        foreach (var e in core.Events)
+        {
+            switch (e.Kind)
+            {
+                case EventKind.Operation when verbose:
+                    o.WriteLine($"> {e.Operation}");
+                    break;
+                case EventKind.Patched when verbose:
+                    o.WriteLine($"textpoke: patched {e.SiteLocation}: {e.Detail}");
+                    break;
+                case EventKind.Skipped when verbose:
+                case EventKind.Note:
+                    o.WriteLine($"textpoke: {e.Operation}{(e.SiteLocation != null ? $" {e.SiteLocation}" : "")}: {e.Detail}");
+                    break;
+                case EventKind.Warning:
+                case EventKind.Bug:
+                    o.WriteLine();
+                    o.WriteLine($"> {e.Operation}");
+                    foreach (var line in e.Lines) o.WriteLine(line);
+                    o.WriteLine("emulated call path (outermost first):");
+                    for (int i = 0; i < e.CallPath.Count; i++)
+                    {
+                        string frame = i == 0 && e.Key != null ? $"{e.CallPath[i]}(&{e.Key})" : e.CallPath[i];
+                        if (i == e.CallPath.Count - 1 && e.SiteLocation != null) frame += $"   site {e.SiteLocation}, key {e.Key}";
+                        o.WriteLine($"  {frame}");
+                    }
+                    if (e.Detail != null) o.WriteLine($"  ({e.Detail})");
+                    break;
+            }
+        }
+        var flipped = users.Where(u => u.Value.Count > 0).ToList();
+        var troubled = core.Events.Where(e => e.Kind is EventKind.Bug or EventKind.Warning && e.Key != null).Select(e => e.Key!).Distinct().ToList();
+        foreach (var keyName in troubled)
+        {
+            var key = core.FindKey(keyName)!;
+            if (!users.TryGetValue(key.Address, out var list)) continue;
+            o.WriteLine();
+            o.WriteLine($"who changes {keyName}:");
+            if (list.Count == 0) o.WriteLine("  no code in the image takes its address directly (it may be changed through a pointer, a sysctl or debugfs)");
+            foreach (var u in list.OrderByDescending(u => u.Flips).ThenBy(u => u.Function, StringComparer.Ordinal))
+            {
+                string what = u.Operation != null ? $"{u.Operation}(&{keyName})" : "takes its address";
+                string boot = u.RunsAtBoot ? "runs at boot" : "runs on demand";
+                string callers = u.Callers.Count == 0 ? "no direct callers" : "called from " + string.Join(", ", u.Callers.Take(6).Select(c => c.Function + (c.InitText ? " (init)" : ""))) + (u.Callers.Count > 6 ? ", ..." : "");
+                o.WriteLine($"  {u.Location,-40} {what}; {callers}; {boot}");
+            }
+        }
+        o.WriteLine();
+        int bugs = core.Bugs, warnings = core.Warnings;
+        if (bugs == 0 && warnings == 0) o.WriteLine("result: no BUG and no WARNING: every site switched as the kernel expects");
+        else o.WriteLine($"result: {bugs} BUG{(bugs == 1 ? "" : "s")}, {warnings} WARNING{(warnings == 1 ? "" : "s")}" +
+            (core.Halted ? "; the emulated kernel stopped at the first BUG, as the real one does (--keep-going to continue)" : ""));
     }
 }

@@ -60,6 +60,9 @@ public static class TextPokeCli
         root.Subcommands.Add(Commands.Check(stdout));
         root.Subcommands.Add(Commands.Keys(stdout));
         root.Subcommands.Add(Commands.Sites(stdout));
+        root.Subcommands.Add(Commands.Simulate(stdout));
+        root.Subcommands.Add(Commands.Fix(stdout));
+        root.Subcommands.Add(Commands.Poke(stdout));
         root.Subcommands.Add(Commands.Demo(stdout));
         return root;
     }

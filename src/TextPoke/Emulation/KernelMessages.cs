@@ -48,3 +48,19 @@ public static class KernelMessages
 
     public static string CantPatch(string location) => $"can't patch jump_label at {location}";
 }
+
+/// <summary>Console lines around WARN()/BUG() (lib/bug.c, kernel/panic.c __warn) and the arch die path.</summary>
+public static class ConsoleLines
+{
+    /// <summary>include/asm-generic/bug.h CUT_HERE.</summary>
+    public const string CutHere = "------------[ cut here ]------------";
+
+    /// <summary>kernel/panic.c __warn: "WARNING: CPU: %d PID: %d at %pS" with the file:line of the WARN.</summary>
+    public static string Warning(int cpu, int pid, string file, int line, string location) => $"WARNING: CPU: {cpu} PID: {pid} at {file}:{line} {location}";
+
+    /// <summary>arch/x86/kernel/dumpstack.c show_ip: "RIP: %04x:%pS".</summary>
+    public static string Rip(string location) => $"RIP: 0010:{location}";
+
+    /// <summary>kernel/jump_label.c __static_key_slow_dec_cpuslocked, v4.20..v6.9: WARN(val &lt; 0, ...).</summary>
+    public const string NegativeCount = "jump label: negative count!";
+}

@@ -1,0 +1,100 @@
+using System.CommandLine;
+using TextPoke.Checks;
+using TextPoke.Emulation;
+using TextPoke.Images;
+using TextPoke.Symbols;
+using TextPoke.Tables;
+
+namespace TextPoke.Cli;
+
+static partial class Commands
+{
+    public static Command Simulate(TextWriter stdout)
+    {
+        var image = ImageArgument();
+        var map = SystemMapOption();
+        var json = JsonOption();
+        var flipAll = new Option<bool>("--flip-all") { Description = "move every key away from its initial state, one at a time, then back (the default)" };
+        var enable = new Option<string[]>("--enable") { Description = "static_key_enable(KEY) (repeatable; applied in order with --disable)", HelpName = "KEY", AllowMultipleArgumentsPerToken = false };
+        var disable = new Option<string[]>("--disable") { Description = "static_key_disable(KEY) (repeatable)", HelpName = "KEY" };
+        var script = new Option<string?>("--script") { Description = "operations, one per line: enable|disable|inc|dec KEY, load MODULE, boot-done; '#' comments", HelpName = "FILE" };
+        var keepGoing = new Option<bool>("--keep-going") { Description = "record a BUG and go on (the real kernel stops at the first)" };
+        var running = new Option<bool>("--after-boot") { Description = "simulate after boot (SYSTEM_RUNNING: init text is freed and skipped); default: during initcalls" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "also print every site the emulated kernel patches" };
+        var command = new Command("simulate", "Run the kernel's jump-label machinery (kernel/jump_label.c, arch/x86/kernel/jump_label.c) on IMAGE and print what the kernel would print.")
+        {
+            image, map, flipAll, enable, disable, script, keepGoing, running, verbose, json,
+        };
+        command.SetAction(result =>
+        {
+            var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
+            var modules = new List<KernelImage>();
+            try
+            {
+                var report = JumpLabelCheck.Run(img, symbols);
+                if (report.Era == null) throw new ImageFormatException(img.Path, $"no jump table to simulate: {report.Absent}");
+                var core = JumpLabelCore.Init(img, symbols, report, BugTable.Read(img, symbols));
+                core.KeepGoing = result.GetValue(keepGoing);
+                if (result.GetValue(running)) core.State = SystemState.Running;
+
+                var steps = new List<ScenarioStep>();
+                string source = img.Path;
+                if (result.GetValue(script) is { } scriptPath)
+                {
+                    string text;
+                    try { text = File.ReadAllText(scriptPath); }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ImageFormatException(scriptPath, $"cannot read: {e.Message}"); }
+                    steps.AddRange(Simulation.ParseScript(scriptPath, text));
+                    source = scriptPath;
+                }
+                var enables = result.GetValue(enable) ?? [];
+                var disables = result.GetValue(disable) ?? [];
+                steps.AddRange(OrderedKeyOptions(result, enables, disables));
+                bool flipAllChosen = result.GetValue(flipAll) || steps.Count == 0;
+                if (flipAllChosen) steps.AddRange(Simulation.FlipAll(core));
+                string scenario = flipAllChosen && steps.Count == Simulation.FlipAll(core).Count() ? "--flip-all" : string.Join(", ", steps.Take(6)) + (steps.Count > 6 ? ", ..." : "");
+
+                Simulation.Run(core, steps, source, path =>
+                {
+                    var module = KernelImage.Open(path);
+                    modules.Add(module);
+                    var moduleSymbols = ImageSymbols.Load(module, lookBeside: false);
+                    core.LoadModule(module, moduleSymbols, JumpLabelCheck.Run(module, moduleSymbols), null);
+                });
+
+                // Who flips each key that BUGged or WARNed.
+                var troubled = core.Events.Where(e => e.Kind is EventKind.Bug or EventKind.Warning && e.Key != null)
+                    .Select(e => core.FindKey(e.Key!)!).Where(k => k.Owner == core.Vmlinux).Distinct().ToList();
+                var users = KeyUsers.Find(img, symbols, troubled.Select(k => k.Address).ToList());
+
+                if (result.GetValue(json)) JsonOutput.Simulation(stdout, img, symbols, core, scenario, users);
+                else TextOutput.Simulation(stdout, img, symbols, core, scenario, users, result.GetValue(verbose));
+                return core.Bugs + core.Warnings == 0 ? ExitCodes.Clean : ExitCodes.Findings;
+            }
+            finally
+            {
+                foreach (var m in modules) m.Dispose();
+                img.Dispose();
+            }
+        });
+        return command;
+    }
+
+    // --enable and --disable interleave in the order the user wrote them.
+    static IEnumerable<ScenarioStep> OrderedKeyOptions(ParseResult result, string[] enables, string[] disables)
+    {
+        var steps = new List<ScenarioStep>();
+        int e = 0, d = 0;
+        var tokens = result.Tokens.Select(t => t.Value).ToList();
+        for (int i = 0; i < tokens.Count; i++)
+        {
+            if (tokens[i] == "--enable" && e < enables.Length) steps.Add(new ScenarioStep("enable", enables[e++]));
+            else if (tokens[i] == "--disable" && d < disables.Length) steps.Add(new ScenarioStep("disable", disables[d++]));
+            else if (tokens[i].StartsWith("--enable=", StringComparison.Ordinal) && e < enables.Length) steps.Add(new ScenarioStep("enable", enables[e++]));
+            else if (tokens[i].StartsWith("--disable=", StringComparison.Ordinal) && d < disables.Length) steps.Add(new ScenarioStep("disable", disables[d++]));
+        }
+        while (e < enables.Length) steps.Add(new ScenarioStep("enable", enables[e++]));
+        while (d < disables.Length) steps.Add(new ScenarioStep("disable", disables[d++]));
+        return steps;
+    }
+}
