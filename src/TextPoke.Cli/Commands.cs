@@ -37,7 +37,10 @@ static partial class Commands
 
     public static Command Check(TextWriter stdout)
     {
-        var image = ImageArgument();
+        var image = new Argument<string>("IMAGE")
+        {
+            Description = "kernel image (vmlinux, vmlinuz/bzImage, vmlinux.o), a module (.ko, .ko.xz, .ko.zst, .ko.gz), or a module directory such as /lib/modules/VERSION",
+        };
         var map = SystemMapOption();
         var json = JsonOption();
         var tables = new Option<string?>("--tables")
@@ -45,23 +48,71 @@ static partial class Commands
             Description = $"comma-separated tables to check (default: all). Known: {string.Join(", ", CheckRunner.KnownTables)}",
             HelpName = "LIST",
         };
+        var vmlinux = VmlinuxOption();
+        var modules = new Option<string?>("--modules") { Description = "also check every module below DIR, in parallel", HelpName = "DIR" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "with modules: a summary line for every module, clean ones too" };
         var command = new Command("check", "Check every self-patching table of IMAGE against its machine code; print the kernel's own message for each broken site.")
         {
-            image, map, tables, json,
+            image, map, tables, vmlinux, modules, verbose, json,
         };
         command.SetAction(result =>
         {
             var selected = ParseTables(result.GetValue(tables));
-            var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
-            using (img)
+            string path = result.GetValue(image)!;
+            string? kernelPath = result.GetValue(vmlinux), treeDir = result.GetValue(modules);
+            if (Directory.Exists(path))
             {
-                var check = CheckRunner.Run(img, symbols, selected);
-                if (result.GetValue(json)) JsonOutput.Check(stdout, check);
-                else TextOutput.Check(stdout, check);
-                return check.Clean ? ExitCodes.Clean : ExitCodes.Findings;
+                if (treeDir != null) throw new UsageException("IMAGE is already a module directory; --modules is for a kernel image");
+                treeDir = path;
+                kernelPath ??= ModuleTreeOutput.FindKernel(path);
             }
+            else if (treeDir == null && kernelPath == null)
+            {
+                var (img, symbols) = Load(path, result.GetValue(map));
+                using (img)
+                {
+                    var check = CheckRunner.Run(img, symbols, selected);
+                    if (result.GetValue(json)) JsonOutput.Check(stdout, check);
+                    else TextOutput.Check(stdout, check);
+                    return check.Clean ? ExitCodes.Clean : ExitCodes.Findings;
+                }
+            }
+            else if (kernelPath == null) kernelPath = path;
+            else if (treeDir == null)
+            {
+                // A module checked against its kernel.
+                var (kernel, kernelSymbols) = Load(kernelPath, result.GetValue(map));
+                using (kernel)
+                {
+                    var (img, symbols) = Load(path, null);
+                    using (img)
+                    {
+                        var check = CheckRunner.Run(img, symbols, selected, name => JumpLabelCheck.KeyByName(kernel, kernelSymbols, name));
+                        if (result.GetValue(json)) JsonOutput.Check(stdout, check);
+                        else TextOutput.Check(stdout, check);
+                        return check.Clean ? ExitCodes.Clean : ExitCodes.Findings;
+                    }
+                }
+            }
+            else if (Directory.Exists(kernelPath)) throw new UsageException($"--vmlinux {kernelPath} is a directory");
+            return ModuleTreeOutput.Run(stdout, kernelPath, treeDir!, result.GetValue(map), selected, result.GetValue(json), result.GetValue(verbose));
         });
         return command;
+    }
+
+    static Option<string?> VmlinuxOption() => new("--vmlinux")
+    {
+        Description = "for a module: the kernel (vmlinux or vmlinuz) it is loaded into, to resolve keys defined there", HelpName = "FILE",
+    };
+
+    /// <summary>Opens the kernel of --vmlinux (if given) and returns a resolver of its keys by name.</summary>
+    static KernelImage? ExternalKeys(string? path, out Func<string, StaticKeyInfo?>? resolver)
+    {
+        resolver = null;
+        if (path == null) return null;
+        var (kernel, symbols) = Load(path, null);
+        resolver = name => JumpLabelCheck.KeyByName(kernel, symbols, name);
+        return kernel;
     }
 
     static IReadOnlyCollection<string>? ParseTables(string? text)
@@ -79,13 +130,15 @@ static partial class Commands
         var image = ImageArgument();
         var map = SystemMapOption();
         var json = JsonOption();
-        var command = new Command("keys", "List every static key of IMAGE: name, initial value, number of sites, sites by state.") { image, map, json };
+        var vmlinux = VmlinuxOption();
+        var command = new Command("keys", "List every static key of IMAGE: name, initial value, number of sites, sites by state.") { image, map, vmlinux, json };
         command.SetAction(result =>
         {
             var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
             using (img)
+            using (var kernel = ExternalKeys(result.GetValue(vmlinux), out var resolver))
             {
-                var report = JumpLabelCheck.Run(img, symbols);
+                var report = JumpLabelCheck.Run(img, symbols, resolver);
                 if (result.GetValue(json)) JsonOutput.Keys(stdout, img, symbols, report);
                 else TextOutput.Keys(stdout, img, symbols, report);
                 return report.Absent != null && report.Sites.Length == 0 ? ExitCodes.BadInput : ExitCodes.Clean;
@@ -101,13 +154,15 @@ static partial class Commands
         var json = JsonOption();
         var key = new Option<string?>("--key") { Description = "only sites of this static key", HelpName = "NAME" };
         var function = new Option<string?>("--function") { Description = "only sites inside this function", HelpName = "NAME" };
-        var command = new Command("sites", "List the jump-label sites of IMAGE: address, symbol+off/size, size, NOP/JMP, target, key.") { image, map, key, function, json };
+        var vmlinux = VmlinuxOption();
+        var command = new Command("sites", "List the jump-label sites of IMAGE: address, symbol+off/size, size, NOP/JMP, target, key.") { image, map, vmlinux, key, function, json };
         command.SetAction(result =>
         {
             var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
             using (img)
+            using (var kernel = ExternalKeys(result.GetValue(vmlinux), out var resolver))
             {
-                var report = JumpLabelCheck.Run(img, symbols);
+                var report = JumpLabelCheck.Run(img, symbols, resolver);
                 if (report.Absent != null && report.Sites.Length == 0)
                     throw new ImageFormatException(img.Path, $"no jump table: {report.Absent}");
                 string? keyName = result.GetValue(key), functionName = result.GetValue(function);

@@ -11,7 +11,7 @@ namespace TextPoke.Cli;
 /// <summary>Machine-readable output. The shapes are documented in docs/json.md; keep them stable.</summary>
 static class JsonOutput
 {
-    static readonly JsonSerializerOptions Options = new()
+    internal static readonly JsonSerializerOptions Options = new()
     {
         WriteIndented = true,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
@@ -32,7 +32,7 @@ static class JsonOutput
         symbols = new { source = symbols.Names.Source.ToString().ToLowerInvariant(), description = symbols.Describe(), count = symbols.Names.Count, notes = symbols.Notes },
     };
 
-    static object FindingJson(Finding f) => new
+    internal static object FindingJson(Finding f) => new
     {
         table = f.Table, rule = f.Rule, severity = f.Severity, title = f.Title,
         address = f.Address is { } a ? Hex(a) : null, location = f.Location,

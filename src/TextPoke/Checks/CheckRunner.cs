@@ -9,7 +9,9 @@ public sealed class CheckResult
     public required KernelImage Image { get; init; }
     public required ImageSymbols Symbols { get; init; }
     public JumpLabelReport? Jump { get; init; }
-    public IEnumerable<Finding> Findings => Jump?.Findings ?? Enumerable.Empty<Finding>();
+    /// <summary>Module loader findings (relocatable inputs only).</summary>
+    public IReadOnlyList<Finding> Module { get; init; } = [];
+    public IEnumerable<Finding> Findings => Module.Concat(Jump?.Findings ?? Enumerable.Empty<Finding>());
     public bool Clean => !Findings.Any();
 }
 
@@ -17,16 +19,17 @@ public sealed class CheckResult
 public static class CheckRunner
 {
     /// <summary>Table names accepted by --tables.</summary>
-    public static readonly IReadOnlyList<string> KnownTables = [JumpLabelCheck.TableName];
+    public static readonly IReadOnlyList<string> KnownTables = [JumpLabelCheck.TableName, ModuleCheck.TableName];
 
-    public static CheckResult Run(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? tables = null)
+    public static CheckResult Run(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? tables = null, Func<string, StaticKeyInfo?>? externalKeys = null)
     {
         bool all = tables == null || tables.Count == 0;
         return new CheckResult
         {
             Image = image,
             Symbols = symbols,
-            Jump = all || tables!.Contains(JumpLabelCheck.TableName) ? JumpLabelCheck.Run(image, symbols) : null,
+            Module = (all || tables!.Contains(ModuleCheck.TableName)) && image.Elf.IsRelocatable ? ModuleCheck.Relocations(image) : [],
+            Jump = all || tables!.Contains(JumpLabelCheck.TableName) ? JumpLabelCheck.Run(image, symbols, externalKeys) : null,
         };
     }
 }

@@ -51,7 +51,11 @@ public static class JumpLabelCheck
 {
     public const string TableName = "jump";
 
-    public static JumpLabelReport Run(KernelImage image, ImageSymbols symbols)
+    /// <summary>
+    /// Checks the image's __jump_table. <paramref name="externalKeys"/> resolves keys an object does not define (a
+    /// module's keys in vmlinux) by name, so their sites are judged as jump_label_add_module will judge them.
+    /// </summary>
+    public static JumpLabelReport Run(KernelImage image, ImageSymbols symbols, Func<string, StaticKeyInfo?>? externalKeys = null)
     {
         var bounds = JumpTable.Locate(image, symbols);
         string module = image.ModuleName ?? "";
@@ -129,7 +133,7 @@ public static class JumpLabelCheck
             if (!keyIndex.TryGetValue(keyId, out int k))
             {
                 keyIndex[keyId] = k = keys.Count;
-                var info = ReadKey(image, symbols, e);
+                var info = !e.KeyResolved && externalKeys?.Invoke(e.ExternalKey ?? "") is { } resolved ? resolved : ReadKey(image, symbols, e);
                 keys.Add(info);
                 CheckKey(report, info, e, PS(symbols, image, e.Code));
             }
@@ -211,6 +215,14 @@ public static class JumpLabelCheck
     }
 
     static string PS(ImageSymbols symbols, KernelImage image, ulong address) => symbols.Names.FormatPS(address, image.ModuleName);
+
+    /// <summary>Reads a static key of a linked image by name (for resolving a module's external keys), or null.</summary>
+    public static StaticKeyInfo? KeyByName(KernelImage image, ImageSymbols symbols, string name)
+    {
+        if (!symbols.TryFind(name, out ulong address, out _)) return null;
+        var info = ReadKey(image, symbols, new JumpEntry(0, 0, 0, 0, address, 0, true, null));
+        return info with { External = true };
+    }
 
     static StaticKeyInfo ReadKey(KernelImage image, ImageSymbols symbols, JumpEntry e)
     {

@@ -20,6 +20,7 @@ public sealed partial class KernelImage : IDisposable
     const ulong RelocatableBase = 0xffffffffc0000000;
 
     readonly ulong[] _sectionAddress;
+    readonly ElfSection[] _relocatableByAddress;
     readonly Dictionary<int, RelocatedSection> _relocated = new();
     readonly object _gate = new();
     ElfSymbol[]? _symbols;
@@ -56,6 +57,9 @@ public sealed partial class KernelImage : IDisposable
             throw new ImageFormatException(path, "a shared object or PIE executable, not a kernel image");
         Kind = kind;
         _sectionAddress = AssignAddresses(Elf);
+        _relocatableByAddress = Elf.IsRelocatable
+            ? Elf.Sections.Where(x => x.IsAllocated && x.Size > 0).OrderBy(x => _sectionAddress[x.Index]).ToArray()
+            : [];
         Banner = FindBanner();
         if (kind == ImageKind.Module) ModuleName = ReadModuleName() ?? ModuleNameFromPath(path);
     }
@@ -126,9 +130,17 @@ public sealed partial class KernelImage : IDisposable
     public ElfSection? SectionAt(ulong address)
     {
         if (!Elf.IsRelocatable) return Elf.SectionAt(address);
-        foreach (var s in Elf.Sections)
-            if (s.IsAllocated && address >= _sectionAddress[s.Index] && address - _sectionAddress[s.Index] < s.Size) return s;
-        return null;
+        // Assigned addresses do not overlap: binary search for the last section starting at or below the address.
+        int lo = 0, hi = _relocatableByAddress.Length - 1, found = -1;
+        while (lo <= hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (_sectionAddress[_relocatableByAddress[mid].Index] <= address) { found = mid; lo = mid + 1; }
+            else hi = mid - 1;
+        }
+        if (found < 0) return null;
+        var s = _relocatableByAddress[found];
+        return address - _sectionAddress[s.Index] < s.Size ? s : null;
     }
 
     /// <summary>True when the address lies in an executable section.</summary>

@@ -48,8 +48,9 @@ public sealed class RelocatedSection
                 {
                     R_X86_64_64 or R_X86_64_PC64 => 8,
                     R_X86_64_PC32 or R_X86_64_PLT32 or R_X86_64_32 or R_X86_64_32S => 4,
-                    _ => throw new ImageFormatException(image.Path, $"unsupported {RelocationName(r.Type)} in {rela.Name} at 0x{r.Offset:x}"),
+                    _ => 0, // the module loader rejects it; ModuleCheck reports it
                 };
+                if (width == 0) continue;
                 if (r.Offset > (ulong)bytes.Length || (ulong)bytes.Length - r.Offset < (ulong)width)
                     throw new ImageFormatException(image.Path, $"relocation in {rela.Name} at 0x{r.Offset:x} lies outside section {section.Name}");
                 var field = bytes.AsSpan((int)r.Offset, width);

@@ -206,8 +206,13 @@ public sealed class ElfFile
     }
 
     /// <summary>The SHT_RELA sections that apply to a section.</summary>
-    public IEnumerable<ElfSection> RelocationSectionsFor(ElfSection target) =>
-        Sections.Where(s => s.Type == SHT_RELA && s.Info == target.Index);
+    public IReadOnlyList<ElfSection> RelocationSectionsFor(ElfSection target)
+    {
+        _relaByTarget ??= Sections.Where(s => s.Type is SHT_RELA or SHT_REL).GroupBy(s => (int)s.Info).ToDictionary(g => g.Key, g => g.ToArray());
+        return _relaByTarget.TryGetValue(target.Index, out var list) ? list : [];
+    }
+
+    Dictionary<int, ElfSection[]>? _relaByTarget;
 
     /// <summary>Streams the entries of one SHT_RELA section without materialising them all.</summary>
     public RelocationReader Relocations(ElfSection rela)

@@ -1,0 +1,131 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using TextPoke.Checks;
+using TextPoke.Images;
+using TextPoke.Symbols;
+
+namespace TextPoke.Cli;
+
+/// <summary>check over a kernel and its module tree: the kernel's report, then modules grouped, then totals.</summary>
+static class ModuleTreeOutput
+{
+    /// <summary>/lib/modules/VER → /boot/vmlinuz-VER; an extracted package's lib/modules/VER → its boot/vmlinuz-VER.</summary>
+    public static string? FindKernel(string treeDir)
+    {
+        var full = Path.GetFullPath(treeDir).TrimEnd('/');
+        var release = Path.GetFileName(full);
+        var root = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(full) ?? "") ?? "") ?? "/";
+        foreach (var candidate in new[] { Path.Combine(root, "boot", $"vmlinuz-{release}"), Path.Combine(root, "boot", $"vmlinux-{release}"), $"/boot/vmlinuz-{release}" })
+            if (File.Exists(candidate)) return candidate;
+        return null;
+    }
+
+    static bool Interactive => !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("CI") is null or "" or "false";
+
+    public static int Run(TextWriter stdout, string? kernelPath, string treeDir, string? systemMap, IReadOnlyCollection<string>? tables, bool json, bool verbose)
+    {
+        if (!Directory.Exists(treeDir)) throw new ImageFormatException(treeDir, "not a directory");
+        KernelImage? kernel = null;
+        ImageSymbols? kernelSymbols = null;
+        CheckResult? kernelCheck = null;
+        try
+        {
+            if (kernelPath != null)
+            {
+                (kernel, kernelSymbols) = Commands.Load(kernelPath, systemMap);
+                kernelCheck = CheckRunner.Run(kernel, kernelSymbols, tables);
+            }
+            string? release = ModuleCheck.ReleaseOf(kernel?.Banner)
+                ?? (Regex.IsMatch(Path.GetFileName(Path.GetFullPath(treeDir).TrimEnd('/')), @"^\d+\.\d+") ? Path.GetFileName(Path.GetFullPath(treeDir).TrimEnd('/')) : null);
+            var files = ModuleTree.Find(treeDir);
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var gate = new object();
+            long lastDraw = 0;
+            Action<int, string>? progress = Interactive && !json ? (done, name) =>
+            {
+                long now = sw.ElapsedMilliseconds;
+                if (now - Interlocked.Read(ref lastDraw) < 100 && done != files.Count) return;
+                lock (gate)
+                {
+                    Interlocked.Exchange(ref lastDraw, now);
+                    var line = $"\r[{done,5}/{files.Count}] {name}";
+                    Console.Error.Write(line.Length > 100 ? line[..100] : line.PadRight(100));
+                }
+            } : null;
+            var k = kernel;
+            var ks = kernelSymbols;
+            var results = ModuleTree.Check(treeDir, files, k == null ? null : name => JumpLabelCheck.KeyByName(k, ks!, name), release, progress);
+            if (progress != null) Console.Error.Write("\r" + new string(' ', 100) + "\r");
+            sw.Stop();
+            if (json) Json(stdout, kernelCheck, treeDir, results, sw.Elapsed);
+            else Text(stdout, kernelCheck, kernelPath, treeDir, release, results, sw.Elapsed, verbose);
+            bool errors = results.Any(r => r.Error != null);
+            bool findings = results.Any(r => r.Findings.Count > 0) || kernelCheck is { Clean: false };
+            return errors ? ExitCodes.BadInput : findings ? ExitCodes.Findings : ExitCodes.Clean;
+        }
+        finally
+        {
+            kernel?.Dispose();
+        }
+    }
+
+    static void Text(TextWriter o, CheckResult? kernel, string? kernelPath, string treeDir, string? release, List<ModuleResult> results, TimeSpan elapsed, bool verbose)
+    {
+        if (kernel != null)
+        {
+            TextOutput.Check(o, kernel);
+            o.WriteLine();
+        }
+        else o.WriteLine($"note     no kernel image for {treeDir} (give --vmlinux FILE): keys defined in vmlinux are not judged, vermagic is {(release == null ? "not checked" : $"checked against {release}")}");
+        o.WriteLine($"modules  {treeDir}: {results.Count} modules{(release != null ? $", release {release}" : "")}, checked in {elapsed.TotalSeconds:F1} s");
+        foreach (var r in results)
+        {
+            if (r.Error != null)
+            {
+                o.WriteLine();
+                o.WriteLine($"== {r.RelativePath}: error");
+                o.WriteLine($"textpoke: {r.Error}");
+                continue;
+            }
+            if (r.Findings.Count == 0) continue;
+            o.WriteLine();
+            o.WriteLine($"== {r.RelativePath} ({r.Name}): {r.Findings.Count} finding{(r.Findings.Count == 1 ? "" : "s")}");
+            foreach (var f in r.Findings) TextOutput.Finding(o, f);
+        }
+        o.WriteLine();
+        o.WriteLine("modules summary");
+        foreach (var r in results.Where(r => verbose || !r.Clean))
+            o.WriteLine($"  {r.RelativePath}: {(r.Error != null ? "error" : $"{r.Jump?.Stats?.Entries ?? 0} jump entries, {r.Findings.Count} finding{(r.Findings.Count == 1 ? "" : "s")}")}");
+        int clean = results.Count(r => r.Clean), withFindings = results.Count(r => r.Error == null && r.Findings.Count > 0), errors = results.Count(r => r.Error != null);
+        int findingCount = results.Sum(r => r.Findings.Count), entries = results.Sum(r => r.Jump?.Stats?.Entries ?? 0);
+        o.WriteLine($"  total: {results.Count} modules: {clean} clean, {withFindings} with findings ({findingCount} findings), {errors} error{(errors == 1 ? "" : "s")}; {entries} jump entries in modules");
+        int kernelFindings = kernel?.Findings.Count() ?? 0;
+        o.WriteLine(findingCount + kernelFindings == 0 && errors == 0 ? "result: clean, 0 findings"
+            : $"result: {kernelFindings + findingCount} finding{(kernelFindings + findingCount == 1 ? "" : "s")} ({kernelFindings} in the kernel, {findingCount} in modules){(errors > 0 ? $", {errors} module{(errors == 1 ? "" : "s")} could not be checked" : "")}");
+    }
+
+    static void Json(TextWriter o, CheckResult? kernel, string treeDir, List<ModuleResult> results, TimeSpan elapsed)
+    {
+        var kernelText = new StringWriter();
+        if (kernel != null) JsonOutput.Check(kernelText, kernel);
+        var doc = new
+        {
+            kernel = kernel == null ? (JsonElement?)null : JsonDocument.Parse(kernelText.ToString()).RootElement,
+            modules = new
+            {
+                directory = treeDir,
+                seconds = Math.Round(elapsed.TotalSeconds, 2),
+                count = results.Count,
+                clean = results.Count(r => r.Clean),
+                errors = results.Count(r => r.Error != null),
+                findings = results.Sum(r => r.Findings.Count),
+                results = results.Select(r => new
+                {
+                    path = r.RelativePath, name = r.Name, error = r.Error, entries = r.Jump?.Stats?.Entries,
+                    findings = r.Findings.Select(JsonOutput.FindingJson),
+                }),
+            },
+        };
+        o.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Options));
+    }
+}
