@@ -77,7 +77,7 @@ static class JsonOutput
             notChecked = report.Absent,
             keys = report.Keys.Select(k => new
             {
-                name = k.Name, address = k.External ? null : Hex(k.Address), initialValue = k.InitialValue, external = k.External,
+                name = k.Name, address = k.Address == 0 ? null : Hex(k.Address), initialValue = k.InitialValue, external = k.External,
                 section = k.Section, sites = k.Sites, nop = k.NopSites, jmp = k.JumpSites, other = k.OtherSites, broken = k.BrokenSites,
             }),
         };
@@ -100,7 +100,7 @@ static class JsonOutput
                 target = Hex(s.Entry.Target),
                 targetLocation = symbols.Names.FormatPS(s.Entry.Target, image.ModuleName),
                 key = report.Keys[s.KeyIndex].Name,
-                keyAddress = report.Keys[s.KeyIndex].External ? null : Hex(s.Entry.Key),
+                keyAddress = report.Keys[s.KeyIndex].Address == 0 ? null : Hex(report.Keys[s.KeyIndex].Address),
                 branch = s.Entry.Branch ? "likely" : "unlikely",
                 nopMark = s.Entry.NopMark,
                 initText = s.InitText,

@@ -88,7 +88,7 @@ static class TextOutput
         foreach (var k in report.Keys.OrderBy(k => k.Name, StringComparer.Ordinal))
         {
             string initial = k.InitialValue switch { true => "on", false => "off", null => k.External ? "extern" : "?" };
-            o.WriteLine($"{k.Name.PadRight(nameWidth)}  {(k.External ? "" : k.Address.ToString("x16")),-16}  {initial,-7}  {k.Section ?? "-",-20}  {k.Sites,5}  {k.NopSites,5}  {k.JumpSites,5}  {k.OtherSites,5}  {k.BrokenSites,6}");
+            o.WriteLine($"{k.Name.PadRight(nameWidth)}  {(k.Address == 0 ? "" : k.Address.ToString("x16")),-16}  {initial,-7}  {k.Section ?? "-",-20}  {k.Sites,5}  {k.NopSites,5}  {k.JumpSites,5}  {k.OtherSites,5}  {k.BrokenSites,6}");
         }
         o.WriteLine();
         o.WriteLine($"{report.Keys.Length} keys, {report.Sites.Length} sites, {report.Findings.Count} findings");

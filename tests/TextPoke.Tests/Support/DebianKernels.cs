@@ -20,4 +20,6 @@ public static class DebianKernels
     public static string CloudSystemMap => Get("CLOUD_SYSTEM_MAP");
     public static string GoldenVmlinuz => Get("GOLDEN_VMLINUZ");
     public static string Abi => Get("ABI");
+    /// <summary>lib/modules/ABI-amd64 of the generic package, with boot/vmlinuz-ABI-amd64 two levels up, as installed.</summary>
+    public static string GenericModules => Get("GENERIC_MODULES");
 }
