@@ -10,8 +10,11 @@ using TextPoke.Symbols;
 // Without VMLINUZ it uses the generic kernel that scripts/fetch-kernels caches.
 
 string root = FindRoot();
-string vmlinuz = args.Length > 0 ? args[0] : Manifest(root)["GENERIC_VMLINUZ"];
-int runs = args.Length > 1 ? int.Parse(args[1]) : 7;
+string section = args.Length > 0 && args[0] is "check" or "modules" or "extract" or "all" ? args[0] : "all";
+var rest = args.SkipWhile(a => a is "check" or "modules" or "extract" or "all").ToArray();
+var manifest = Manifest(root);
+string vmlinuz = rest.Length > 0 ? rest[0] : manifest["GENERIC_VMLINUZ"];
+int runs = rest.Length > 1 ? int.Parse(rest[1]) : 7;
 // The CLI as users run it: ./textpoke builds it (ReadyToRun) into .build/textpoke.
 Process(Path.Combine(root, "textpoke"), "--help");
 string cli = Path.Combine(root, ".build", "textpoke", "textpoke.dll");
@@ -64,6 +67,13 @@ double ReadFile(string path)
     return sw.Elapsed.TotalMilliseconds;
 }
 
+if (section is "check" or "all") CheckBenchmark();
+if (section is "modules" or "all") ModulesBenchmark();
+if (section is "extract" or "all") ExtractBenchmark();
+Directory.Delete(work, true);
+
+void CheckBenchmark()
+{
 var xz = Median(() => Process("xz", "-dc", "--single-stream", payload));
 var cliZ = Median(() => Process("dotnet", cli, "check", vmlinuz));
 var libZ = Median(() => InProcess(vmlinuz));
@@ -79,7 +89,58 @@ Console.WriteLine($"| {Path.GetFileName(vmlinuz)} ({new FileInfo(vmlinuz).Length
 Console.WriteLine($"| extracted ELF ({new FileInfo(elf).Length / 1024 / 1024} MiB) | {cliE:F0} ms | {libE:F0} ms | `cat` of the file: {cat:F0} ms; ReadAllBytes: {read:F0} ms | {cliE / cat:F2} | {libE / read:F2} |");
 Console.WriteLine();
 Console.WriteLine($"Median of {runs} runs after one warm-up, page cache warm. CLI start-up alone (`textpoke --help`): {nop:F0} ms.");
-Directory.Delete(work, true);
+Console.WriteLine();
+}
+
+// The whole module tree against only reading (and, for a zstd-compressed copy, only decompressing) every file.
+void ModulesBenchmark()
+{
+    string tree = manifest["GENERIC_MODULES"];
+    var files = Directory.EnumerateFiles(tree, "*.ko", SearchOption.AllDirectories).ToList();
+    long bytes = files.Sum(f => new FileInfo(f).Length);
+    string compressed = Path.Combine(work, "zst", Path.GetFileName(tree));
+    foreach (var f in files)
+    {
+        var target = Path.Combine(compressed, Path.GetRelativePath(tree, f)) + ".zst";
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+    }
+    Process("sh", "-c", $"cd '{tree}' && find . -name '*.ko' -print0 | xargs -0 -P {Environment.ProcessorCount} -n 64 sh -c 'for f; do zstd -q -3 \"$f\" -o \"{compressed}/$f.zst\"; done' _");
+    int runsHere = Math.Max(3, runs / 2);
+    double MedianN(Func<double> run) { run(); return Enumerable.Range(0, runsHere).Select(_ => run()).Order().ElementAt(runsHere / 2); }
+    var read = MedianN(() =>
+    {
+        var sw = Stopwatch.StartNew();
+        Parallel.ForEach(files, f => GC.KeepAlive(File.ReadAllBytes(f)));
+        return sw.Elapsed.TotalMilliseconds;
+    });
+    var check = MedianN(() => Process("dotnet", cli, "check", tree, "--vmlinux", vmlinuz));
+    var unzstd = MedianN(() => Process("sh", "-c", $"find '{compressed}' -name '*.zst' -print0 | xargs -0 -P {Environment.ProcessorCount} -n 64 zstd -q -d -c > /dev/null"));
+    var checkZ = MedianN(() => Process("dotnet", cli, "check", compressed, "--vmlinux", vmlinuz));
+    Console.WriteLine($"| module tree ({files.Count} modules) | textpoke check (CLI, with the vmlinuz) | only the unavoidable work | ratio |");
+    Console.WriteLine($"|---|---|---|---|");
+    Console.WriteLine($"| `.ko` as Debian ships them ({bytes / (1024 * 1024)} MiB) | {check:F0} ms | read every file (in parallel, in process): {read:F0} ms | {check / read:F2} |");
+    Console.WriteLine($"| the same tree as `.ko.zst` | {checkZ:F0} ms | `zstd -d` of every file (xargs -P {Environment.ProcessorCount}): {unzstd:F0} ms | {checkZ / unzstd:F2} |");
+    Console.WriteLine();
+    Console.WriteLine($"Median of {runsHere} runs after one warm-up; the check includes decompressing and checking the vmlinuz itself (about 0.7 s of xz).");
+    Console.WriteLine();
+}
+
+// textpoke extract against scripts/extract-vmlinux (Debian's linux-source) on the same vmlinuz.
+void ExtractBenchmark()
+{
+    string peer = Manifest(root, "--source")["EXTRACT_VMLINUX"];
+    string outElf = Path.Combine(work, "extracted.elf");
+    var textpoke = Median(() => Process("dotnet", cli, "extract", vmlinuz, "-o", outElf));
+    var textpokeBare = Median(() => Process("dotnet", cli, "extract", vmlinuz, "--no-symbols", "-o", outElf));
+    var script = Median(() => Process("sh", "-c", $"'{peer}' '{vmlinuz}' > '{outElf}.peer'"));
+    Console.WriteLine("| extract the ELF from the vmlinuz | time | ratio to extract-vmlinux |");
+    Console.WriteLine("|---|---|---|");
+    Console.WriteLine($"| `scripts/extract-vmlinux` (no symbols) | {script:F0} ms | 1.00 |");
+    Console.WriteLine($"| `textpoke extract --no-symbols` | {textpokeBare:F0} ms | {textpokeBare / script:F2} |");
+    Console.WriteLine($"| `textpoke extract` (adds .symtab from kallsyms) | {textpoke:F0} ms | {textpoke / script:F2} |");
+    Console.WriteLine();
+    Console.WriteLine($"Median of {runs} runs after one warm-up.");
+}
 
 static string FindRoot()
 {
@@ -88,11 +149,12 @@ static string FindRoot()
     return dir?.FullName ?? throw new InvalidOperationException("run from inside the repository");
 }
 
-static Dictionary<string, string> Manifest(string root)
+static Dictionary<string, string> Manifest(string root, string? option = null)
 {
     var psi = new ProcessStartInfo(Path.Combine(root, "scripts", "fetch-kernels")) { RedirectStandardOutput = true };
+    if (option != null) psi.ArgumentList.Add(option);
     using var p = System.Diagnostics.Process.Start(psi)!;
     var text = p.StandardOutput.ReadToEnd();
     p.WaitForExit();
-    return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=', 2)).ToDictionary(a => a[0], a => a[1]);
+    return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=', 2)).Where(a => a.Length == 2).ToDictionary(a => a[0], a => a[1]);
 }

@@ -394,10 +394,9 @@ public static class JumpLabelCheck
     // would write a displacement into it. objtool sets that relocation to R_X86_64_NONE when it NOPs a jmp.
     static Finding? LiveRelocation(KernelImage image, ImageSymbols symbols, JumpEntry e, StaticKeyInfo key, ElfSection section)
     {
-        if (image.RelocationsOf(section) is not { } rel) return null;
+        if (!image.Elf.IsRelocatable) return null;
         ulong offset = e.Code - image.SectionAddress(section);
-        int r = rel.At(offset + 1);
-        if (r < 0 || rel.Types[r] is not (ElfConstants.R_X86_64_PC32 or ElfConstants.R_X86_64_PLT32)) return null;
+        if (image.RelocationAt(section, offset + 1) is not { } r || r.Type is not (ElfConstants.R_X86_64_PC32 or ElfConstants.R_X86_64_PLT32)) return null;
         var raw = image.Elf.SectionBytes(section);
         if (offset + 5 > (ulong)raw.Length || !raw.Slice((int)offset, 5).SequenceEqual(X86Code.Nop(5))) return null;
         string where = PS(symbols, image, e.Code);
@@ -405,7 +404,7 @@ public static class JumpLabelCheck
         {
             Table = TableName, Rule = "jump.live-relocation", Severity = Severity.Bug, Title = "live relocation inside a NOP site",
             Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address, Size = 5, ActualBytes = X86Code.Hex(X86Code.Nop(5)),
-            Explanation = $"the site holds the 5-byte NOP, but a {ElfConstants.RelocationName(rel.Types[r])} against {rel.SymbolNames[r]} still applies at " +
+            Explanation = $"the site holds the 5-byte NOP, but a {ElfConstants.RelocationName(r.Type)} against {r.Symbol} still applies at " +
                 $"{where}+1: linking or module loading writes a displacement into the NOP, and the first flip of key {key.Name} then BUGs. " +
                 "objtool sets that relocation to R_X86_64_NONE when it NOPs a jump; here it rewrote the bytes but left the relocation.",
         };

@@ -38,14 +38,12 @@ public static class JumpLabelRepair
             var section = image.SectionAt(address)!;
             long fileOffset = ImageWriter.FileOffset(image, address, site.Size);
             var raw = image.Elf.SectionBytes(section).Slice((int)(address - image.SectionAddress(section)), site.Size).ToArray();
-            var relocations = image.RelocationsOf(section);
-            int reloc = relocations?.At(address - image.SectionAddress(section) + (ulong)(site.Size == 2 ? 1 : 1)) ?? -1;
             string? relocationNote = null;
             long relocationOffset = -1;
-            if (reloc >= 0 && relocations!.Types[reloc] is ElfConstants.R_X86_64_PC32 or ElfConstants.R_X86_64_PLT32)
+            if (image.RelocationAt(section, address - image.SectionAddress(section) + 1) is { } rel && rel.Type is ElfConstants.R_X86_64_PC32 or ElfConstants.R_X86_64_PLT32)
             {
                 relocationOffset = RelaEntryOffset(image, section, address - image.SectionAddress(section) + 1);
-                relocationNote = $"{ElfConstants.RelocationName(relocations.Types[reloc])} against {relocations.SymbolNames[reloc]} at +1 set to R_X86_64_NONE";
+                relocationNote = $"{ElfConstants.RelocationName(rel.Type)} against {rel.Symbol} at +1 set to R_X86_64_NONE";
             }
             if (site.ExpectJump == false)
             {

@@ -23,6 +23,8 @@ public sealed partial class KernelImage : IDisposable
     readonly ElfSection[] _relocatableByAddress;
     readonly Dictionary<int, RelocatedSection> _relocated = new();
     readonly object _gate = new();
+    /// <summary>Per RELA section: are its entries sorted by offset (so windows can be relocated by binary search)?</summary>
+    internal System.Collections.Concurrent.ConcurrentDictionary<int, bool> SortedRelocations { get; } = new();
     ElfSymbol[]? _symbols;
 
     /// <summary>The path the user gave.</summary>
@@ -35,8 +37,9 @@ public sealed partial class KernelImage : IDisposable
     public ImageFile? Container { get; }
     public BzImageHeader? BzImageHeader { get; }
     public CompressionFormat Compression { get; }
-    /// <summary>"Linux version ..." banner found in the image, if any.</summary>
-    public string? Banner { get; }
+    /// <summary>"Linux version ..." banner found in the image, if any (searched on first use).</summary>
+    public string? Banner => _banner.Value;
+    readonly Lazy<string?> _banner;
     /// <summary>Module name (from .modinfo, else the file name) for modules.</summary>
     public string? ModuleName { get; }
 
@@ -60,7 +63,7 @@ public sealed partial class KernelImage : IDisposable
         _relocatableByAddress = Elf.IsRelocatable
             ? Elf.Sections.Where(x => x.IsAllocated && x.Size > 0).OrderBy(x => _sectionAddress[x.Index]).ToArray()
             : [];
-        Banner = FindBanner();
+        _banner = new Lazy<string?>(FindBanner);
         if (kind == ImageKind.Module) ModuleName = ReadModuleName() ?? ModuleNameFromPath(path);
     }
 
@@ -157,6 +160,7 @@ public sealed partial class KernelImage : IDisposable
         ulong offset = address - SectionAddress(s);
         int n = (int)Math.Min((ulong)destination.Length, s.Size - offset);
         if (s.Type == SHT_NOBITS) destination[..n].Clear();
+        else if (Elf.IsRelocatable && !IsRelocatedCached(s) && RelocationWindow.TryApply(this, s, offset, destination[..n])) { }
         else SectionContents(s).Slice((int)offset, n).CopyTo(destination);
         return n;
     }
@@ -187,9 +191,18 @@ public sealed partial class KernelImage : IDisposable
         return Relocated(section).Bytes;
     }
 
+    /// <summary>The relocation applying exactly at a section offset of an unlinked object: (type, symbol), or null.</summary>
+    public (uint Type, string Symbol)? RelocationAt(ElfSection section, ulong offset) =>
+        Elf.IsRelocatable ? RelocationWindow.At(this, section, offset) : null;
+
     /// <summary>The relocations of an ET_REL section, applied; null for linked images.</summary>
     public RelocatedSection? RelocationsOf(ElfSection section) =>
         Elf.IsRelocatable && section.HasFileBytes ? Relocated(section) : null;
+
+    bool IsRelocatedCached(ElfSection section)
+    {
+        lock (_gate) return _relocated.ContainsKey(section.Index);
+    }
 
     RelocatedSection Relocated(ElfSection section)
     {
