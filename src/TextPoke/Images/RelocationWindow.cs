@@ -17,6 +17,7 @@ internal static class RelocationWindow
     public static bool TryApply(KernelImage image, ElfSection section, ulong offset, Span<byte> destination)
     {
         var elf = image.Elf;
+        Span<byte> field = stackalloc byte[8];
         elf.SectionBytes(section).Slice((int)offset, destination.Length).CopyTo(destination);
         foreach (var rela in elf.RelocationSectionsFor(section))
         {
@@ -45,7 +46,6 @@ internal static class RelocationWindow
                 ulong s = image.SymbolAddress(symbols[symbol]) ?? 0;
                 ulong value = unchecked(s + (ulong)BinaryPrimitives.ReadInt64LittleEndian(r[16..]));
                 ulong place = image.SectionAddress(section) + at;
-                Span<byte> field = stackalloc byte[8];
                 switch (type)
                 {
                     case R_X86_64_64: BinaryPrimitives.WriteUInt64LittleEndian(field, value); break;
