@@ -183,7 +183,7 @@ public sealed class JumpLabelCore
         Operation(op, key);
         if (key.Enabled > 0)
         {
-            if (key.Enabled != 1) Warn(op, key, path, "kernel/jump_label.c", "static_key_enable_cpuslocked", 1, 200, $"enabled is {key.Enabled}, not 1");
+            if (key.Enabled != 1) Warn(op, key, path, "enable-refcount", $"enabled is {key.Enabled}, not 1");
             return;
         }
         if (key.Enabled == 0)
@@ -206,7 +206,7 @@ public sealed class JumpLabelCore
         Operation(op, key);
         if (key.Enabled != 1)
         {
-            if (key.Enabled != 0) Warn(op, key, path, "kernel/jump_label.c", "static_key_disable_cpuslocked", 1, 231, $"enabled is {key.Enabled}, not 0");
+            if (key.Enabled != 0) Warn(op, key, path, "disable-refcount", $"enabled is {key.Enabled}, not 0");
             return;
         }
         key.Enabled = 0;
@@ -228,7 +228,7 @@ public sealed class JumpLabelCore
             return;
         }
         // -1 cannot be observed with the mutex held (single-threaded model).
-        if (ModernRefcount) Warn(op, key, path, "kernel/jump_label.c", "static_key_slow_inc_cpuslocked", 0, 177, "enabled is -1");
+        if (ModernRefcount) Warn(op, key, path, "inc-in-progress", "enabled is -1");
     }
 
     /// <summary>static_key_slow_dec() / static_branch_dec(): drops a reference; the 1 → 0 transition patches.</summary>
@@ -240,8 +240,8 @@ public sealed class JumpLabelCore
         {
             // static_key_dec_not_one (kernel/jump_label.c, 6.1.y backport of v6.10).
             string[] fast = ["static_key_slow_dec", "__static_key_slow_dec", "__static_key_slow_dec_cpuslocked", "static_key_dec_not_one"];
-            if (key.Enabled < 0) Warn(op, key, fast, "kernel/jump_label.c", "static_key_dec_not_one", 0, 273, $"enabled is {key.Enabled}");
-            if (key.Enabled == 0) { Warn(op, key, fast, "kernel/jump_label.c", "static_key_dec_not_one", 1, 279, "enabled is 0: more decrements than increments"); return; }
+            if (key.Enabled < 0) Warn(op, key, fast, "dec-negative", $"enabled is {key.Enabled}");
+            if (key.Enabled == 0) { Warn(op, key, fast, "dec-underflow", "enabled is 0: more decrements than increments"); return; }
             if (key.Enabled > 1) { key.Enabled--; return; }
             key.Enabled = 0;
             Update(op, key, ["static_key_slow_dec", "__static_key_slow_dec", "__static_key_slow_dec_cpuslocked"]);
@@ -253,8 +253,7 @@ public sealed class JumpLabelCore
         {
             key.Enabled = val - 1;
             if (val < 0)
-                Warn(op, key, ["static_key_slow_dec", "__static_key_slow_dec", "__static_key_slow_dec_cpuslocked"], "kernel/jump_label.c",
-                    "__static_key_slow_dec_cpuslocked", 0, 0, $"enabled was {val}", ConsoleLines.NegativeCount);
+                Warn(op, key, ["static_key_slow_dec", "__static_key_slow_dec", "__static_key_slow_dec_cpuslocked"], "dec-negative-count", $"enabled was {val}", ConsoleLines.NegativeCount);
             return;
         }
         key.Enabled = 0;
@@ -348,7 +347,7 @@ public sealed class JumpLabelCore
             if (!(space.Image.SectionAt(e.Code) is { IsExecutable: true }))
             {
                 if (!e.Init)
-                    WarnOnce(op, key, path, "kernel/jump_label.c", "__jump_label_update", 0, 479, KernelMessages.CantPatch(location), $"site {location} is not kernel text");
+                    WarnOnce(op, key, path, "cant-patch", KernelMessages.CantPatch(location), $"site {location} is not kernel text");
                 continue;
             }
             var type = JumpLabelTypeOf(e);
@@ -388,18 +387,20 @@ public sealed class JumpLabelCore
             outcome.Function == "arch_jump_entry_size" ? $"the instruction at {location} is {outcome.Size} bytes long, not 2 or 5" : null));
     }
 
-    void WarnOnce(string op, Key key, string[] path, string file, string function, int index, int fallbackLine, string message, string detail)
+    void WarnOnce(string op, Key key, string[] path, string warning, string message, string detail)
     {
-        if (!_warnedOnce.Add($"{function}:{index}")) return;
-        Warn(op, key, path, file, function, index, fallbackLine, detail, message);
+        if (!_warnedOnce.Add(warning)) return;
+        Warn(op, key, path, warning, detail, message);
     }
 
     /// <summary>
-    /// A WARN: the file:line and the %pS of its ud2 come from the image's own __bug_table (the index-th WARN of that
-    /// function, in source order), falling back to the line in Debian's 6.1.y source when the image has no table.
+    /// A WARN of kernel/jump_label.c (see <see cref="KernelMessages.JumpLabelWarnings"/>): its file:line and the %pS of
+    /// its ud2 come from the image's own __bug_table, falling back to the line in Debian's 6.1.y source.
     /// </summary>
-    void Warn(string op, Key key, string[] path, string file, string function, int index, int fallbackLine, string detail, string? message = null)
+    void Warn(string op, Key key, string[] path, string warning, string detail, string? message = null)
     {
+        const string file = "kernel/jump_label.c";
+        var (function, index, fallbackLine) = KernelMessages.JumpLabelWarnings[warning];
         var sites = Vmlinux.Bugs?.In(file, function, Vmlinux.Symbols.Names).Where(b => b.IsWarning).OrderBy(b => b.Line).ToList();
         // STATIC_KEY_CHECK_USE() is the first WARN of enable/disable; skip it when counting.
         if (sites != null && function is "static_key_enable_cpuslocked" or "static_key_disable_cpuslocked" && sites.Count > 1) sites.RemoveAt(0);

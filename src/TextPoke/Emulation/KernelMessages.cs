@@ -47,6 +47,22 @@ public static class KernelMessages
     public static string Bug(string file, int line) => $"kernel BUG at {file}:{line}!";
 
     public static string CantPatch(string location) => $"can't patch jump_label at {location}";
+
+    /// <summary>
+    /// The WARN()s of kernel/jump_label.c that the emulation can trip: the function holding the WARN, which WARN of that
+    /// function it is (in source order, not counting STATIC_KEY_CHECK_USE), and its line in Debian's 6.1.y source
+    /// (6.1.192). The image's own __bug_table gives the real line and location; these lines are the fallback.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, (string Function, int Index, int Line)> JumpLabelWarnings = new Dictionary<string, (string, int, int)>
+    {
+        ["enable-refcount"] = ("static_key_enable_cpuslocked", 0, 200),      // WARN_ON_ONCE(atomic_read(&key->enabled) != 1)
+        ["disable-refcount"] = ("static_key_disable_cpuslocked", 0, 231),    // WARN_ON_ONCE(atomic_read(&key->enabled) != 0)
+        ["inc-in-progress"] = ("static_key_slow_inc_cpuslocked", 0, 177),    // WARN_ON_ONCE(!static_key_fast_inc_not_disabled(key))
+        ["dec-negative"] = ("static_key_dec_not_one", 0, 273),               // WARN_ON_ONCE(v < 0)
+        ["dec-underflow"] = ("static_key_dec_not_one", 1, 279),              // WARN_ON_ONCE(v == 0)
+        ["dec-negative-count"] = ("__static_key_slow_dec_cpuslocked", 0, 0), // v4.20..v6.9: WARN(val < 0, "jump label: negative count!\n")
+        ["cant-patch"] = ("__jump_label_update", 0, 479),                    // WARN_ONCE(!jump_entry_is_init(entry), "can't patch jump_label at %pS")
+    };
 }
 
 /// <summary>Console lines around WARN()/BUG() (lib/bug.c, kernel/panic.c __warn) and the arch die path.</summary>

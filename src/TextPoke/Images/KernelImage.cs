@@ -199,6 +199,9 @@ public sealed partial class KernelImage : IDisposable
     public RelocatedSection? RelocationsOf(ElfSection section) =>
         Elf.IsRelocatable && section.HasFileBytes ? Relocated(section) : null;
 
+    /// <summary>How many sections have been copied and relocated whole (tests watch that this stays small).</summary>
+    internal int RelocatedSectionCount { get { lock (_gate) return _relocated.Count; } }
+
     bool IsRelocatedCached(ElfSection section)
     {
         lock (_gate) return _relocated.ContainsKey(section.Index);
