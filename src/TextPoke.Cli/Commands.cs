@@ -153,15 +153,29 @@ static partial class Commands
         var map = SystemMapOption();
         var json = JsonOption();
         var key = new Option<string?>("--key") { Description = "only sites of this static key", HelpName = "NAME" };
+        var table = new Option<string?>("--table") { Description = $"list the sites of another table instead: {string.Join(", ", SiteTables.All.Where(t => t.Check != null).Select(t => t.Name))}", HelpName = "NAME" };
         var function = new Option<string?>("--function") { Description = "only sites inside this function", HelpName = "NAME" };
         var vmlinux = VmlinuxOption();
-        var command = new Command("sites", "List the jump-label sites of IMAGE: address, symbol+off/size, size, NOP/JMP, target, key.") { image, map, vmlinux, key, function, json };
+        var command = new Command("sites", "List the jump-label sites of IMAGE (address, symbol+off/size, size, NOP/JMP, target, key), or with --table the sites of another table.") { image, map, vmlinux, key, function, table, json };
         command.SetAction(result =>
         {
             var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
             using (img)
             using (var kernel = ExternalKeys(result.GetValue(vmlinux), out var resolver))
             {
+                if (result.GetValue(table) is { } tableName && tableName != JumpLabelCheck.TableName)
+                {
+                    var definition = SiteTables.All.FirstOrDefault(t => t.Name == tableName && t.Check != null)
+                        ?? throw new UsageException($"unknown table '{tableName}' (known: jump, {string.Join(", ", SiteTables.All.Where(t => t.Check != null).Select(t => t.Name))})");
+                    var tableReport = SiteTables.Run(definition, new TableContext(img, symbols));
+                    if (tableReport.Bounds == null || tableReport.Absent != null && tableReport.Layout == null)
+                        throw new ImageFormatException(img.Path, $"{definition.Title}: {tableReport.Absent}");
+                    string? fn = result.GetValue(function);
+                    var rows = tableReport.Sites.Where(s => fn == null || symbols.Names.FunctionAt(s.Address) == fn).ToList();
+                    if (result.GetValue(json)) JsonOutput.TableSites(stdout, img, symbols, tableReport, rows);
+                    else TextOutput.TableSites(stdout, img, symbols, tableReport, rows);
+                    return ExitCodes.Clean;
+                }
                 var report = JumpLabelCheck.Run(img, symbols, resolver);
                 if (report.Absent != null && report.Sites.Length == 0)
                     throw new ImageFormatException(img.Path, $"no jump table: {report.Absent}");

@@ -57,12 +57,29 @@ static class JsonOutput
         findings = jump.Findings.Select(FindingJson),
     };
 
+    static object TableJson(TableReport t) => new
+    {
+        name = t.Name,
+        present = t.Bounds != null,
+        start = t.Bounds is { } b ? Hex(b.Start) : null,
+        stop = t.Bounds is { } b2 ? Hex(b2.Stop) : null,
+        boundsFrom = t.Bounds?.How,
+        section = t.Bounds?.Section?.Name,
+        layout = t.Layout,
+        kernels = (string?)null,
+        layoutEvidence = t.Evidence,
+        notChecked = t.Absent,
+        stats = t.Absent != null ? null : new Dictionary<string, int>(t.Counts) { ["entries"] = t.Entries, ["findings"] = t.Findings.Count },
+        findings = t.Findings.Select(FindingJson),
+    };
+
     public static void Check(TextWriter o, CheckResult result)
     {
         var doc = new
         {
             image = Image(result.Image, result.Symbols),
-            tables = new[] { JumpTableJson(result.Jump) }.Where(t => t != null),
+            tables = new[] { JumpTableJson(result.Jump) }.Where(t => t != null).Concat(result.Tables.Select(TableJson)),
+            moduleFindings = result.Module.Select(FindingJson),
             findings = result.Findings.Count(),
             clean = result.Clean,
         };
@@ -137,6 +154,22 @@ static class JsonOutput
                     initText = x.InitText, runsAtBoot = x.RunsAtBoot,
                     callers = x.Callers.Select(c => new { function = c.Function, location = c.Location, initText = c.InitText }),
                 }),
+            }),
+        };
+        o.WriteLine(JsonSerializer.Serialize(doc, Options));
+    }
+
+    public static void TableSites(TextWriter o, KernelImage image, ImageSymbols symbols, TableReport table, IReadOnlyList<TableSite> sites)
+    {
+        var doc = new
+        {
+            image = Image(image, symbols),
+            table = table.Name,
+            layout = table.Layout,
+            sites = sites.Select(s => new
+            {
+                address = Hex(s.Address), location = symbols.Names.FormatPS(s.Address, image.ModuleName), state = s.State,
+                target = s.Target is { } t ? Hex(t) : null, targetLocation = s.Target is { } t2 ? symbols.Names.FormatPS(t2, image.ModuleName) : null, note = s.Note,
             }),
         };
         o.WriteLine(JsonSerializer.Serialize(doc, Options));

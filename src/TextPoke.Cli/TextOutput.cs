@@ -35,20 +35,36 @@ static class TextOutput
                 o.WriteLine($"  not checked {jump.Absent}");
             foreach (var f in jump.Findings) Finding(o, f);
         }
+        foreach (var f in result.Module) Finding(o, f);
+        foreach (var t in result.Tables.Where(t => t.Findings.Count > 0))
+        {
+            o.WriteLine();
+            o.WriteLine($"{t.Title}  [{t.Bounds!.Start:x16}, {t.Bounds.Stop:x16}) {t.Layout}");
+            foreach (var f in t.Findings) Finding(o, f);
+        }
         o.WriteLine();
         o.WriteLine("summary");
         if (jump != null) o.WriteLine($"  {JumpSummary(jump)}");
+        foreach (var t in result.Tables) o.WriteLine($"  {TableSummary(t)}");
         int count = result.Findings.Count();
         int bugs = result.Findings.Count(f => f.Severity == Severity.Bug);
         o.WriteLine(count == 0 ? "result: clean, 0 findings"
             : $"result: {count} finding{(count == 1 ? "" : "s")}{(bugs > 0 ? $", {bugs} of them will crash or corrupt the kernel" : "")}");
     }
 
+    static string TableSummary(TableReport t)
+    {
+        string name = t.Name.PadRight(15);
+        if (t.Absent != null) return $"{name} {t.Title}: {t.Absent}";
+        string counts = string.Join(", ", t.Counts.Where(c => c.Key != "entries").Select(c => $"{c.Value} {c.Key}"));
+        return $"{name} {t.Title}: {t.Entries} entries ({t.Layout}){(counts.Length > 0 ? $": {counts}" : "")}; {t.Findings.Count} finding{(t.Findings.Count == 1 ? "" : "s")}";
+    }
+
     static string JumpSummary(JumpLabelReport jump)
     {
-        if (jump.Stats == null) return $"jump   not checked: {jump.Absent}";
+        if (jump.Stats == null) return $"{"jump",-15} __jump_table: not checked: {jump.Absent}";
         var s = jump.Stats;
-        return $"jump   {s.Entries} entries, {s.Keys} keys: {s.Nop} NOP, {s.Jump} JMP, {s.Other} other; {s.TwoByte} 2-byte, {s.FiveByte} 5-byte; " +
+        return $"{"jump",-15} __jump_table: {s.Entries} entries, {s.Keys} keys: {s.Nop} NOP, {s.Jump} JMP, {s.Other} other; {s.TwoByte} 2-byte, {s.FiveByte} 5-byte; " +
                $"{s.InitText} in init text; {s.NopMarked} with objtool's NOP mark; {s.Findings} finding{(s.Findings == 1 ? "" : "s")}";
     }
 
@@ -174,5 +190,22 @@ static class TextOutput
         if (bugs == 0 && warnings == 0) o.WriteLine("result: no BUG and no WARNING: every site switched as the kernel expects");
         else o.WriteLine($"result: {bugs} BUG{(bugs == 1 ? "" : "s")}, {warnings} WARNING{(warnings == 1 ? "" : "s")}" +
             (core.Halted ? "; the emulated kernel stopped at the first BUG, as the real one does (--keep-going to continue)" : ""));
+    }
+
+    public static void TableSites(TextWriter o, KernelImage image, ImageSymbols symbols, TableReport table, IReadOnlyList<TableSite> sites)
+    {
+        Header(o, image, symbols);
+        o.WriteLine();
+        o.WriteLine($"{table.Title}: {table.Entries} entries ({table.Layout})");
+        var rows = sites.Select(s => (Site: s, Where: symbols.Names.FormatPS(s.Address, image.ModuleName))).ToList();
+        int w = Math.Max(8, rows.Select(r => r.Where.Length).DefaultIfEmpty(8).Max());
+        o.WriteLine($"{"ADDRESS",-16}  {"LOCATION".PadRight(w)}  {"STATE",-22}  TARGET");
+        foreach (var (s, where) in rows)
+        {
+            string target = s.Target is { } t ? symbols.Names.FormatPS(t, image.ModuleName) : "";
+            o.WriteLine($"{s.Address:x16}  {where.PadRight(w)}  {s.State,-22}  {target}{(s.Note != null ? $"  {s.Note}" : "")}".TrimEnd());
+        }
+        o.WriteLine();
+        o.WriteLine($"{sites.Count} of {table.Sites.Count} sites");
     }
 }

@@ -11,7 +11,9 @@ public sealed class CheckResult
     public JumpLabelReport? Jump { get; init; }
     /// <summary>Module loader findings (relocatable inputs only).</summary>
     public IReadOnlyList<Finding> Module { get; init; } = [];
-    public IEnumerable<Finding> Findings => Module.Concat(Jump?.Findings ?? Enumerable.Empty<Finding>());
+    /// <summary>Every other table, in <see cref="SiteTables.All"/> order.</summary>
+    public IReadOnlyList<TableReport> Tables { get; init; } = [];
+    public IEnumerable<Finding> Findings => Module.Concat(Jump?.Findings ?? Enumerable.Empty<Finding>()).Concat(Tables.SelectMany(t => t.Findings));
     public bool Clean => !Findings.Any();
 }
 
@@ -19,7 +21,7 @@ public sealed class CheckResult
 public static class CheckRunner
 {
     /// <summary>Table names accepted by --tables.</summary>
-    public static readonly IReadOnlyList<string> KnownTables = [JumpLabelCheck.TableName, ModuleCheck.TableName];
+    public static readonly IReadOnlyList<string> KnownTables = [JumpLabelCheck.TableName, ModuleCheck.TableName, .. SiteTables.All.Select(t => t.Name)];
 
     public static CheckResult Run(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? tables = null, Func<string, StaticKeyInfo?>? externalKeys = null)
     {
@@ -30,6 +32,13 @@ public static class CheckRunner
             Symbols = symbols,
             Module = (all || tables!.Contains(ModuleCheck.TableName)) && image.Elf.IsRelocatable ? ModuleCheck.Relocations(image) : [],
             Jump = all || tables!.Contains(JumpLabelCheck.TableName) ? JumpLabelCheck.Run(image, symbols, externalKeys) : null,
+            Tables = RunTables(image, symbols, all ? null : tables),
         };
+    }
+
+    static List<TableReport> RunTables(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? only)
+    {
+        var context = new TableContext(image, symbols);
+        return SiteTables.All.Where(t => only == null || only.Contains(t.Name)).Select(t => SiteTables.Run(t, context)).ToList();
     }
 }

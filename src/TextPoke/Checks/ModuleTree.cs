@@ -62,10 +62,8 @@ public static class ModuleTree
                 return new ModuleResult(path, relative, image.ModuleName, null, [],
                     $"{path}: a module for another kernel: {image.ModuleName}: version magic '{vermagic}' should start with '{release}'");
             var symbols = ImageSymbols.Load(image, lookBeside: false);
-            var findings = ModuleCheck.Relocations(image);
-            var jump = JumpLabelCheck.Run(image, symbols, resolver);
-            findings.AddRange(jump.Findings);
-            return new ModuleResult(path, relative, image.ModuleName, jump, findings, null);
+            var check = CheckRunner.Run(image, symbols, null, resolver);
+            return new ModuleResult(path, relative, image.ModuleName, check.Jump, check.Findings.ToList(), null);
         }
         catch (ImageFormatException e)
         {

@@ -1,0 +1,396 @@
+using System.Buffers.Binary;
+using TextPoke.Emulation;
+using TextPoke.Images;
+using TextPoke.Symbols;
+using TextPoke.Tables;
+using TextPoke.X86;
+
+namespace TextPoke.Checks;
+
+/// <summary>A self-patching table textpoke knows, and how to check it (null: known, not read yet).</summary>
+public sealed record TableDefinition(string Name, string Title, string? StartSymbol, string? StopSymbol, string? Section,
+    Func<TableContext, TableBounds, TableReport>? Check, string Kernels);
+
+/// <summary>What every table check shares: the image, its names, one decoder, the image's __bug_table.</summary>
+public sealed class TableContext(KernelImage image, ImageSymbols symbols)
+{
+    readonly Lazy<BugTable?> _bugs = new(() => BugTable.Read(image, symbols));
+    public KernelImage Image { get; } = image;
+    public ImageSymbols Symbols { get; } = symbols;
+    public InstructionDecoder Decoder { get; } = new();
+    public BugTable? Bugs => _bugs.Value;
+    public string PS(ulong address) => Symbols.Names.FormatPS(address, Image.ModuleName);
+    public ulong? Symbol(string name) => Symbols.TryFind(name, out ulong a, out _) ? a : null;
+
+    /// <summary>"kernel BUG at FILE:LINE!" for a BUG() of a source file, from the image's __bug_table (the highest line).</summary>
+    public string? BugLine(string file) =>
+        Bugs?.Entries.Where(b => b.File == file && !b.IsWarning).OrderByDescending(b => b.Line).Select(b => KernelMessages.Bug(file, b.Line)).FirstOrDefault();
+
+    /// <summary>
+    /// The name a branch at <paramref name="site"/> goes to: in an unlinked object the symbol of the relocation on its
+    /// displacement (the thunks and __fentry__ are undefined in a module), else the symbol at the target.
+    /// </summary>
+    public string? TargetName(ulong site, int displacementOffset, ulong target)
+    {
+        if (Image.Elf.IsRelocatable && Image.SectionAt(site) is { } section
+            && Image.RelocationAt(section, site - Image.SectionAddress(section) + (ulong)displacementOffset) is { } r)
+            return r.Symbol;
+        return target == 0 ? null : Symbols.Names.Lookup(target) is { Offset: 0 } hit ? hit.Symbol.Name : null;
+    }
+
+    public (DecodedInstruction Insn, byte[] Bytes) Decode(ulong address)
+    {
+        var bytes = new byte[16];
+        int n = Image.Read(address, bytes);
+        return (n == 0 ? default : Decoder.Decode(bytes.AsSpan(0, n), address), bytes);
+    }
+}
+
+/// <summary>
+/// The kernel's self-patching tables besides __jump_table (patch-tables.md), each with its layout, its invariants and
+/// the kernel's own words when they break. Tables textpoke does not read yet are listed, never skipped silently.
+/// </summary>
+public static class SiteTables
+{
+    public static readonly IReadOnlyList<TableDefinition> All =
+    [
+        new("smp_locks", ".smp_locks", "__smp_locks", "__smp_locks_end", ".smp_locks", SmpLocks, "v2.6..v6.12"),
+        new("return_sites", ".return_sites", "__return_sites", "__return_sites_end", ".return_sites", ReturnSites, "v5.19..v6.12 (and backports)"),
+        new("retpoline_sites", ".retpoline_sites", "__retpoline_sites", "__retpoline_sites_end", ".retpoline_sites", RetpolineSites, "v5.16..v6.12 (and backports)"),
+        new("mcount", "__mcount_loc", "__start_mcount_loc", "__stop_mcount_loc", "__mcount_loc", Mcount, "v2.6..v6.12"),
+        new("static_calls", ".static_call_sites", "__start_static_call_sites", "__stop_static_call_sites", ".static_call_sites", StaticCalls, "v5.10..v6.12"),
+        new("ex_table", "__ex_table", "__start___ex_table", "__stop___ex_table", "__ex_table", ExceptionTable, "v4.19..v6.12"),
+        new("bug_table", "__bug_table", "__start___bug_table", "__stop___bug_table", "__bug_table", Bugs, "v4.19..v6.12"),
+        new("orc", ".orc_unwind_ip/.orc_unwind", "__start_orc_unwind_ip", "__stop_orc_unwind_ip", ".orc_unwind_ip", Orc, "v4.14..v6.12"),
+        new("alt", ".altinstructions", "__alt_instructions", "__alt_instructions_end", ".altinstructions", null, "v2.6..v6.12"),
+        new("paravirt", ".parainstructions", "__parainstructions", "__parainstructions_end", ".parainstructions", null, "v2.6..v6.7"),
+        new("call_sites", ".call_sites", "__call_sites", "__call_sites_end", ".call_sites", null, "v6.2..v6.12"),
+        new("ibt_endbr_seal", ".ibt_endbr_seal", "__ibt_endbr_seal", "__ibt_endbr_seal_end", ".ibt_endbr_seal", null, "v5.18..v6.12"),
+        new("cfi_sites", ".cfi_sites", "__cfi_sites", "__cfi_sites_end", ".cfi_sites", null, "v6.2..v6.12"),
+    ];
+
+    public static TableReport Run(TableDefinition table, TableContext context)
+    {
+        var bounds = SiteArray.Locate(context.Image, context.Symbols, table.StartSymbol, table.StopSymbol, table.Section);
+        if (bounds == null)
+            return new TableReport { Name = table.Name, Title = table.Title, Absent = "absent from this image (no section, no start/stop symbols)" };
+        if (table.Check == null)
+            return new TableReport { Name = table.Name, Title = table.Title, Bounds = bounds, Absent = $"present ({bounds.Length} bytes) but not read by this version of textpoke" };
+        if (bounds.Length == 0)
+            return new TableReport { Name = table.Name, Title = table.Title, Bounds = bounds, Layout = "empty", Evidence = "start and stop are equal" };
+        return table.Check(context, bounds);
+    }
+
+    static TableReport Report(TableDefinition? _, string name, string title, TableBounds bounds, string layout, string evidence, int entries) =>
+        new() { Name = name, Title = title, Bounds = bounds, Layout = layout, Evidence = evidence, Entries = entries };
+
+    static TableReport Unreadable(string name, string title, TableBounds bounds, string why) =>
+        new() { Name = name, Title = title, Bounds = bounds, Absent = $"layout could not be decided: {why}" };
+
+    // --- .smp_locks: s32 rel32 to a LOCK prefix (arch/x86/include/asm/alternative.h LOCK_PREFIX_HERE) ------------------
+    static TableReport SmpLocks(TableContext c, TableBounds b)
+    {
+        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
+        if (bytes == null || bytes.Length % 4 != 0) return Unreadable("smp_locks", ".smp_locks", b, problem ?? $"{b.Length} bytes is not a whole number of 4-byte entries");
+        var r = Report(null, "smp_locks", ".smp_locks", b, "s32 rel32, 4 bytes", "one layout in every version", 0);
+        int entries = 0;
+        Span<byte> one = stackalloc byte[1];
+        for (int at = 0; at < bytes.Length; at += 4)
+        {
+            if (BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at)) == 0) continue; // page padding
+            entries++;
+            ulong site = SiteArray.Rel32(bytes, b.Start, at);
+            bool text = c.Image.IsText(site);
+            int n = text ? c.Image.Read(site, one) : 0;
+            string state = n == 1 && one[0] == 0xf0 ? "lock" : "other";
+            r.Count(state);
+            r.Sites.Add(new TableSite(site, state));
+            if (state == "lock") continue;
+            r.Findings.Add(new Finding
+            {
+                Table = "smp_locks", Rule = text ? "smp.not-lock" : "smp.outside-text", Severity = Severity.Warning,
+                Title = text ? "lock site is not a LOCK prefix" : "lock site outside kernel text", Address = site, Location = c.PS(site),
+                ActualBytes = n == 1 ? X86Code.Hex(one) : null, ExpectedBytes = "f0",
+                Explanation = text
+                    ? $"the entry points at {X86Code.Hex(one)}, not f0. alternatives_smp_unlock/lock only switch bytes that are f0 (LOCK) or 3e (DS), so this entry is ignored silently and the real LOCK prefix it was meant for is never switched."
+                    : "the entry points outside kernel text; alternatives_smp_unlock skips it.",
+            });
+        }
+        return r.With(entries);
+    }
+
+    // --- .return_sites: JMP32 to __x86_return_thunk (arch/x86/kernel/alternative.c apply_returns, v5.19..v6.12) ---------
+    static TableReport ReturnSites(TableContext c, TableBounds b)
+    {
+        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
+        if (bytes == null || bytes.Length % 4 != 0) return Unreadable("return_sites", ".return_sites", b, problem ?? "not a whole number of 4-byte entries");
+        bool judge = c.Image.Elf.IsRelocatable || c.Symbol("__x86_return_thunk") != null;
+        var r = Report(null, "return_sites", ".return_sites", b, "s32 rel32, 4 bytes", judge ? "one layout in every version" : "no __x86_return_thunk symbol: targets not judged", bytes.Length / 4);
+        for (int at = 0; at < bytes.Length; at += 4)
+        {
+            ulong site = SiteArray.Rel32(bytes, b.Start, at);
+            var (insn, raw) = c.Decode(site);
+            ulong dest = insn.IsValid && raw[0] == X86Code.Jmp32Opcode ? insn.BranchTarget : 0;
+            bool trampoline = raw.AsSpan(5, 3).SequenceEqual((ReadOnlySpan<byte>)[0x0f, 0xb9, 0xcc]); // __static_call_fixup
+            bool toThunk = insn.IsValid && raw[0] == X86Code.Jmp32Opcode && c.TargetName(site, 1, dest) == "__x86_return_thunk";
+            string state = !insn.IsValid ? "undecodable" : toThunk ? "jmp thunk" : trampoline ? "static call trampoline" : "other";
+            r.Count(state);
+            r.Sites.Add(new TableSite(site, state, dest == 0 ? null : dest));
+            if (state is "jmp thunk" or "static call trampoline" || !judge) continue;
+            r.Findings.Add(new Finding
+            {
+                Table = "return_sites", Rule = insn.IsValid ? "return.missing-thunk" : "return.undecodable", Severity = Severity.Warning,
+                Title = insn.IsValid ? "return site does not jump to __x86_return_thunk" : "return site does not decode",
+                Address = site, Location = c.PS(site), ActualBytes = X86Code.Hex(raw.AsSpan(0, 5)),
+                KernelLines = insn.IsValid ? [$"missing return thunk: {c.PS(site)}-{(dest == 0 ? "0x0" : c.PS(dest))}: {X86Code.Hex(raw.AsSpan(0, 5))}"] : [],
+                Explanation = "apply_returns() expects a JMP to __x86_return_thunk at every .return_sites entry (objtool records each `ret` it turned into that jump). " +
+                    "This one is skipped with a WARN_ONCE, so the return stays unpatched: on CPUs that need the return-thunk mitigation (retbleed) this return is unprotected, and without it the thunk is not replaced by a plain ret.",
+            });
+        }
+        return r;
+    }
+
+    // --- .retpoline_sites: CALL/JMP/Jcc to __x86_indirect_thunk_array + 32*reg (apply_retpolines, v5.16..v6.12) -------------
+    // arch/x86/include/asm/GEN-for-each-reg.h order: the thunk array is indexed by register number.
+    static readonly string[] ThunkRegisters = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+
+    static TableReport RetpolineSites(TableContext c, TableBounds b)
+    {
+        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
+        if (bytes == null || bytes.Length % 4 != 0) return Unreadable("retpoline_sites", ".retpoline_sites", b, problem ?? "not a whole number of 4-byte entries");
+        ulong? array = c.Symbol("__x86_indirect_thunk_array") ?? c.Symbol("__x86_indirect_thunk_rax");
+        bool judgeThunks = array != null || c.Image.Elf.IsRelocatable;
+        var r = Report(null, "retpoline_sites", ".retpoline_sites", b, "s32 rel32, 4 bytes", judgeThunks ? "one layout in every version" : "no __x86_indirect_thunk_array symbol: targets not judged", bytes.Length / 4);
+        for (int at = 0; at < bytes.Length; at += 4)
+        {
+            ulong site = SiteArray.Rel32(bytes, b.Start, at);
+            var (insn, raw) = c.Decode(site);
+            int op = raw[0] == 0x2e ? 1 : 0; // -mindirect-branch-cs-prefix
+            bool shape = insn.IsValid && (raw[op] is 0xe8 or 0xe9 || raw[op] == 0x0f && raw[op + 1] is >= 0x80 and <= 0x8f);
+            long reg = shape && array is { } a ? ((long)insn.BranchTarget - (long)a) : -1;
+            if (shape && c.Image.Elf.IsRelocatable)
+            {
+                // __x86_indirect_thunk_<reg> by name: the thunks are undefined in a module.
+                string? name = c.TargetName(site, op + (raw[op] == 0x0f ? 2 : 1), insn.BranchTarget);
+                int index = name != null && name.StartsWith("__x86_indirect_thunk_", StringComparison.Ordinal) ? Array.IndexOf(ThunkRegisters, name["__x86_indirect_thunk_".Length..]) : -1;
+                reg = index < 0 ? -1 : index * 32;
+            }
+            bool thunk = reg >= 0 && reg % 32 == 0 && reg / 32 <= 15 && reg / 32 != 4;
+            string state = thunk ? $"thunk r{reg / 32}" : "other";
+            r.Count(thunk ? (raw[op] == 0xe8 ? "call thunk" : "jmp thunk") : "other");
+            r.Sites.Add(new TableSite(site, state, insn.BranchTarget == 0 ? null : insn.BranchTarget));
+            if (thunk || !judgeThunks) continue;
+            bool rsp = reg == 4 * 32;
+            r.Findings.Add(new Finding
+            {
+                Table = "retpoline_sites", Rule = rsp ? "retpoline.rsp" : shape ? "retpoline.not-a-thunk" : "retpoline.bad-instruction",
+                Severity = rsp ? Severity.Bug : Severity.Warning,
+                Title = rsp ? "retpoline site through %rsp" : shape ? "retpoline site does not target an indirect thunk" : "retpoline site is not a CALL, JMP or Jcc",
+                Address = site, Location = c.PS(site), ActualBytes = X86Code.Hex(raw.AsSpan(0, 6)),
+                KernelLines = rsp ? [c.BugLine("arch/x86/kernel/alternative.c") ?? "kernel BUG at arch/x86/kernel/alternative.c!"] : [],
+                Explanation = rsp ? "the thunk for %rsp: apply_retpolines hits BUG_ON(reg == 4)."
+                    : shape ? $"the branch goes to {c.PS(insn.BranchTarget)}, not one of the 16 __x86_indirect_thunk_<reg> entries; patch_retpoline() WARN_ON_ONCEs and leaves the site unpatched (the retpoline choice for this CPU is not applied here)."
+                    : "apply_retpolines() accepts only CALL, JMP or Jcc rel32 here; anything else is skipped with a WARN_ON_ONCE, so this indirect branch is not converted.",
+            });
+        }
+        return r;
+    }
+
+    // --- __mcount_loc: u64 addresses of `call __fentry__` or NOP5 (ftrace_process_locs, ftrace_make_nop) -----------------
+    static TableReport Mcount(TableContext c, TableBounds b)
+    {
+        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
+        if (bytes == null || bytes.Length % 8 != 0) return Unreadable("mcount", "__mcount_loc", b, problem ?? "not a whole number of 8-byte entries");
+        ulong? fentry = c.Symbol("__fentry__");
+        bool judge = fentry != null || c.Image.Elf.IsRelocatable;
+        var r = Report(null, "mcount", "__mcount_loc", b, "u64 absolute, 8 bytes", judge ? "one layout in every version" : "no __fentry__ symbol: calls not judged", 0);
+        int entries = 0;
+        var nop5 = X86Code.Nop(5).ToArray();
+        for (int at = 0; at < bytes.Length; at += 8)
+        {
+            ulong site = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(at));
+            if (site == 0) continue; // link padding
+            entries++;
+            var raw = new byte[5];
+            int n = c.Image.IsText(site) ? c.Image.Read(site, raw) : 0;
+            ulong target = n == 5 && raw[0] == X86Code.CallOpcode ? site + 5 + (ulong)(long)BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(1)) : 0;
+            bool call = n == 5 && raw[0] == X86Code.CallOpcode && (target == fentry || c.TargetName(site, 1, target) == "__fentry__");
+            string state = n < 5 ? "outside text" : call ? "call __fentry__" : raw.AsSpan().SequenceEqual(nop5) ? "nop5" : "other";
+            r.Count(state);
+            r.Sites.Add(new TableSite(site, state, target == 0 ? null : target));
+            if (state is "call __fentry__" or "nop5" || !judge) continue;
+            var expected = fentry is { } f ? X86Code.GenerateInstruction(X86Code.CallOpcode, site, f).Union : nop5;
+            r.Findings.Add(new Finding
+            {
+                Table = "mcount", Rule = n < 5 ? "mcount.outside-text" : "mcount.not-fentry", Severity = Severity.Warning,
+                Title = n < 5 ? "ftrace site outside kernel text" : "ftrace site is neither a call to __fentry__ nor a NOP",
+                Address = site, Location = c.PS(site), ActualBytes = n == 5 ? X86Code.Hex(raw) : null, ExpectedBytes = X86Code.Hex(expected),
+                KernelLines = n < 5 ? [] :
+                [
+                    "------------[ ftrace bug ]------------",
+                    "ftrace failed to modify ",
+                    $"[<{site:x16}>] {c.PS(site)}",
+                    $" actual:   {string.Join(':', raw.Select(x => x.ToString("x2")))}",
+                    $" expected: {string.Join(':', expected.Select(x => x.ToString("x2")))}",
+                ],
+                Explanation = "ftrace_init turns every __mcount_loc site into a NOP, first checking that it holds the call to __fentry__ the compiler emitted. " +
+                    "This one holds something else: ftrace_bug() prints this, ftrace is disabled for the whole kernel, and the bytes the table points at are the wrong ones (the function moved, or the record is stale).",
+            });
+        }
+        return r.With(entries);
+    }
+
+    // --- .static_call_sites: {s32 addr; s32 key} with TAIL in the key's low bit (__static_call_validate, v5.10..v6.12) -------
+    static TableReport StaticCalls(TableContext c, TableBounds b)
+    {
+        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
+        if (bytes == null || bytes.Length % 8 != 0) return Unreadable("static_calls", ".static_call_sites", b, problem ?? "not a whole number of 8-byte entries");
+        var r = Report(null, "static_calls", ".static_call_sites", b, "{s32 addr; s32 key}, 8 bytes", "one layout since v5.10", bytes.Length / 8);
+        var nop5 = X86Code.Nop(5).ToArray();
+        ReadOnlySpan<byte> xor5rax = [0x2e, 0x2e, 0x2e, 0x31, 0xc0];
+        for (int at = 0; at < bytes.Length; at += 8)
+        {
+            ulong site = SiteArray.Rel32(bytes, b.Start, at);
+            ulong keyField = SiteArray.Rel32(bytes, b.Start, at + 4);
+            bool tail = (keyField & 1) != 0;
+            var raw = new byte[8];
+            int n = c.Image.IsText(site) ? c.Image.Read(site, raw) : 0;
+            bool ok = n >= 5 && (tail
+                ? raw[0] is 0xe9 or 0xc3 || raw[0] == 0x0f && raw[1] is >= 0x80 and <= 0x8f
+                : raw[0] == 0xe8 || raw.AsSpan(0, 5).SequenceEqual(nop5) || raw.AsSpan(0, 5).SequenceEqual(xor5rax));
+            string state = n < 5 ? "outside text" : ok ? (tail ? "tail " : "") + raw[0] switch { 0xe8 => "call", 0xe9 => "jmp", 0xc3 => "ret", 0x0f => "jcc", _ => "nop" } : "other";
+            r.Count(state);
+            r.Sites.Add(new TableSite(site, state, null, $"key {c.PS(keyField & ~3UL)}"));
+            if (ok) continue;
+            var lines = new List<string> { $"unexpected static_call insn opcode 0x{(n > 0 ? raw[0] : 0):x} at {c.PS(site)}" };
+            if (c.BugLine("arch/x86/kernel/static_call.c") is { } bug) lines.Add(bug);
+            r.Findings.Add(new Finding
+            {
+                Table = "static_calls", Rule = "static_call.unexpected-insn", Severity = Severity.Bug,
+                Title = $"static call site is not a {(tail ? "JMP, RET or Jcc" : "CALL or NOP")}", Address = site, Location = c.PS(site),
+                ActualBytes = n >= 5 ? X86Code.Hex(raw.AsSpan(0, 5)) : null, KernelLines = lines,
+                Explanation = $"static_call_init() patches every site at boot and __static_call_validate() accepts only {(tail ? "a JMP32, RET or Jcc (tail call)" : "a CALL, the 5-byte NOP or `xor %eax,%eax` (cs-prefixed)")} here; anything else BUGs during boot.",
+            });
+        }
+        return r;
+    }
+
+    // --- __ex_table: {insn, fixup, handler|data}, sorted by insn (sorttable; search_extable's bsearch) ----------------------
+    static TableReport ExceptionTable(TableContext c, TableBounds b)
+    {
+        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
+        if (bytes == null || bytes.Length % 12 != 0) return Unreadable("ex_table", "__ex_table", b, problem ?? "not a whole number of 12-byte entries");
+        int count = bytes.Length / 12;
+        // <=5.15.0 the third field is a rel32 to an ex_handler_* function; 5.16+ (and later 5.15.y) it is type/reg/flags/imm data.
+        int handlers = 0, sample = Math.Min(count, 64);
+        for (int i = 0; i < sample; i++)
+            if (c.Image.IsText(SiteArray.Rel32(bytes, b.Start, 12 * i + 8))) handlers++;
+        bool old = sample > 0 && handlers * 2 > sample;
+        var r = Report(null, "ex_table", "__ex_table", b, old ? "{insn, fixup, handler} rel32, 12 bytes (<= v5.15.0)" : "{insn, fixup} rel32 + data, 12 bytes (v5.16+)",
+            old ? $"{handlers}/{sample} third fields point into text" : $"{sample - handlers}/{sample} third fields are data, not text pointers", count);
+        ulong previous = 0;
+        for (int i = 0; i < count; i++)
+        {
+            ulong insn = SiteArray.Rel32(bytes, b.Start, 12 * i), fixup = SiteArray.Rel32(bytes, b.Start, 12 * i + 4);
+            bool inText = c.Image.IsText(insn), fixupText = c.Image.IsText(fixup);
+            r.Count(inText && fixupText ? "ok" : "outside text");
+            r.Sites.Add(new TableSite(insn, inText ? "insn" : "outside text", fixup));
+            if (!inText || !fixupText)
+                r.Findings.Add(new Finding
+                {
+                    Table = "ex_table", Rule = "ex.outside-text", Severity = Severity.Bug, Title = "exception table entry outside kernel text",
+                    Address = insn, Location = c.PS(insn),
+                    Explanation = $"entry {i}: the faulting instruction {(inText ? "" : $"{insn:x16} ")}and its fixup {(fixupText ? "" : $"{fixup:x16} ")}must both be kernel text; a fault there cannot be fixed up and becomes an oops.",
+                });
+            // Modules' tables are sorted at load (sort_extable in load_module); vmlinux's by scripts/sorttable at build.
+            if (i > 0 && insn < previous && !c.Image.Elf.IsRelocatable && r.Findings.All(f => f.Rule != "ex.unsorted"))
+                r.Findings.Add(new Finding
+                {
+                    Table = "ex_table", Rule = "ex.unsorted", Severity = Severity.Bug, Title = "exception table is not sorted",
+                    Address = insn, Location = c.PS(insn),
+                    Explanation = $"entry {i} ({c.PS(insn)}) comes after {c.PS(previous)}: search_exception_tables() does a binary search, so a fault at a misplaced entry's instruction finds no fixup and a recoverable fault (a user access, an MSR read) becomes an oops. scripts/sorttable did not run on this image.",
+                });
+            previous = insn;
+        }
+        return r;
+    }
+
+    // --- __bug_table: each entry on the ud2 of its BUG()/WARN() (report_bug, find_bug) ---------------------------------------
+    static TableReport Bugs(TableContext c, TableBounds b)
+    {
+        var table = c.Bugs;
+        if (table == null) return Unreadable("bug_table", "__bug_table", b, $"{b.Length} bytes: neither 12-byte (DEBUG_BUGVERBOSE) nor 8-byte entries decode");
+        var r = Report(null, "bug_table", "__bug_table", b,
+            table.Format switch { BugEntryFormat.FieldRelative => "12 bytes, field-relative (v5.19+)", BugEntryFormat.EntryRelative => "12 bytes, entry-relative (<= v5.18)", _ => "8 bytes, no file/line" },
+            "file pointers land on NUL-terminated paths", table.Entries.Count);
+        var one = new byte[2];
+        foreach (var e in table.Entries)
+        {
+            int n = c.Image.IsText(e.Address) ? c.Image.Read(e.Address, one) : 0;
+            bool ud2 = n == 2 && one[0] == 0x0f && one[1] is 0x0b or 0xb9;
+            string state = ud2 ? (e.IsWarning ? "warn" : "bug") : "other";
+            r.Count(state);
+            r.Sites.Add(new TableSite(e.Address, state, null, e.File == null ? null : $"{e.File}:{e.Line}"));
+            if (ud2) continue;
+            r.Findings.Add(new Finding
+            {
+                Table = "bug_table", Rule = "bug.not-ud2", Severity = Severity.Warning, Title = "bug table entry is not on a ud2",
+                Address = e.Address, Location = c.PS(e.Address), ActualBytes = n == 2 ? X86Code.Hex(one) : null, ExpectedBytes = "0f 0b",
+                Explanation = $"the entry for {(e.File == null ? "a BUG/WARN" : $"{e.File}:{e.Line}")} points at {(n == 2 ? X86Code.Hex(one) : "no text")}, not a ud2: report_bug() never finds it, so the real {(e.IsWarning ? "WARN" : "BUG")} reports as a bare \"invalid opcode\" oops without file and line.",
+            });
+        }
+        return r;
+    }
+
+    // --- ORC: .orc_unwind_ip (s32 rel32) and .orc_unwind (6-byte entries), same count, sorted by ip (unwind_init) ------------
+    static TableReport Orc(TableContext c, TableBounds b)
+    {
+        var ipBytes = SiteArray.Bytes(c.Image, b, out var problem);
+        var unwind = SiteArray.Locate(c.Image, c.Symbols, "__start_orc_unwind", "__stop_orc_unwind", ".orc_unwind");
+        if (ipBytes == null) return Unreadable("orc", ".orc_unwind_ip/.orc_unwind", b, problem!);
+        var header = c.Image.Elf.Section(".orc_header");
+        string layout = header != null ? "v6.4+ (.orc_header)" : "v4.14..v6.3 (no .orc_header)";
+        int count = ipBytes.Length / 4;
+        var r = Report(null, "orc", ".orc_unwind_ip/.orc_unwind", b, layout + ", 4-byte ip + 6-byte entry", header != null ? "an .orc_header section is present" : "no .orc_header section", count);
+        if (ipBytes.Length % 4 != 0 || unwind == null || unwind.Length != (ulong)count * 6)
+        {
+            r.Findings.Add(new Finding
+            {
+                Table = "orc", Rule = "orc.count-mismatch", Severity = Severity.Warning, Title = ".orc_unwind_ip and .orc_unwind disagree",
+                KernelLines = ["WARNING: WARNING: Bad or missing .orc_unwind table.  Disabling unwinder."],
+                Explanation = $"{count} ip entries but {(unwind == null ? "no .orc_unwind" : $"{unwind.Length / 6.0:0.#} unwind entries")}: unwind_init() disables the ORC unwinder, so every stack trace falls back to guessing.",
+            });
+            return r;
+        }
+        // Sorted at build time by scripts/sorttable since v5.6; before that, and for modules (unwind_module_init), at load.
+        bool sortedOnDisk = !c.Image.Elf.IsRelocatable && !(c.Image.Version is { } v && (v.Major < 5 || v.Major == 5 && v.Minor < 6));
+        ulong previous = 0;
+        for (int i = 0; i < count && sortedOnDisk; i++)
+        {
+            ulong ip = SiteArray.Rel32(ipBytes, b.Start, 4 * i);
+            if (i > 0 && ip < previous)
+            {
+                r.Findings.Add(new Finding
+                {
+                    Table = "orc", Rule = "orc.unsorted", Severity = Severity.Warning, Title = "ORC table is not sorted by ip",
+                    Address = ip, Location = c.PS(ip), KernelLines = ["WARNING: WARNING: Corrupt .orc_unwind table.  Disabling unwinder."],
+                    Explanation = $"entry {i} ({c.PS(ip)}) comes after {c.PS(previous)}: since v5.6 the table is sorted at build time and the kernel binary-searches it; unwind_init() finds a lookup block whose search fails and disables the unwinder.",
+                });
+                break;
+            }
+            previous = ip;
+        }
+        r.Count("entries");
+        r.Counts["entries"] = count;
+        return r;
+    }
+
+    static TableReport With(this TableReport r, int entries)
+    {
+        var result = new TableReport { Name = r.Name, Title = r.Title, Bounds = r.Bounds, Layout = r.Layout, Evidence = r.Evidence, Absent = r.Absent, Entries = entries };
+        result.Findings.AddRange(r.Findings);
+        result.Sites.AddRange(r.Sites);
+        foreach (var (k, v) in r.Counts) result.Counts[k] = v;
+        return result;
+    }
+}

@@ -1,0 +1,157 @@
+using System.Buffers.Binary;
+using TextPoke.Checks;
+using TextPoke.Images;
+using TextPoke.Symbols;
+using TextPoke.Tests.Support;
+using TextPoke.X86;
+
+namespace TextPoke.Tests.Tables;
+
+/// <summary>Every table besides __jump_table: the passing fixture, the fixture with one broken site per table, and real kernels.</summary>
+public class SiteTableTests
+{
+    static CheckResult Check(string path)
+    {
+        using var image = KernelImage.Open(path);
+        return CheckRunner.Run(image, ImageSymbols.Load(image, lookBeside: false));
+    }
+
+    [Fact]
+    public void CleanFixture_EveryTableReadWithoutFindings()
+    {
+        var r = Check(Fixtures.Build("tables-clean"));
+        Assert.Empty(r.Findings);
+        var t = r.Tables.ToDictionary(x => x.Name);
+        Assert.Equal(1, t["smp_locks"].Counts["lock"]);
+        Assert.Equal(1, t["return_sites"].Counts["jmp thunk"]);
+        Assert.Equal(1, t["retpoline_sites"].Counts["call thunk"]);
+        Assert.Equal(1, t["mcount"].Counts["call __fentry__"]);
+        Assert.Equal(1, t["static_calls"].Counts["call"]);
+        Assert.Equal(1, t["ex_table"].Entries);
+        Assert.Equal(1, t["bug_table"].Counts["warn"]);
+        Assert.Equal(2, t["orc"].Entries);
+        Assert.Equal("absent from this image (no section, no start/stop symbols)", t["alt"].Absent);
+    }
+
+    [Fact]
+    public void BrokenFixture_OneFindingPerTable_WithTheKernelsWords()
+    {
+        var r = Check(Fixtures.Build("tables-broken"));
+        var byTable = r.Findings.GroupBy(f => f.Table).ToDictionary(g => g.Key, g => g.Single());
+        Assert.Equal(["bug_table", "ex_table", "mcount", "orc", "retpoline_sites", "return_sites", "smp_locks", "static_calls"], byTable.Keys.Order());
+        Assert.Equal("smp.not-lock", byTable["smp_locks"].Rule);
+        Assert.Equal("retpoline.not-a-thunk", byTable["retpoline_sites"].Rule);
+        Assert.Equal("bug.not-ud2", byTable["bug_table"].Rule);
+        Assert.Equal("ex.unsorted", byTable["ex_table"].Rule);
+        Assert.Matches(@"^missing return thunk: work\+0x12/0x13-0x0: c3 ", byTable["return_sites"].KernelLines[0]);
+        Assert.Equal("unexpected static_call insn opcode 0xeb at work+0xc/0x13", byTable["static_calls"].KernelLines[0]);
+        Assert.Equal(["------------[ ftrace bug ]------------", "ftrace failed to modify "], byTable["mcount"].KernelLines.Take(2));
+        Assert.Equal(" actual:   66:90:66:90:90", byTable["mcount"].KernelLines[3]);
+        Assert.Equal(["WARNING: WARNING: Corrupt .orc_unwind table.  Disabling unwinder."], byTable["orc"].KernelLines);
+    }
+
+    [Fact]
+    public void TablesSelection_AndSitesTable()
+    {
+        var path = Fixtures.Build("tables-broken");
+        var only = CliRun.Run("check", path, "--tables", "smp_locks");
+        Assert.Equal(1, only.Exit);
+        Assert.Contains("result: 1 finding", only.Out);
+        var sites = CliRun.Run("sites", path, "--table", "mcount");
+        Assert.Equal(0, sites.Exit);
+        Assert.Contains(sites.Lines, l => l.StartsWith("ffffffff81000220  work+0x0/0x13") && l.Contains("other"));
+        Assert.Equal(2, CliRun.Run("sites", path, "--table", "nonsense").Exit);
+    }
+
+    static readonly Lazy<(byte[] Elf, Dictionary<string, TableReport> Tables, string Names)> Golden = new(() =>
+    {
+        using var image = KernelImage.Open(DebianKernels.GoldenVmlinuz);
+        var r = CheckRunner.Run(image, ImageSymbols.Load(image, lookBeside: false));
+        Assert.Empty(r.Findings);
+        return (image.ElfImage.ToArray(), r.Tables.ToDictionary(t => t.Name), "");
+    });
+
+    static long Offset(byte[] elf, ulong address)
+    {
+        using var image = KernelImage.FromElfBytes("offsets", elf);
+        return ImageWriter.FileOffset(image, address);
+    }
+
+    /// <summary>Pokes bytes into a copy of the Debian 6.1.0-53 payload and checks it: exactly one finding, from that table.</summary>
+    static Finding PokeAndCheck(string table, Func<byte[], Dictionary<string, TableReport>, (ulong Address, byte[] Bytes)> poke)
+    {
+        var (elf, tables, _) = Golden.Value;
+        var copy = (byte[])elf.Clone();
+        var (address, bytes) = poke(copy, tables);
+        bytes.CopyTo(copy, Offset(copy, address));
+        using var image = KernelImage.FromElfBytes("poked", copy);
+        var r = CheckRunner.Run(image, ImageSymbols.Load(image, lookBeside: false));
+        var f = Assert.Single(r.Findings);
+        Assert.Equal(table, f.Table);
+        return f;
+    }
+
+    [Fact]
+    public void RealKernel_PokedLockPrefix() =>
+        Assert.Equal("smp.not-lock", PokeAndCheck("smp_locks", (e, t) => (t["smp_locks"].Sites[100].Address, [0x3e])).Rule);
+
+    [Fact]
+    public void RealKernel_PokedReturnSite()
+    {
+        var f = PokeAndCheck("return_sites", (e, t) => (t["return_sites"].Sites[500].Address, [0xc3]));
+        Assert.StartsWith("missing return thunk: ", f.KernelLines[0]);
+    }
+
+    [Fact]
+    public void RealKernel_PokedRetpolineSite() =>
+        Assert.Equal("retpoline.not-a-thunk", PokeAndCheck("retpoline_sites", (e, t) =>
+        {
+            var site = t["retpoline_sites"].Sites.First(s => s.State == "thunk r0" && s.Target != null);
+            // Retarget the call 32 bytes further into the thunk array's neighbour: one thunk off, or past its end.
+            var (jump, _) = X86Code.GenerateInstruction(X86Code.CallOpcode, site.Address, site.Target!.Value + 1);
+            return (site.Address, jump);
+        }).Rule);
+
+    [Fact]
+    public void RealKernel_PokedFtraceSite()
+    {
+        var f = PokeAndCheck("mcount", (e, t) => (t["mcount"].Sites[1000].Address, [0x66, 0x90, 0x66, 0x90, 0x90]));
+        Assert.Equal(" actual:   66:90:66:90:90", f.KernelLines[3]);
+    }
+
+    [Fact]
+    public void RealKernel_PokedStaticCallSite() =>
+        Assert.StartsWith("unexpected static_call insn opcode 0xcc at ", PokeAndCheck("static_calls", (e, t) =>
+            (t["static_calls"].Sites.First(s => s.State == "call").Address, [0xcc])).KernelLines[0]);
+
+    [Fact]
+    public void RealKernel_PokedBugSite() =>
+        Assert.Equal("bug.not-ud2", PokeAndCheck("bug_table", (e, t) => (t["bug_table"].Sites[10].Address, [0x90, 0x90])).Rule);
+
+    [Fact]
+    public void RealKernel_UnsortedExceptionTable() =>
+        Assert.Equal("ex.unsorted", PokeAndCheck("ex_table", (e, t) =>
+        {
+            // Point entry 10's insn at entry 9's instruction minus one page: still kernel text, but out of order.
+            var b = t["ex_table"].Bounds!;
+            ulong field = b.Start + 12 * 10;
+            ulong wanted = t["ex_table"].Sites[9].Address - 0x1000;
+            var value = new byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(value, (int)(long)(wanted - field));
+            return (field, value);
+        }).Rule);
+
+    [Fact]
+    public void RealKernel_UnsortedOrc()
+    {
+        var f = PokeAndCheck("orc", (e, t) =>
+        {
+            var b = t["orc"].Bounds!;
+            ulong field = b.Start + 4 * 5000;
+            var value = new byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(value, (int)(long)(0xffffffff81000000 - field));
+            return (field, value);
+        });
+        Assert.Equal("orc.unsorted", f.Rule);
+    }
+}
