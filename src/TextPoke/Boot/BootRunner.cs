@@ -1,0 +1,145 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using TextPoke.Crash;
+
+namespace TextPoke.Boot;
+
+/// <summary>How a boot ended.</summary>
+public enum BootOutcome { Booted, Crashed, Panicked, TimedOut, QemuFailed }
+
+/// <summary>One boot: what to run and when to give up.</summary>
+public sealed record BootRequest(QemuOptions Qemu, string Marker, TimeSpan Timeout, TimeSpan Silence, string LogPath);
+
+/// <summary>The verdict of one boot, with the console log and the reports found in it.</summary>
+public sealed record BootResult(BootOutcome Outcome, string Reason, TimeSpan Elapsed, IReadOnlyList<string> Lines, IReadOnlyList<CrashReport> Reports,
+    int? QemuExitCode, string QemuError, IReadOnlyList<string> Command, string LogPath);
+
+/// <summary>
+/// Runs QEMU, streams the serial console into the log (and to the caller), and stops at the first decisive event: the
+/// success marker, a crash report (after the panic it causes, or a short grace period), silence, or the timeout. QEMU is
+/// always killed with its process tree on the way out, also on cancellation.
+/// </summary>
+public static class BootRunner
+{
+    /// <summary>After the last line of a crash, how long to wait for QEMU to exit by itself (panic=-1 + -no-reboot).</summary>
+    static readonly TimeSpan CrashGrace = TimeSpan.FromSeconds(3);
+    static readonly TimeSpan MarkerGrace = TimeSpan.FromSeconds(3);
+    static readonly ConcurrentDictionary<int, Process> Running = new();
+
+    static BootRunner()
+    {
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAll();
+    }
+
+    /// <summary>Kills every QEMU this process started (Ctrl-C, exit).</summary>
+    public static void KillAll()
+    {
+        foreach (var p in Running.Values)
+        {
+            try { if (!p.HasExited) p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { } catch (System.ComponentModel.Win32Exception) { }
+        }
+    }
+
+    public static BootResult Run(BootRequest request, Action<string>? onLine = null, CancellationToken cancel = default)
+    {
+        var args = Qemu.Arguments(request.Qemu);
+        var psi = new ProcessStartInfo(request.Qemu.Binary)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false,
+        };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var command = new List<string> { request.Qemu.Binary };
+        command.AddRange(args);
+        var lines = new List<string>();
+        var queue = new BlockingCollection<string?>();
+        var stderr = new System.Text.StringBuilder();
+        var clock = Stopwatch.StartNew();
+        Process process;
+        try { process = Process.Start(psi) ?? throw new InvalidOperationException("no process"); }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            return new BootResult(BootOutcome.QemuFailed, $"{request.Qemu.Binary} cannot be started: {e.Message}", clock.Elapsed, [], [], null, "", command, request.LogPath);
+        }
+        Running[process.Id] = process;
+        using var log = new StreamWriter(request.LogPath, append: false) { AutoFlush = true };
+        try
+        {
+            process.StandardInput.Close();
+            process.OutputDataReceived += (_, e) => queue.Add(e.Data);
+            process.ErrorDataReceived += (_, e) => { if (e.Data != null) lock (stderr) stderr.AppendLine(e.Data); };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+
+            bool marker = false, crash = false, ended = false;
+            TimeSpan? stopAt = null;
+            var lastOutput = clock.Elapsed;
+            string reason = "";
+            BootOutcome? forced = null;
+            while (true)
+            {
+                if (cancel.IsCancellationRequested) { forced = BootOutcome.TimedOut; reason = "interrupted"; break; }
+                var now = clock.Elapsed;
+                if (stopAt is { } s && now >= s) break;
+                if (now >= request.Timeout) { forced = BootOutcome.TimedOut; reason = $"no verdict within {request.Timeout.TotalSeconds:0} s"; break; }
+                if (now - lastOutput >= request.Silence && !marker && !crash) { forced = BootOutcome.TimedOut; reason = $"silent for {request.Silence.TotalSeconds:0} s"; break; }
+                if (!queue.TryTake(out var line, 100, CancellationToken.None)) continue;
+                if (line == null) { ended = true; break; } // QEMU closed its stdout: it exited
+                lastOutput = clock.Elapsed;
+                lines.Add(line);
+                log.WriteLine(line);
+                onLine?.Invoke(line);
+                string text = ConsoleLog.Strip(line);
+                if (!marker && text.Contains(request.Marker, StringComparison.Ordinal))
+                {
+                    marker = true;
+                    stopAt = clock.Elapsed + MarkerGrace;
+                }
+                if (!crash && IsCrashStart(text))
+                {
+                    crash = true;
+                    stopAt = clock.Elapsed + CrashGrace + CrashGrace;
+                }
+                if (crash && (text.StartsWith("---[ end trace", StringComparison.Ordinal) || text.StartsWith("Kernel panic - not syncing", StringComparison.Ordinal)
+                    || text.StartsWith("---[ end Kernel panic", StringComparison.Ordinal)))
+                    stopAt = clock.Elapsed + CrashGrace;
+            }
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+            // Drain what was already read.
+            while (queue.TryTake(out var rest) && rest != null) { lines.Add(rest); log.WriteLine(rest); onLine?.Invoke(rest); }
+            int exit = process.ExitCode;
+            var reports = ConsoleLog.Parse(lines);
+            string error;
+            lock (stderr) error = stderr.ToString().Trim();
+            var outcome = Classify(marker, reports, lines, ended, exit, error, forced, ref reason, request.Marker);
+            return new BootResult(outcome, reason, clock.Elapsed, lines, reports, ended ? exit : null, error, command, request.LogPath);
+        }
+        finally
+        {
+            try { if (!process.HasExited) process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            Running.TryRemove(process.Id, out _);
+            process.Dispose();
+        }
+    }
+
+    static bool IsCrashStart(string text) =>
+        text.StartsWith("Kernel panic - not syncing", StringComparison.Ordinal) ||
+        ConsoleLog.Rules.Any(r => r.Type is not ("WARNING" or "LOCKDEP") && r.Header.IsMatch(text));
+
+    static BootOutcome Classify(bool marker, List<CrashReport> reports, List<string> lines, bool ended, int exit, string error, BootOutcome? forced, ref string reason, string markerText)
+    {
+        var fatal = reports.FirstOrDefault(r => r.Type is not ("WARNING" or "LOCKDEP" or "PANIC"));
+        if (fatal != null) { reason = fatal.Title; return BootOutcome.Crashed; }
+        var panic = reports.FirstOrDefault(r => r.Type == "PANIC");
+        if (panic != null) { reason = panic.Title; return BootOutcome.Panicked; }
+        if (marker) { reason = reports.Count > 0 ? $"booted, with {reports.Count} warning report{(reports.Count == 1 ? "" : "s")}" : "reached the success marker"; return BootOutcome.Booted; }
+        if (forced is { } f) return f;
+        if (lines.Count == 0 || exit != 0)
+        {
+            reason = error.Length > 0 ? error.Split('\n')[0] : $"QEMU exited with {exit} before the kernel printed anything";
+            return lines.Count == 0 ? BootOutcome.QemuFailed : BootOutcome.Crashed;
+        }
+        reason = $"the guest stopped (QEMU exited) before printing {markerText}, without a report on the console";
+        return BootOutcome.Crashed;
+    }
+}

@@ -1,0 +1,155 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace TextPoke.Crash;
+
+/// <summary>
+/// Finds kernel reports in a console log. Console prefixes (timestamps, [T1]/[C0] caller ids, &lt;N&gt; log levels) are
+/// stripped; a report starts at a header line and runs to its end marker or to the next report; titles follow the
+/// conventions of bug trackers (syzkaller's: "kernel BUG in FUNC", "WARNING in FUNC", ...), kept as a table of rules.
+/// </summary>
+public static partial class ConsoleLog
+{
+    /// <summary>A title rule: a header regex, the title format ({0} = the guilty function), the report type.</summary>
+    public sealed record TitleRule(Regex Header, string Format, string Type, bool FunctionFromHeader = false);
+
+    [GeneratedRegex(@"^(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")]
+    private static partial Regex Prefix();
+
+    const string Func = @"([A-Za-z0-9_.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+";
+
+    /// <summary>The rules, most specific first. Extend here, not with ifs.</summary>
+    public static readonly IReadOnlyList<TitleRule> Rules =
+    [
+        new(new Regex(@"^kernel BUG at ([^:]+):(\d+)!"), "kernel BUG in {0}", "BUG"),
+        new(new Regex(@"^BUG: kernel NULL pointer dereference, address"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
+        new(new Regex(@"^BUG: unable to handle (?:page fault|kernel paging request)"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
+        new(new Regex(@"^BUG: KASAN: ([a-z\-]+) in " + Func), "KASAN: {1} in {0}", "KASAN", FunctionFromHeader: true),
+        new(new Regex(@"^BUG: KFENCE: ([a-z\-]+) in " + Func), "KFENCE: {1} in {0}", "KFENCE", FunctionFromHeader: true),
+        new(new Regex(@"^BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
+        new(new Regex(@"^watchdog: BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
+        new(new Regex(@"^BUG: scheduling while atomic"), "BUG: scheduling while atomic in {0}", "ATOMIC_SLEEP"),
+        new(new Regex(@"^BUG: sleeping function called from invalid context"), "BUG: sleeping function called from invalid context in {0}", "ATOMIC_SLEEP"),
+        new(new Regex(@"^BUG: ([^\n]+?)(?: in " + Func + ")?$"), "BUG: {1}", "BUG"),
+        new(new Regex(@"^WARNING: CPU: \d+ PID: \d+ at [^ ]+ " + Func), "WARNING in {0}", "WARNING", FunctionFromHeader: true),
+        new(new Regex(@"^WARNING: (?:possible circular locking dependency|possible recursive locking|inconsistent lock state)"), "possible deadlock in {0}", "LOCKDEP"),
+        new(new Regex(@"^general protection fault"), "general protection fault in {0}", "BUG"),
+        new(new Regex(@"^Oops: "), "Oops in {0}", "BUG"),
+        new(new Regex(@"^UBSAN: ([a-z\-]+(?: [a-z\-]+)*) in "), "UBSAN: {1} in {0}", "UBSAN"),
+        new(new Regex(@"^INFO: task .* blocked for more than \d+ seconds"), "INFO: task hung in {0}", "HANG"),
+        new(new Regex(@"^INFO: rcu_(?:sched|preempt|bh) (?:self-)?detected (?:stall|expedited stalls)"), "INFO: rcu detected stall in {0}", "HANG"),
+        new(new Regex(@"^divide error: "), "divide error in {0}", "BUG"),
+        new(new Regex(@"^invalid opcode: "), "invalid opcode in {0}", "BUG"),
+        new(new Regex(@"^Kernel panic - not syncing: (.*)$"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true),
+    ];
+
+    [GeneratedRegex(@"^CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (\S+) (?:(?:Not tainted|Tainted: \S+(?: [A-Z]+)?) )?\s*(\S+)")]
+    private static partial Regex CpuLine();
+    [GeneratedRegex(@"^RIP: [0-9a-f]{4}:(\S+)")]
+    private static partial Regex RipLine();
+    [GeneratedRegex(@"^\s*(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?\s*$")]
+    private static partial Regex FrameLine();
+    [GeneratedRegex(@"^(?:---\[ end trace [0-9a-f]+ \]---|---\[ end Kernel panic)")]
+    private static partial Regex EndLine();
+
+    /// <summary>Strips the console prefix of one line.</summary>
+    public static string Strip(string line) => Prefix().Replace(line.TrimEnd('\r'), "", 1);
+
+    /// <summary>
+    /// Function names as titles show them: compiler suffixes dropped (.cold, .isra.0, .constprop.0, .part.0, .llvm.N).
+    /// </summary>
+    public static string Function(string symbol)
+    {
+        int dot = symbol.IndexOf('.');
+        return dot > 0 ? symbol[..dot] : symbol;
+    }
+
+    /// <summary>Every report in a log, in order.</summary>
+    public static List<CrashReport> Parse(IReadOnlyList<string> rawLines)
+    {
+        var lines = rawLines.Select(Strip).ToList();
+        bool panicked = lines.Any(l => l.StartsWith("Kernel panic - not syncing", StringComparison.Ordinal));
+        var starts = new List<(int Line, TitleRule Rule, Match Match)>();
+        for (int i = 0; i < lines.Count; i++)
+        {
+            foreach (var rule in Rules)
+            {
+                var m = rule.Header.Match(lines[i]);
+                if (!m.Success) continue;
+                // "invalid opcode" / "Oops" right after a "kernel BUG at" belong to that report; a panic after a report too.
+                if (starts.Count > 0 && i - starts[^1].Line <= 3 && rule.Type is "BUG" && lines[i].StartsWith("invalid opcode", StringComparison.Ordinal)) break;
+                if (rule.Type == "PANIC" && starts.Count > 0 && !lines.Skip(starts[^1].Line).Take(i - starts[^1].Line).Any(EndLine().IsMatch) && i - starts[^1].Line < 200) break;
+                if (rule.Type == "PANIC" && starts.Count > 0) break;
+                starts.Add((i, rule, m));
+                break;
+            }
+        }
+        var reports = new List<CrashReport>();
+        for (int s = 0; s < starts.Count; s++)
+        {
+            var (start, rule, match) = starts[s];
+            // The report's first line: a "cut here" line or a pr_crit line just before the header belongs to it.
+            int first = start;
+            while (first > 0 && (lines[first - 1].Contains("[ cut here ]") || lines[first - 1].StartsWith("jump_label: Fatal kernel bug", StringComparison.Ordinal)
+                || lines[first - 1].StartsWith("unexpected static_call insn opcode", StringComparison.Ordinal)) && first > (s > 0 ? starts[s - 1].Line : -1) + 1)
+                first--;
+            int limit = s + 1 < starts.Count ? starts[s + 1].Line : lines.Count;
+            int end = start;
+            for (int i = start; i < limit; i++)
+            {
+                end = i;
+                if (EndLine().IsMatch(lines[i])) break;
+            }
+            reports.Add(Build(lines, first, start, end, rule, match, panicked));
+        }
+        return reports;
+    }
+
+    static CrashReport Build(List<string> lines, int first, int start, int end, TitleRule rule, Match match, bool panicked)
+    {
+        int? cpu = null, pid = null;
+        string? comm = null, version = null, rip = null, code = null;
+        var frames = new List<CrashFrame>();
+        bool inTrace = false;
+        for (int i = start; i <= end; i++)
+        {
+            var l = lines[i];
+            if (cpu == null && CpuLine().Match(l) is { Success: true } c)
+            {
+                cpu = int.Parse(c.Groups[1].Value, CultureInfo.InvariantCulture);
+                pid = int.Parse(c.Groups[2].Value, CultureInfo.InvariantCulture);
+                comm = c.Groups[3].Value;
+                version = c.Groups[4].Value;
+            }
+            if (rip == null && RipLine().Match(l) is { Success: true } r) rip = r.Groups[1].Value;
+            if (code == null && l.StartsWith("Code: ", StringComparison.Ordinal)) code = l[6..];
+            if (l.StartsWith("Call Trace:", StringComparison.Ordinal)) { inTrace = true; continue; }
+            if (!inTrace) continue;
+            if (l.Trim() is "<TASK>" or "</TASK>" or "<IRQ>" or "</IRQ>") continue;
+            var f = FrameLine().Match(l);
+            if (f.Success)
+                frames.Add(new CrashFrame(f.Groups[2].Value, ulong.Parse(f.Groups[3].Value, NumberStyles.HexNumber), ulong.Parse(f.Groups[4].Value, NumberStyles.HexNumber),
+                    f.Groups[5].Success ? f.Groups[5].Value : null, !f.Groups[1].Success, i));
+            else if (frames.Count > 0) inTrace = false;
+        }
+        string? guilty = rule.FunctionFromHeader && rule.Type != "PANIC" ? match.Groups[rule.Format.Contains("{1}") ? 2 : 1].Value
+            : rip != null ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
+            : frames.FirstOrDefault(f => f.Reliable)?.Function;
+        string? function = guilty == null ? null : Function(guilty);
+        string title = rule.Type == "PANIC"
+            ? string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "", match.Groups[1].Value.Trim())
+            : rule.FunctionFromHeader && rule.Format.Contains("{1}")
+                ? string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "?", match.Groups[1].Value)
+                : rule.Format.Contains("{1}")
+                    ? string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "?", match.Groups[1].Value.Trim())
+                    : string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "?");
+        bool corrupted = function == null && rule.Type != "PANIC" || frames.Count == 0 && rule.Type is not ("PANIC" or "HANG");
+        return new CrashReport
+        {
+            Title = title, Type = rule.Type, StartLine = first, EndLine = end,
+            Corrupted = corrupted, CorruptedReason = !corrupted ? null : function == null ? "no guilty function" : "no call trace",
+            Panicked = panicked, Frame = function, Cpu = cpu, Pid = pid, Comm = comm, KernelVersion = version, Rip = rip, Code = code,
+            Frames = frames, Lines = lines.Skip(first).Take(end - first + 1).ToList(),
+        };
+    }
+}

@@ -1,0 +1,89 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using TextPoke.Checks;
+using TextPoke.Images;
+using TextPoke.Symbols;
+using TextPoke.X86;
+
+namespace TextPoke.Crash;
+
+/// <summary>What textpoke can say about a "jump_label: Fatal kernel bug, unexpected op" report, given the image.</summary>
+public sealed record JumpLabelExplanation(string Location, ulong? Address, string? Key, bool? KeyInitiallyOn, string? Branch,
+    string LoggedBytes, string ExpectedBytes, int Size, int Type, string? DiskBytes, bool? BadOnDisk, string? Enabler, string? EnablerCaller,
+    IReadOnlyList<string> Lines);
+
+/// <summary>
+/// Looks the site of a jump_label BUG up in the image: which entry and key, what the image holds on disk there, whether
+/// the bad instruction was already in the file (the build left the site unpatched) or not (the text changed at run
+/// time, or this is not the booted image), and which function enabled the key (from the call trace).
+/// </summary>
+public static partial class JumpLabelExplainer
+{
+    [GeneratedRegex(@"jump_label: Fatal kernel bug, unexpected op at ([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[[A-Za-z0-9_\-]+\])? \[[^\]]*\] \(([0-9a-f ]+) != ([0-9a-f ]+)\)\) size:(\d) type:(\d)")]
+    private static partial Regex Line();
+
+    // Frames of the jump-label machinery itself; the first frame after them is the code that changed the key.
+    static readonly HashSet<string> Machinery = new(StringComparer.Ordinal)
+    {
+        "__jump_label_patch", "arch_jump_label_transform_queue", "arch_jump_label_transform", "jump_label_transform", "__jump_label_transform",
+        "__jump_label_update", "jump_label_update", "__jump_label_mod_update", "static_key_slow_inc_cpuslocked", "static_key_slow_inc",
+        "static_key_enable_cpuslocked", "static_key_enable", "static_key_disable_cpuslocked", "static_key_disable",
+        "__static_key_slow_dec_cpuslocked", "__static_key_slow_dec", "static_key_slow_dec", "static_key_slow_dec_cpuslocked",
+        "jump_label_add_module", "jump_label_module_notify", "arch_jump_label_transform_apply",
+    };
+
+    public static bool Applies(CrashReport report) => report.Lines.Any(l => Line().IsMatch(l));
+
+    public static JumpLabelExplanation? Explain(CrashReport report, KernelImage? image, ImageSymbols? symbols)
+    {
+        var m = report.Lines.Select(l => Line().Match(l)).FirstOrDefault(x => x.Success);
+        if (m == null) return null;
+        string function = m.Groups[1].Value;
+        ulong offset = ulong.Parse(m.Groups[2].Value, NumberStyles.HexNumber), size = ulong.Parse(m.Groups[3].Value, NumberStyles.HexNumber);
+        string logged = m.Groups[4].Value, expected = m.Groups[5].Value;
+        int siteSize = int.Parse(m.Groups[6].Value, CultureInfo.InvariantCulture), type = int.Parse(m.Groups[7].Value, CultureInfo.InvariantCulture);
+        string location = $"{function}+0x{offset:x}/0x{size:x}";
+        var frames = report.Frames.Where(f => f.Reliable).Select(f => ConsoleLog.Function(f.Function)).ToList();
+        int firstUser = frames.FindIndex(f => !Machinery.Contains(f));
+        string? enabler = firstUser >= 0 ? frames[firstUser] : null;
+        string? caller = firstUser >= 0 && firstUser + 1 < frames.Count ? frames[firstUser + 1] : null;
+        var lines = new List<string>
+        {
+            $"the kernel was switching the jump-label site at {location} to {(type == 1 ? "JMP" : "NOP")} (type:{type}) and expected " +
+            $"{string.Join(' ', expected.Split(' ').Take(siteSize))} there; it found {string.Join(' ', logged.Split(' ').Take(siteSize))}.",
+        };
+        if (enabler != null)
+            lines.Add($"the key was changed by {enabler}{(caller != null ? $", called from {caller}" : "")} (first frames of the call trace outside the jump-label code).");
+
+        ulong? address = null;
+        string? key = null, branch = null, disk = null;
+        bool? on = null, bad = null;
+        if (image != null && symbols != null && symbols.TryFind(function, out ulong start, out _))
+        {
+            address = start + offset;
+            if (symbols.Names.Lookup(address.Value) is { } hit && hit.Size != size)
+                lines.Add($"warning: {function} is 0x{hit.Size:x} bytes in {image.Path}, the log says 0x{size:x}: this is probably not the image that booted.");
+            var report2 = JumpLabelCheck.Run(image, symbols);
+            var site = report2.Sites.FirstOrDefault(s => s.Entry.Code == address.Value);
+            var bytes = new byte[siteSize];
+            image.Read(address.Value, bytes);
+            disk = X86Code.Hex(bytes);
+            bad = disk == string.Join(' ', logged.Split(' ').Take(siteSize));
+            if (site.Entry.Code == address.Value)
+            {
+                var k = report2.Keys[site.KeyIndex];
+                key = k.Name;
+                on = k.InitialValue;
+                branch = site.Entry.Branch ? "static_branch_likely" : "static_branch_unlikely";
+                lines.Add($"it is entry {site.Entry.Index} of __jump_table: key {k.Name} ({(on switch { true => "initially on", false => "initially off", null => "state unknown" })}, {k.Section}), {branch}{(site.Entry.NopMark ? ", with objtool's NOP mark" : "")}.");
+            }
+            else lines.Add($"warning: {location} ({address:x16}) is not a jump-label site in {image.Path}.");
+            lines.Add(bad == true
+                ? $"on disk the image holds {disk} at {location}: the bad instruction is in the file — the build (objtool) left the site unpatched, or the image was modified. `textpoke check` finds {report2.Findings.Count} broken jump-label site{(report2.Findings.Count == 1 ? "" : "s")} in it; `textpoke fix` repairs them."
+                : $"on disk the image holds {disk} at {location}, the expected bytes: the text was changed at run time (something else patched it), or this is not the image that booted.");
+        }
+        else if (image != null)
+            lines.Add($"{function} is not a symbol of {image.Path}: give the kernel that booted (--vmlinux) to look the site up.");
+        return new JumpLabelExplanation(location, address, key, on, branch, logged, expected, siteSize, type, disk, bad, enabler, caller, lines);
+    }
+}
