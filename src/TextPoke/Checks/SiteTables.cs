@@ -62,11 +62,11 @@ public static class SiteTables
         new("ex_table", "__ex_table", "__start___ex_table", "__stop___ex_table", "__ex_table", ExceptionTable, "v4.19..v6.12"),
         new("bug_table", "__bug_table", "__start___bug_table", "__stop___bug_table", "__bug_table", Bugs, "v4.19..v6.12"),
         new("orc", ".orc_unwind_ip/.orc_unwind", "__start_orc_unwind_ip", "__stop_orc_unwind_ip", ".orc_unwind_ip", Orc, "v4.14..v6.12"),
-        new("alt", ".altinstructions", "__alt_instructions", "__alt_instructions_end", ".altinstructions", null, "v2.6..v6.12"),
-        new("paravirt", ".parainstructions", "__parainstructions", "__parainstructions_end", ".parainstructions", null, "v2.6..v6.7"),
-        new("call_sites", ".call_sites", "__call_sites", "__call_sites_end", ".call_sites", null, "v6.2..v6.12"),
-        new("ibt_endbr_seal", ".ibt_endbr_seal", "__ibt_endbr_seal", "__ibt_endbr_seal_end", ".ibt_endbr_seal", null, "v5.18..v6.12"),
-        new("cfi_sites", ".cfi_sites", "__cfi_sites", "__cfi_sites_end", ".cfi_sites", null, "v6.2..v6.12"),
+        new("alt", ".altinstructions", "__alt_instructions", "__alt_instructions_end", ".altinstructions", Alternatives, "v2.6..v6.12"),
+        new("paravirt", ".parainstructions", "__parainstructions", "__parainstructions_end", ".parainstructions", Paravirt, "v2.6..v6.7"),
+        new("call_sites", ".call_sites", "__call_sites", "__call_sites_end", ".call_sites", CallSites, "v6.2..v6.12"),
+        new("ibt_endbr_seal", ".ibt_endbr_seal", "__ibt_endbr_seal", "__ibt_endbr_seal_end", ".ibt_endbr_seal", EndbrSeal, "v5.18..v6.12"),
+        new("cfi_sites", ".cfi_sites", "__cfi_sites", "__cfi_sites_end", ".cfi_sites", CfiSites, "v6.2..v6.12"),
     ];
 
     public static TableReport Run(TableDefinition table, TableContext context)
@@ -392,5 +392,200 @@ public static class SiteTables
         result.Sites.AddRange(r.Sites);
         foreach (var (k, v) in r.Counts) result.Counts[k] = v;
         return result;
+    }
+
+    // --- .altinstructions: struct alt_instr per era (patch-tables.md §1), decided from the bytes -----------------------------
+    sealed record AltLayout(int Size, string Name, int FeatureLimit, bool PadLen, bool Flags32);
+
+    static readonly AltLayout[] AltLayouts =
+    [
+        new(12, "12 bytes {instr, repl, u16 cpuid (bit 15: NOT), instrlen, replacementlen} (v5.13..v6.2)", (22 + 2) * 32, false, false),
+        new(14, "14 bytes {instr, repl, u32 ft_flags, instrlen, replacementlen} (v6.3+)", (22 + 2) * 32, false, true),
+        new(13, "13 bytes {instr, repl, u16 cpuid, instrlen, replacementlen, padlen} (<= v5.12)", (20 + 1) * 32, true, false),
+    ];
+
+    const int MaxPatchLen = 255 - 1; // arch/x86/include/asm/alternative.h MAX_PATCH_LEN
+
+    static (ulong Instr, ulong Repl, int Feature, int InstrLen, int ReplLen, int PadLen) AltEntry(byte[] bytes, ulong start, int at, AltLayout l)
+    {
+        ulong instr = SiteArray.Rel32(bytes, start, at), repl = SiteArray.Rel32(bytes, start, at + 4);
+        int feature = l.Flags32 ? BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(at + 8)) : BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(at + 8)) & 0x7fff;
+        int lens = l.Flags32 ? 12 : 10;
+        return (instr, repl, feature, bytes[at + lens], bytes[at + lens + 1], l.PadLen ? bytes[at + 12] : 0);
+    }
+
+    static TableReport Alternatives(TableContext c, TableBounds b)
+    {
+        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
+        if (bytes == null) return Unreadable("alt", ".altinstructions", b, problem!);
+        var replacement = SiteArray.Locate(c.Image, c.Symbols, null, null, ".altinstr_replacement");
+        ulong rStart = replacement?.Start ?? 0, rEnd = replacement?.Stop ?? 0;
+        bool ValidEntry((ulong Instr, ulong Repl, int Feature, int InstrLen, int ReplLen, int PadLen) e, AltLayout l) =>
+            c.Image.IsText(e.Instr) && e.Repl >= rStart && e.Repl + (ulong)e.ReplLen <= rEnd && e.Feature < l.FeatureLimit && e.InstrLen > 0;
+        AltLayout? layout = null;
+        int best = -1;
+        foreach (var l in AltLayouts)
+        {
+            if (bytes.Length % l.Size != 0 || replacement == null) continue;
+            int count = bytes.Length / l.Size, sample = Math.Min(count, 64), good = 0;
+            for (int i = 0; i < sample; i++)
+                if (ValidEntry(AltEntry(bytes, b.Start, (int)((long)i * count / sample) * l.Size, l), l)) good++;
+            int score = sample == 0 ? 0 : good * 100 / sample;
+            if (score > best) { best = score; layout = l; }
+        }
+        if (layout == null || best < 90)
+            return Unreadable("alt", ".altinstructions", b, replacement == null ? "no .altinstr_replacement section to validate entries against"
+                : $"{b.Length} bytes: no entry size (12, 13, 14) gives entries that point into text and .altinstr_replacement");
+        int entries = bytes.Length / layout.Size;
+        var r = Report(null, "alt", ".altinstructions", b, layout.Name, $"{best}% of sampled entries validate", entries);
+        var decoder = c.Decoder;
+        var code = new byte[MaxPatchLen + 16];
+        for (int i = 0; i < entries; i++)
+        {
+            var e = AltEntry(bytes, b.Start, i * layout.Size, layout);
+            string where = c.PS(e.Instr);
+            r.Sites.Add(new TableSite(e.Instr, $"feature {e.Feature >> 5}*32+{e.Feature & 31}, {e.InstrLen}/{e.ReplLen} bytes", e.Repl));
+            if (e.InstrLen > MaxPatchLen || e.Feature >= layout.FeatureLimit)
+            {
+                r.Count("broken");
+                r.Findings.Add(new Finding
+                {
+                    Table = "alt", Rule = "alt.out-of-range", Severity = Severity.Bug, Title = e.InstrLen > MaxPatchLen ? "alternative longer than MAX_PATCH_LEN" : "alternative feature number out of range",
+                    Address = e.Instr, Location = where, KernelLines = [c.BugLine("arch/x86/kernel/alternative.c") ?? "kernel BUG at arch/x86/kernel/alternative.c!"],
+                    Explanation = $"entry {i}: instrlen {e.InstrLen}, feature {e.Feature} (limit {layout.FeatureLimit}); apply_alternatives() BUG_ONs on it at boot.",
+                });
+                continue;
+            }
+            if (!c.Image.IsText(e.Instr) || e.Repl < rStart || e.Repl + (ulong)e.ReplLen > rEnd)
+            {
+                r.Count("broken");
+                r.Findings.Add(new Finding
+                {
+                    Table = "alt", Rule = "alt.bad-pointer", Severity = Severity.Bug, Title = "alternative points outside text or .altinstr_replacement",
+                    Address = e.Instr, Location = where,
+                    Explanation = $"entry {i}: the original code ({e.Instr:x16}) must be kernel text and the replacement ({e.Repl:x16}, {e.ReplLen} bytes) inside .altinstr_replacement; the boot patcher would copy garbage over code.",
+                });
+                continue;
+            }
+            if (e.ReplLen > e.InstrLen && !(layout.Flags32 && e.InstrLen == 6 && e.ReplLen == 5))
+            {
+                r.Count("broken");
+                r.Findings.Add(new Finding
+                {
+                    Table = "alt", Rule = "alt.replacement-too-long", Severity = Severity.Bug, Title = "replacement longer than the original",
+                    Address = e.Instr, Location = where,
+                    Explanation = $"entry {i}: a {e.ReplLen}-byte replacement for {e.InstrLen} bytes at {where}: when the feature is present, apply_alternatives() copies it whole and overwrites the instruction after the site.",
+                });
+                continue;
+            }
+            // The original range must be whole instructions (code plus 0x90 padding): a patch must not cut one in half.
+            int n = c.Image.Read(e.Instr, code.AsSpan(0, e.InstrLen + 15));
+            int at = 0;
+            while (at < e.InstrLen)
+            {
+                var insn = decoder.Decode(code.AsSpan(at, Math.Max(0, n - at)), e.Instr + (ulong)at);
+                if (!insn.IsValid) break;
+                at += insn.Length;
+            }
+            if (at != e.InstrLen)
+            {
+                r.Count("broken");
+                r.Findings.Add(new Finding
+                {
+                    Table = "alt", Rule = "alt.split-instruction", Severity = Severity.Bug, Title = "alternative ends inside an instruction",
+                    Address = e.Instr, Location = where, ActualBytes = X86Code.Hex(code.AsSpan(0, Math.Min(n, e.InstrLen + 4))),
+                    Explanation = $"entry {i}: the {e.InstrLen} bytes at {where} do not end on an instruction boundary (the instructions there end at +{at}); patching them overwrites half an instruction and the CPU then executes the rest as garbage.",
+                });
+                continue;
+            }
+            if (layout.PadLen && e.PadLen > 0 && code.AsSpan(e.InstrLen - e.PadLen, e.PadLen).IndexOfAnyExcept((byte)0x90) >= 0)
+            {
+                r.Count("broken");
+                r.Findings.Add(new Finding
+                {
+                    Table = "alt", Rule = "alt.bad-padding", Severity = Severity.Warning, Title = "alternative padding is not 0x90",
+                    Address = e.Instr, Location = where, Explanation = $"entry {i}: the last {e.PadLen} bytes should be the assembler's 0x90 padding; optimize_nops() would skip them.",
+                });
+                continue;
+            }
+            r.Count("ok");
+        }
+        return r;
+    }
+
+    // --- .parainstructions: {u64 instr; u8 type; u8 len; u16 clobbers} per 16 bytes (apply_paravirt, v4.19..v6.7) -----------
+    static TableReport Paravirt(TableContext c, TableBounds b)
+    {
+        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
+        if (bytes == null || bytes.Length % 16 != 0) return Unreadable("paravirt", ".parainstructions", b, problem ?? "not a whole number of 16-byte entries");
+        ulong? pvOps = c.Symbol("pv_ops");
+        var r = Report(null, "paravirt", ".parainstructions", b, "16 bytes {u64 instr; u8 type; u8 len; u16 clobbers}", pvOps == null ? "no pv_ops symbol: call slots not judged" : "one layout in v5.x..v6.7", bytes.Length / 16);
+        var raw = new byte[32];
+        for (int at = 0; at < bytes.Length; at += 16)
+        {
+            ulong site = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(at));
+            int type = bytes[at + 8], len = bytes[at + 9];
+            int n = c.Image.IsText(site) ? c.Image.Read(site, raw) : 0;
+            var insn = n > 0 ? c.Decoder.Decode(raw.AsSpan(0, n), site) : default;
+            ulong slot = pvOps is { } p ? p + 8UL * (ulong)type : 0;
+            bool callSlot = insn.IsValid && insn.Mnemonic == Iced.Intel.Mnemonic.Call && insn.Raw.Op0Kind == Iced.Intel.OpKind.Memory
+                && (insn.Raw.IsIPRelativeMemoryOperand ? insn.Raw.IPRelativeMemoryAddress : insn.Raw.MemoryDisplacement64) == slot;
+            string state = n == 0 ? "outside text" : callSlot ? "call pv_ops slot" : "other";
+            r.Count(state);
+            r.Sites.Add(new TableSite(site, state, slot == 0 ? null : slot, $"type {type}, len {len}"));
+            string? problemText = n == 0 ? "the site is not kernel text"
+                : len > MaxPatchLen ? $"len {len} exceeds MAX_PATCH_LEN: BUG_ON(p->len > MAX_PATCH_LEN)"
+                : len < 5 ? $"len {len}: the patched call is 5 bytes, so apply_paravirt() hits BUG_ON(used > p->len)"
+                : pvOps != null && !callSlot ? $"the site is not an indirect call through pv_ops slot {type} ({c.PS(slot)}), so the patch replaces other code"
+                : insn.IsValid && insn.Length > len ? $"the call is {insn.Length} bytes but the entry covers {len}" : null;
+            if (problemText == null) continue;
+            r.Findings.Add(new Finding
+            {
+                Table = "paravirt", Rule = len < 5 || len > MaxPatchLen ? "paravirt.bad-length" : n == 0 ? "paravirt.outside-text" : "paravirt.not-a-pv-call",
+                Severity = Severity.Bug, Title = "paravirt site does not match its entry", Address = site, Location = c.PS(site),
+                ActualBytes = n > 0 ? X86Code.Hex(raw.AsSpan(0, Math.Min(len, n))) : null,
+                KernelLines = len < 5 || len > MaxPatchLen ? [c.BugLine("arch/x86/kernel/alternative.c") ?? "kernel BUG at arch/x86/kernel/alternative.c!"] : [],
+                Explanation = $"entry {at / 16}: {problemText}. apply_paravirt() rewrites every entry at boot.",
+            });
+        }
+        return r;
+    }
+
+    // --- .call_sites (v6.2+): direct calls (callthunks_patch_builtin_calls) ------------------------------------------------
+    static TableReport CallSites(TableContext c, TableBounds b) => Rel32Sites(c, b, "call_sites", ".call_sites", (raw, n) => n >= 5 && raw[0] == X86Code.CallOpcode,
+        "direct call", "call site is not a direct CALL", "callthunks_patch_builtin_calls() retargets every entry to its call-depth accounting thunk; a site that is not `e8 rel32` is skipped with a WARN, or, worse, patched as if it were a call.");
+
+    // --- .ibt_endbr_seal (v5.18+): ENDBR64/ENDBR32 of functions whose address is never taken (apply_seal_endbr) ------------
+    static TableReport EndbrSeal(TableContext c, TableBounds b) => Rel32Sites(c, b, "ibt_endbr_seal", ".ibt_endbr_seal",
+        (raw, n) => n >= 4 && raw[0] == 0xf3 && raw[1] == 0x0f && raw[2] == 0x1e && raw[3] is 0xfa or 0xfb,
+        "endbr", "sealed site is not an ENDBR", "apply_seal_endbr() poisons each entry's ENDBR (66 0f 1f 00) and WARN_ON_ONCEs on anything else, which it leaves alone: the function stays a valid indirect-branch target.");
+
+    // --- .cfi_sites (v6.2+, Clang kCFI/FineIBT): each __cfi_<fn> preamble is `mov $hash, %eax` + 11 NOPs ---------------------
+    static TableReport CfiSites(TableContext c, TableBounds b) => Rel32Sites(c, b, "cfi_sites", ".cfi_sites",
+        (raw, n) => n >= 16 && raw[0] == 0xb8 && raw.AsSpan(5, 11).IndexOfAnyExcept((byte)0x90) < 0,
+        "kcfi preamble", "CFI site is not a kCFI preamble", "__apply_fineibt() rewrites each preamble (b8 <hash> + 11 x 90) for FineIBT; with anything else the hash check is wrong and indirect calls to this function fault.");
+
+    static TableReport Rel32Sites(TableContext c, TableBounds b, string name, string title, Func<byte[], int, bool> valid, string state, string findingTitle, string explanation)
+    {
+        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
+        if (bytes == null || bytes.Length % 4 != 0) return Unreadable(name, title, b, problem ?? "not a whole number of 4-byte entries");
+        var r = Report(null, name, title, b, "s32 rel32, 4 bytes", "one layout since the table appeared", bytes.Length / 4);
+        var raw = new byte[16];
+        for (int at = 0; at < bytes.Length; at += 4)
+        {
+            ulong site = SiteArray.Rel32(bytes, b.Start, at);
+            Array.Clear(raw);
+            int n = c.Image.IsText(site) ? c.Image.Read(site, raw) : 0;
+            bool ok = valid(raw, n);
+            r.Count(ok ? state : "other");
+            r.Sites.Add(new TableSite(site, ok ? state : "other"));
+            if (ok) continue;
+            r.Findings.Add(new Finding
+            {
+                Table = name, Rule = $"{name}.bad-site", Severity = Severity.Warning, Title = findingTitle, Address = site, Location = c.PS(site),
+                ActualBytes = n > 0 ? X86Code.Hex(raw.AsSpan(0, Math.Min(n, 5))) : null, Explanation = explanation,
+            });
+        }
+        return r;
     }
 }

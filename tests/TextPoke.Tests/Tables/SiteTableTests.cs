@@ -30,7 +30,12 @@ public class SiteTableTests
         Assert.Equal(1, t["ex_table"].Entries);
         Assert.Equal(1, t["bug_table"].Counts["warn"]);
         Assert.Equal(2, t["orc"].Entries);
-        Assert.Equal("absent from this image (no section, no start/stop symbols)", t["alt"].Absent);
+        Assert.Equal(1, t["alt"].Counts["ok"]);
+        Assert.Equal(1, t["paravirt"].Counts["call pv_ops slot"]);
+        Assert.Equal(1, t["call_sites"].Counts["direct call"]);
+        Assert.Equal(1, t["ibt_endbr_seal"].Counts["endbr"]);
+        Assert.Equal(1, t["cfi_sites"].Counts["kcfi preamble"]);
+        Assert.All(r.Tables, x => Assert.Null(x.Absent));
     }
 
     [Fact]
@@ -38,7 +43,13 @@ public class SiteTableTests
     {
         var r = Check(Fixtures.Build("tables-broken"));
         var byTable = r.Findings.GroupBy(f => f.Table).ToDictionary(g => g.Key, g => g.Single());
-        Assert.Equal(["bug_table", "ex_table", "mcount", "orc", "retpoline_sites", "return_sites", "smp_locks", "static_calls"], byTable.Keys.Order());
+        Assert.Equal(["alt", "bug_table", "call_sites", "cfi_sites", "ex_table", "ibt_endbr_seal", "mcount", "orc", "paravirt", "retpoline_sites", "return_sites", "smp_locks", "static_calls"],
+            byTable.Keys.Order());
+        Assert.Equal("alt.split-instruction", byTable["alt"].Rule);
+        Assert.Equal("paravirt.bad-length", byTable["paravirt"].Rule);
+        Assert.Equal("call_sites.bad-site", byTable["call_sites"].Rule);
+        Assert.Equal("ibt_endbr_seal.bad-site", byTable["ibt_endbr_seal"].Rule);
+        Assert.Equal("cfi_sites.bad-site", byTable["cfi_sites"].Rule);
         Assert.Equal("smp.not-lock", byTable["smp_locks"].Rule);
         Assert.Equal("retpoline.not-a-thunk", byTable["retpoline_sites"].Rule);
         Assert.Equal("bug.not-ud2", byTable["bug_table"].Rule);
@@ -140,6 +151,21 @@ public class SiteTableTests
             BinaryPrimitives.WriteInt32LittleEndian(value, (int)(long)(wanted - field));
             return (field, value);
         }).Rule);
+
+    [Fact]
+    public void RealKernel_AlternativeCuttingAnInstruction() =>
+        Assert.Equal("alt.split-instruction", PokeAndCheck("alt", (e, t) =>
+        {
+            // An entry patching a 6-byte call with 3 bytes: cut its instrlen to 5, inside the call.
+            var b = t["alt"].Bounds!;
+            int i = t["alt"].Sites.FindIndex(s => s.State.EndsWith(", 6/3 bytes"));
+            Assert.True(i >= 0);
+            return (b.Start + (ulong)(12 * i) + 10, [5]);
+        }).Rule);
+
+    [Fact]
+    public void RealKernel_ParavirtEntryShorterThanItsCall() =>
+        Assert.Equal("paravirt.bad-length", PokeAndCheck("paravirt", (e, t) => (t["paravirt"].Bounds!.Start + 16 * 100 + 9, [3])).Rule);
 
     [Fact]
     public void RealKernel_UnsortedOrc()
