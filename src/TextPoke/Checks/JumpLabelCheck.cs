@@ -37,7 +37,7 @@ public sealed class JumpLabelReport
     /// <summary>Why the table was not checked (absent, undecidable layout), or null.</summary>
     public string? Absent { get; init; }
     public JumpSite[] Sites { get; init; } = [];
-    public StaticKeyInfo[] Keys { get; init; } = [];
+    public StaticKeyInfo[] Keys { get; internal set; } = [];
     public List<Finding> Findings { get; } = [];
     public JumpTableStats? Stats { get; internal set; }
     public string? Module { get; init; }
@@ -58,7 +58,6 @@ public static class JumpLabelCheck
     public static JumpLabelReport Run(KernelImage image, ImageSymbols symbols, Func<string, StaticKeyInfo?>? externalKeys = null)
     {
         var bounds = JumpTable.Locate(image, symbols);
-        string module = image.ModuleName ?? "";
         if (bounds == null)
         {
             string why = symbols.Names.Source == SymbolSource.None
@@ -66,7 +65,14 @@ public static class JumpLabelCheck
                 : $"no {JumpTable.SectionName} section, and {JumpTable.StartSymbol}/{JumpTable.StopSymbol} are not in {symbols.Describe()} (kernel without CONFIG_JUMP_LABEL, or kallsyms without KALLSYMS_ALL: pass --system-map)";
             return new JumpLabelReport { Image = image.Path, Absent = why, Module = image.ModuleName };
         }
-        var report0 = new JumpLabelReport { Image = image.Path, Bounds = bounds, Module = image.ModuleName };
+
+        JumpLabelReport Malformed(string message, string? absent = null)
+        {
+            var report = new JumpLabelReport { Image = image.Path, Bounds = bounds, Module = image.ModuleName, Absent = absent };
+            report.Findings.Add(TableFinding(bounds, message));
+            report.Stats = new JumpTableStats(0, 0, 0, 0, 0, 0, 0, 0, 0, report.Findings.Count);
+            return report;
+        }
 
         // Invariant 1: well-formed bounds.
         var stopSection = bounds.Length == 0 ? bounds.Section : image.SectionAt(bounds.Stop - 1);
@@ -76,17 +82,10 @@ public static class JumpLabelCheck
                 : bounds.Section == null ? "does not lie in any section"
                 : stopSection != bounds.Section ? $"starts in {bounds.Section.Name} but ends in {stopSection?.Name ?? "no section"}"
                 : "does not start on an 8-byte boundary";
-            report0.Findings.Add(TableFinding(bounds, $"the table [{bounds.Start:x16}, {bounds.Stop:x16}) {what}; the kernel would misparse every entry"));
-            report0.Stats = new JumpTableStats(0, 0, 0, 0, 0, 0, 0, 0, 0, report0.Findings.Count);
-            return report0;
+            return Malformed($"the table [{bounds.Start:x16}, {bounds.Stop:x16}) {what}; the kernel would misparse every entry");
         }
         var (format, evidence) = JumpTable.ProbeFormat(image, bounds);
-        if (format == null)
-        {
-            report0.Findings.Add(TableFinding(bounds, $"cannot decide the entry layout: {evidence}"));
-            report0.Stats = new JumpTableStats(0, 0, 0, 0, 0, 0, 0, 0, 0, report0.Findings.Count);
-            return new JumpLabelReport { Image = image.Path, Bounds = bounds, Module = image.ModuleName, Absent = $"layout could not be decided: {evidence}" }.With(report0.Findings, report0.Stats);
-        }
+        if (format == null) return Malformed($"cannot decide the entry layout: {evidence}", $"layout could not be decided: {evidence}");
 
         var table = JumpTable.TableBytes(image, bounds);
         var relocations = image.RelocationsOf(bounds.Section);
@@ -190,29 +189,12 @@ public static class JumpLabelCheck
             if (finding != null) { key.BrokenSites++; report.Findings.Add(finding); }
         }
         report.Stats = new JumpTableStats(count, keys.Count, nop, jump, other, two, five, init, marked, report.Findings.Count);
-        return report.WithKeys(keys);
+        report.Keys = keys.ToArray();
+        return report;
     }
 
     // P6_NOP5_ATOMIC (default) or K8 ideal NOP, for v4.14..v5.13 sites that the kernel may have been built with.
     static bool IsOldEraNop5(ReadOnlySpan<byte> site) => site.SequenceEqual((ReadOnlySpan<byte>)[0x0f, 0x1f, 0x44, 0x00, 0x00]);
-
-    static JumpLabelReport With(this JumpLabelReport report, List<Finding> findings, JumpTableStats? stats)
-    {
-        report.Findings.AddRange(findings);
-        report.Stats = stats;
-        return report;
-    }
-
-    static JumpLabelReport WithKeys(this JumpLabelReport report, List<StaticKeyInfo> keys)
-    {
-        var result = new JumpLabelReport
-        {
-            Image = report.Image, Bounds = report.Bounds, Era = report.Era, EraEvidence = report.EraEvidence, Sites = report.Sites,
-            Keys = keys.ToArray(), Module = report.Module, Stats = report.Stats,
-        };
-        result.Findings.AddRange(report.Findings);
-        return result;
-    }
 
     static string PS(ImageSymbols symbols, KernelImage image, ulong address) => symbols.Names.FormatPS(address, image.ModuleName);
 

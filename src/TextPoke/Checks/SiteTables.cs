@@ -81,7 +81,7 @@ public static class SiteTables
         return table.Check(context, bounds);
     }
 
-    static TableReport Report(TableDefinition? _, string name, string title, TableBounds bounds, string layout, string evidence, int entries) =>
+    static TableReport Report(string name, string title, TableBounds bounds, string layout, string evidence, int entries) =>
         new() { Name = name, Title = title, Bounds = bounds, Layout = layout, Evidence = evidence, Entries = entries };
 
     static TableReport Unreadable(string name, string title, TableBounds bounds, string why) =>
@@ -92,7 +92,7 @@ public static class SiteTables
     {
         var bytes = SiteArray.Bytes(c.Image, b, out var problem);
         if (bytes == null || bytes.Length % 4 != 0) return Unreadable("smp_locks", ".smp_locks", b, problem ?? $"{b.Length} bytes is not a whole number of 4-byte entries");
-        var r = Report(null, "smp_locks", ".smp_locks", b, "s32 rel32, 4 bytes", "one layout in every version", 0);
+        var r = Report("smp_locks", ".smp_locks", b, "s32 rel32, 4 bytes", "one layout in every version", 0);
         int entries = 0;
         Span<byte> one = stackalloc byte[1];
         for (int at = 0; at < bytes.Length; at += 4)
@@ -116,7 +116,8 @@ public static class SiteTables
                     : "the entry points outside kernel text; alternatives_smp_unlock skips it.",
             });
         }
-        return r.With(entries);
+        r.Entries = entries;
+        return r;
     }
 
     // --- .return_sites: JMP32 to __x86_return_thunk (arch/x86/kernel/alternative.c apply_returns, v5.19..v6.12) ---------
@@ -125,7 +126,7 @@ public static class SiteTables
         var bytes = SiteArray.Bytes(c.Image, b, out var problem);
         if (bytes == null || bytes.Length % 4 != 0) return Unreadable("return_sites", ".return_sites", b, problem ?? "not a whole number of 4-byte entries");
         bool judge = c.Image.Elf.IsRelocatable || c.Symbol("__x86_return_thunk") != null;
-        var r = Report(null, "return_sites", ".return_sites", b, "s32 rel32, 4 bytes", judge ? "one layout in every version" : "no __x86_return_thunk symbol: targets not judged", bytes.Length / 4);
+        var r = Report("return_sites", ".return_sites", b, "s32 rel32, 4 bytes", judge ? "one layout in every version" : "no __x86_return_thunk symbol: targets not judged", bytes.Length / 4);
         for (int at = 0; at < bytes.Length; at += 4)
         {
             ulong site = SiteArray.Rel32(bytes, b.Start, at);
@@ -160,7 +161,7 @@ public static class SiteTables
         if (bytes == null || bytes.Length % 4 != 0) return Unreadable("retpoline_sites", ".retpoline_sites", b, problem ?? "not a whole number of 4-byte entries");
         ulong? array = c.Symbol("__x86_indirect_thunk_array") ?? c.Symbol("__x86_indirect_thunk_rax");
         bool judgeThunks = array != null || c.Image.Elf.IsRelocatable;
-        var r = Report(null, "retpoline_sites", ".retpoline_sites", b, "s32 rel32, 4 bytes", judgeThunks ? "one layout in every version" : "no __x86_indirect_thunk_array symbol: targets not judged", bytes.Length / 4);
+        var r = Report("retpoline_sites", ".retpoline_sites", b, "s32 rel32, 4 bytes", judgeThunks ? "one layout in every version" : "no __x86_indirect_thunk_array symbol: targets not judged", bytes.Length / 4);
         for (int at = 0; at < bytes.Length; at += 4)
         {
             ulong site = SiteArray.Rel32(bytes, b.Start, at);
@@ -203,7 +204,7 @@ public static class SiteTables
         if (bytes == null || bytes.Length % 8 != 0) return Unreadable("mcount", "__mcount_loc", b, problem ?? "not a whole number of 8-byte entries");
         ulong? fentry = c.Symbol("__fentry__");
         bool judge = fentry != null || c.Image.Elf.IsRelocatable;
-        var r = Report(null, "mcount", "__mcount_loc", b, "u64 absolute, 8 bytes", judge ? "one layout in every version" : "no __fentry__ symbol: calls not judged", 0);
+        var r = Report("mcount", "__mcount_loc", b, "u64 absolute, 8 bytes", judge ? "one layout in every version" : "no __fentry__ symbol: calls not judged", 0);
         int entries = 0;
         var nop5 = X86Code.Nop(5).ToArray();
         for (int at = 0; at < bytes.Length; at += 8)
@@ -237,7 +238,8 @@ public static class SiteTables
                     "This one holds something else: ftrace_bug() prints this, ftrace is disabled for the whole kernel, and the bytes the table points at are the wrong ones (the function moved, or the record is stale).",
             });
         }
-        return r.With(entries);
+        r.Entries = entries;
+        return r;
     }
 
     // --- .static_call_sites: {s32 addr; s32 key} with TAIL in the key's low bit (__static_call_validate, v5.10..v6.12) -------
@@ -245,7 +247,7 @@ public static class SiteTables
     {
         var bytes = SiteArray.Bytes(c.Image, b, out var problem);
         if (bytes == null || bytes.Length % 8 != 0) return Unreadable("static_calls", ".static_call_sites", b, problem ?? "not a whole number of 8-byte entries");
-        var r = Report(null, "static_calls", ".static_call_sites", b, "{s32 addr; s32 key}, 8 bytes", "one layout since v5.10", bytes.Length / 8);
+        var r = Report("static_calls", ".static_call_sites", b, "{s32 addr; s32 key}, 8 bytes", "one layout since v5.10", bytes.Length / 8);
         var nop5 = X86Code.Nop(5).ToArray();
         ReadOnlySpan<byte> xor5rax = [0x2e, 0x2e, 0x2e, 0x31, 0xc0];
         for (int at = 0; at < bytes.Length; at += 8)
@@ -286,7 +288,7 @@ public static class SiteTables
         for (int i = 0; i < sample; i++)
             if (c.Image.IsText(SiteArray.Rel32(bytes, b.Start, 12 * i + 8))) handlers++;
         bool old = sample > 0 && handlers * 2 > sample;
-        var r = Report(null, "ex_table", "__ex_table", b, old ? "{insn, fixup, handler} rel32, 12 bytes (<= v5.15.0)" : "{insn, fixup} rel32 + data, 12 bytes (v5.16+)",
+        var r = Report("ex_table", "__ex_table", b, old ? "{insn, fixup, handler} rel32, 12 bytes (<= v5.15.0)" : "{insn, fixup} rel32 + data, 12 bytes (v5.16+)",
             old ? $"{handlers}/{sample} third fields point into text" : $"{sample - handlers}/{sample} third fields are data, not text pointers", count);
         ulong previous = 0;
         for (int i = 0; i < count; i++)
@@ -320,7 +322,7 @@ public static class SiteTables
     {
         var table = c.Bugs;
         if (table == null) return Unreadable("bug_table", "__bug_table", b, $"{b.Length} bytes: neither 12-byte (DEBUG_BUGVERBOSE) nor 8-byte entries decode");
-        var r = Report(null, "bug_table", "__bug_table", b,
+        var r = Report("bug_table", "__bug_table", b,
             table.Format switch { BugEntryFormat.FieldRelative => "12 bytes, field-relative (v5.19+)", BugEntryFormat.EntryRelative => "12 bytes, entry-relative (<= v5.18)", _ => "8 bytes, no file/line" },
             "file pointers land on NUL-terminated paths", table.Entries.Count);
         var one = new byte[2];
@@ -351,7 +353,7 @@ public static class SiteTables
         var header = c.Image.Elf.Section(".orc_header");
         string layout = header != null ? "v6.4+ (.orc_header)" : "v4.14..v6.3 (no .orc_header)";
         int count = ipBytes.Length / 4;
-        var r = Report(null, "orc", ".orc_unwind_ip/.orc_unwind", b, layout + ", 4-byte ip + 6-byte entry", header != null ? "an .orc_header section is present" : "no .orc_header section", count);
+        var r = Report("orc", ".orc_unwind_ip/.orc_unwind", b, layout + ", 4-byte ip + 6-byte entry", header != null ? "an .orc_header section is present" : "no .orc_header section", count);
         if (ipBytes.Length % 4 != 0 || unwind == null || unwind.Length != (ulong)count * 6)
         {
             r.Findings.Add(new Finding
@@ -383,15 +385,6 @@ public static class SiteTables
         r.Count("entries");
         r.Counts["entries"] = count;
         return r;
-    }
-
-    static TableReport With(this TableReport r, int entries)
-    {
-        var result = new TableReport { Name = r.Name, Title = r.Title, Bounds = r.Bounds, Layout = r.Layout, Evidence = r.Evidence, Absent = r.Absent, Entries = entries };
-        result.Findings.AddRange(r.Findings);
-        result.Sites.AddRange(r.Sites);
-        foreach (var (k, v) in r.Counts) result.Counts[k] = v;
-        return result;
     }
 
     // --- .altinstructions: struct alt_instr per era (patch-tables.md §1), decided from the bytes -----------------------------
@@ -437,7 +430,7 @@ public static class SiteTables
             return Unreadable("alt", ".altinstructions", b, replacement == null ? "no .altinstr_replacement section to validate entries against"
                 : $"{b.Length} bytes: no entry size (12, 13, 14) gives entries that point into text and .altinstr_replacement");
         int entries = bytes.Length / layout.Size;
-        var r = Report(null, "alt", ".altinstructions", b, layout.Name, $"{best}% of sampled entries validate", entries);
+        var r = Report("alt", ".altinstructions", b, layout.Name, $"{best}% of sampled entries validate", entries);
         var decoder = c.Decoder;
         var code = new byte[MaxPatchLen + 16];
         for (int i = 0; i < entries; i++)
@@ -519,7 +512,7 @@ public static class SiteTables
         var bytes = SiteArray.Bytes(c.Image, b, out var problem);
         if (bytes == null || bytes.Length % 16 != 0) return Unreadable("paravirt", ".parainstructions", b, problem ?? "not a whole number of 16-byte entries");
         ulong? pvOps = c.Symbol("pv_ops");
-        var r = Report(null, "paravirt", ".parainstructions", b, "16 bytes {u64 instr; u8 type; u8 len; u16 clobbers}", pvOps == null ? "no pv_ops symbol: call slots not judged" : "one layout in v5.x..v6.7", bytes.Length / 16);
+        var r = Report("paravirt", ".parainstructions", b, "16 bytes {u64 instr; u8 type; u8 len; u16 clobbers}", pvOps == null ? "no pv_ops symbol: call slots not judged" : "one layout in v5.x..v6.7", bytes.Length / 16);
         var raw = new byte[32];
         for (int at = 0; at < bytes.Length; at += 16)
         {
@@ -569,7 +562,7 @@ public static class SiteTables
     {
         var bytes = SiteArray.Bytes(c.Image, b, out var problem);
         if (bytes == null || bytes.Length % 4 != 0) return Unreadable(name, title, b, problem ?? "not a whole number of 4-byte entries");
-        var r = Report(null, name, title, b, "s32 rel32, 4 bytes", "one layout since the table appeared", bytes.Length / 4);
+        var r = Report(name, title, b, "s32 rel32, 4 bytes", "one layout since the table appeared", bytes.Length / 4);
         var raw = new byte[16];
         for (int at = 0; at < bytes.Length; at += 4)
         {

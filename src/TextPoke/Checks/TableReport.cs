@@ -17,7 +17,7 @@ public sealed class TableReport
     public string? Evidence { get; init; }
     /// <summary>Why the table was not checked (absent from this kernel, layout undecided, not read by textpoke yet).</summary>
     public string? Absent { get; init; }
-    public int Entries { get; init; }
+    public int Entries { get; internal set; }
     public List<Finding> Findings { get; } = [];
     public List<TableSite> Sites { get; } = [];
     /// <summary>Counts by site state, for the summary.</summary>

@@ -75,7 +75,7 @@ public class BootUnitTests
         var dir = Repo.Scratch("fakeqemu");
         var script = Path.Combine(dir, "qemu");
         File.WriteAllText(script, $"#!/bin/sh\nwhile IFS= read -r line; do printf '%s\\n' \"$line\"; sleep {delay}; done < '{log}'\n{(hangAfter ? "exec sleep 600\n" : "exit 0\n")}");
-        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Tool.Run("chmod", ["+x", script]);
         return script;
     }
 
