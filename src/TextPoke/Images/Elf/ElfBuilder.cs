@@ -112,7 +112,8 @@ public sealed class ElfBuilder
         return result;
     }
 
-    static void WriteSection(Span<byte> h, uint name, uint type, ulong flags, ulong address, ulong offset, ulong size, uint link, uint info, ulong align, ulong entsize)
+    /// <summary>Writes one Elf64_Shdr.</summary>
+    internal static void WriteSection(Span<byte> h, uint name, uint type, ulong flags, ulong address, ulong offset, ulong size, uint link, uint info, ulong align, ulong entsize)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(h, name);
         BinaryPrimitives.WriteUInt32LittleEndian(h[4..], type);

@@ -74,8 +74,8 @@ public static class SymtabAppender
         var names = headers.AsSpan(SectionHeaderSize * oldNames.Index);
         BinaryPrimitives.WriteUInt64LittleEndian(names[24..], (ulong)shstrOffset);
         BinaryPrimitives.WriteUInt64LittleEndian(names[32..], (ulong)shstr.Length);
-        Header(headers.AsSpan(SectionHeaderSize * oldCount), symtabName, SHT_SYMTAB, (ulong)symtabOffset, (ulong)symtab.Length, (uint)oldCount + 1, (uint)firstGlobal, 8, SymbolSize);
-        Header(headers.AsSpan(SectionHeaderSize * (oldCount + 1)), strtabName, SHT_STRTAB, (ulong)strtabOffset, (ulong)strtab.Length, 0, 0, 1, 0);
+        ElfBuilder.WriteSection(headers.AsSpan(SectionHeaderSize * oldCount), symtabName, SHT_SYMTAB, 0, 0, (ulong)symtabOffset, (ulong)symtab.Length, (uint)oldCount + 1, (uint)firstGlobal, 8, SymbolSize);
+        ElfBuilder.WriteSection(headers.AsSpan(SectionHeaderSize * (oldCount + 1)), strtabName, SHT_STRTAB, 0, 0, (ulong)strtabOffset, (ulong)strtab.Length, 0, 0, 1, 0);
         output.Write(headers);
 
         var result = output.ToArray();
@@ -85,18 +85,6 @@ public static class SymtabAppender
     }
 
     static int ShStrIndex(ReadOnlySpan<byte> elf) => BinaryPrimitives.ReadUInt16LittleEndian(elf[62..]);
-
-    static void Header(Span<byte> h, uint name, uint type, ulong offset, ulong size, uint link, uint info, ulong align, ulong entsize)
-    {
-        BinaryPrimitives.WriteUInt32LittleEndian(h, name);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[4..], type);
-        BinaryPrimitives.WriteUInt64LittleEndian(h[24..], offset);
-        BinaryPrimitives.WriteUInt64LittleEndian(h[32..], size);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[40..], link);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[44..], info);
-        BinaryPrimitives.WriteUInt64LittleEndian(h[48..], align);
-        BinaryPrimitives.WriteUInt64LittleEndian(h[56..], entsize);
-    }
 
     static void Align(MemoryStream s, int alignment)
     {
