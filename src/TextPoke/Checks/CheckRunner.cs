@@ -26,19 +26,25 @@ public static class CheckRunner
     public static CheckResult Run(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? tables = null, Func<string, StaticKeyInfo?>? externalKeys = null)
     {
         bool all = tables == null || tables.Count == 0;
+        // The tables are independent: check them side by side, each with its own decoder and buffers.
+        var selected = SiteTables.All.Where(t => all || tables!.Contains(t.Name)).ToArray();
+        var reports = new TableReport[selected.Length];
+        JumpLabelReport? jump = null;
+        var work = new List<Action>();
+        if (all || tables!.Contains(JumpLabelCheck.TableName)) work.Add(() => jump = JumpLabelCheck.Run(image, symbols, externalKeys));
+        for (int i = 0; i < selected.Length; i++)
+        {
+            int k = i;
+            work.Add(() => reports[k] = SiteTables.Run(selected[k], new TableContext(image, symbols)));
+        }
+        Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, work.ToArray());
         return new CheckResult
         {
             Image = image,
             Symbols = symbols,
             Module = (all || tables!.Contains(ModuleCheck.TableName)) && image.Elf.IsRelocatable ? ModuleCheck.Relocations(image) : [],
-            Jump = all || tables!.Contains(JumpLabelCheck.TableName) ? JumpLabelCheck.Run(image, symbols, externalKeys) : null,
-            Tables = RunTables(image, symbols, all ? null : tables),
+            Jump = jump,
+            Tables = reports,
         };
-    }
-
-    static List<TableReport> RunTables(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? only)
-    {
-        var context = new TableContext(image, symbols);
-        return SiteTables.All.Where(t => only == null || only.Contains(t.Name)).Select(t => SiteTables.Run(t, context)).ToList();
     }
 }

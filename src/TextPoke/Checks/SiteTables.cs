@@ -38,11 +38,14 @@ public sealed class TableContext(KernelImage image, ImageSymbols symbols)
         return target == 0 ? null : Symbols.Names.Lookup(target) is { Offset: 0 } hit ? hit.Symbol.Name : null;
     }
 
+    readonly byte[] _buffer = new byte[16];
+
+    /// <summary>Decodes the instruction at an address. The returned bytes are a buffer reused by the next call.</summary>
     public (DecodedInstruction Insn, byte[] Bytes) Decode(ulong address)
     {
-        var bytes = new byte[16];
-        int n = Image.Read(address, bytes);
-        return (n == 0 ? default : Decoder.Decode(bytes.AsSpan(0, n), address), bytes);
+        Array.Clear(_buffer);
+        int n = Image.Read(address, _buffer);
+        return (n == 0 ? default : Decoder.Decode(_buffer.AsSpan(0, n), address), _buffer);
     }
 }
 
@@ -207,12 +210,13 @@ public static class SiteTables
         var r = Report("mcount", "__mcount_loc", b, "u64 absolute, 8 bytes", judge ? "one layout in every version" : "no __fentry__ symbol: calls not judged", 0);
         int entries = 0;
         var nop5 = X86Code.Nop(5).ToArray();
+        var raw = new byte[5];
         for (int at = 0; at < bytes.Length; at += 8)
         {
             ulong site = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(at));
             if (site == 0) continue; // link padding
             entries++;
-            var raw = new byte[5];
+            Array.Clear(raw);
             int n = c.Image.IsText(site) ? c.Image.Read(site, raw) : 0;
             ulong target = n == 5 && raw[0] == X86Code.CallOpcode ? site + 5 + (ulong)(long)BinaryPrimitives.ReadInt32LittleEndian(raw.AsSpan(1)) : 0;
             bool call = n == 5 && raw[0] == X86Code.CallOpcode && (target == fentry || c.TargetName(site, 1, target) == "__fentry__");
@@ -250,12 +254,13 @@ public static class SiteTables
         var r = Report("static_calls", ".static_call_sites", b, "{s32 addr; s32 key}, 8 bytes", "one layout since v5.10", bytes.Length / 8);
         var nop5 = X86Code.Nop(5).ToArray();
         ReadOnlySpan<byte> xor5rax = [0x2e, 0x2e, 0x2e, 0x31, 0xc0];
+        var raw = new byte[8];
         for (int at = 0; at < bytes.Length; at += 8)
         {
             ulong site = SiteArray.Rel32(bytes, b.Start, at);
             ulong keyField = SiteArray.Rel32(bytes, b.Start, at + 4);
             bool tail = (keyField & 1) != 0;
-            var raw = new byte[8];
+            Array.Clear(raw);
             int n = c.Image.IsText(site) ? c.Image.Read(site, raw) : 0;
             bool ok = n >= 5 && (tail
                 ? raw[0] is 0xe9 or 0xc3 || raw[0] == 0x0f && raw[1] is >= 0x80 and <= 0x8f

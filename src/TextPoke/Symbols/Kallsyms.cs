@@ -293,37 +293,46 @@ public static class Kallsyms
         return raw >= 0 ? (ulong)raw : relativeBase - 1 - (ulong)(long)raw;
     }
 
-    static SymbolEntry[]? DecodeAll(ReadOnlySpan<byte> bytes, ulong baseAddress, KallsymsLayout layout, int names, int tokenTable, int[] tokenOffsets)
+    static SymbolEntry[]? DecodeAll(ReadOnlySpan<byte> span, ulong baseAddress, KallsymsLayout layout, int names, int tokenTable, int[] tokenOffsets)
     {
+        // kallsyms_markers give the offset of every 256th name, so blocks of 256 symbols decode independently.
+        var bytes = span.ToArray();
         int offsets = (int)(layout.OffsetsAddress - baseAddress);
+        int markers = (int)(layout.MarkersAddress - baseAddress);
+        var tokenLength = new int[256];
+        for (int t = 0; t < 256; t++) tokenLength[t] = Array.IndexOf(bytes, (byte)0, tokenTable + tokenOffsets[t]) - (tokenTable + tokenOffsets[t]);
         var result = new SymbolEntry[layout.Count];
-        Span<byte> name = stackalloc byte[4096];
-        Span<int> tokenLength = stackalloc int[256];
-        for (int t = 0; t < 256; t++) tokenLength[t] = bytes[(tokenTable + tokenOffsets[t])..].IndexOf((byte)0);
-        int p = names;
-        ulong previous = 0;
-        int unsorted = 0;
-        for (int i = 0; i < layout.Count; i++)
+        int blocks = (layout.Count + 255) / 256;
+        bool ok = true;
+        Parallel.For(0, blocks, () => new byte[4096], (block, _, name) =>
         {
-            int len = bytes[p++];
-            if ((len & 0x80) != 0) len = (len & 0x7f) | (bytes[p++] << 7);
-            int at = 0;
-            for (int k = 0; k < len; k++)
+            int p = names + (int)BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(markers + 4 * block));
+            int last = Math.Min(layout.Count, (block + 1) * 256);
+            for (int i = block * 256; i < last; i++)
             {
-                // Expand the token: the bytes of kallsyms_token_table[token_index[b]] up to its NUL.
-                int t = bytes[p + k], tl = tokenLength[t];
-                if (at + tl > name.Length) return null;
-                bytes.Slice(tokenTable + tokenOffsets[t], tl).CopyTo(name[at..]);
-                at += tl;
+                int len = bytes[p++];
+                if ((len & 0x80) != 0) len = (len & 0x7f) | (bytes[p++] << 7);
+                int at = 0;
+                for (int k = 0; k < len; k++)
+                {
+                    // Expand the token: the bytes of kallsyms_token_table[token_index[b]] up to its NUL.
+                    int t = bytes[p + k], tl = tokenLength[t];
+                    if (at + tl > name.Length) { ok = false; return name; }
+                    Buffer.BlockCopy(bytes, tokenTable + tokenOffsets[t], name, at, tl);
+                    at += tl;
+                }
+                p += len;
+                if (at < 2) { ok = false; return name; }
+                result[i] = new SymbolEntry(Address(bytes, offsets, i, layout.RelativeBase, layout.AbsolutePercpu),
+                    System.Text.Encoding.Latin1.GetString(name, 1, at - 1), (char)name[0]);
             }
-            p += len;
-            if (at < 2) return null;
-            ulong address = Address(bytes, offsets, i, layout.RelativeBase, layout.AbsolutePercpu);
-            if (address < previous) unsorted++;
-            previous = address;
-            result[i] = new SymbolEntry(address, System.Text.Encoding.Latin1.GetString(name[1..at]), (char)name[0]);
-        }
+            return name;
+        }, _ => { });
+        if (!ok) return null;
         // kallsyms is sorted by address; per-cpu symbols (small absolute values) come first.
+        int unsorted = 0;
+        for (int i = 1; i < result.Length; i++)
+            if (result[i].Address < result[i - 1].Address) unsorted++;
         return unsorted > 2 ? null : result;
     }
 }
