@@ -78,7 +78,8 @@ static partial class Commands
                     {
                         string logPath = result.GetValue(log) is { } l ? (times == 1 ? l : $"{l}.{i + 1}") : Path.Combine(Path.GetTempPath(), $"textpoke-boot-{Environment.ProcessId}-{i + 1}.log");
                         var request = new BootRequest(new QemuOptions(kernelPath, initrdPath, appendText, result.GetValue(memory), result.GetValue(smp), accelerator, binary),
-                            markerText, TimeSpan.FromSeconds(result.GetValue(timeout)), TimeSpan.FromSeconds(Math.Min(result.GetValue(silence), result.GetValue(timeout))), logPath);
+                            markerText, TimeSpan.FromSeconds(result.GetValue(timeout)), TimeSpan.FromSeconds(Math.Min(result.GetValue(silence), result.GetValue(timeout))), logPath,
+                            MarkerKnown: userInitrd == null || result.GetValue(marker) != null);
                         using var progress = BootProgress.Start(result.GetValue(live) || result.GetValue(json) ? null : stdout, times > 1 ? $"boot {i + 1}/{times}" : "boot");
                         var r = BootRunner.Run(request, line =>
                         {

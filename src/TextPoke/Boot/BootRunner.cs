@@ -8,7 +8,7 @@ namespace TextPoke.Boot;
 public enum BootOutcome { Booted, Crashed, Panicked, TimedOut, QemuFailed }
 
 /// <summary>One boot: what to run and when to give up.</summary>
-public sealed record BootRequest(QemuOptions Qemu, string Marker, TimeSpan Timeout, TimeSpan Silence, string LogPath);
+public sealed record BootRequest(QemuOptions Qemu, string Marker, TimeSpan Timeout, TimeSpan Silence, string LogPath, bool MarkerKnown = true);
 
 /// <summary>The verdict of one boot, with the console log and the reports found in it.</summary>
 public sealed record BootResult(BootOutcome Outcome, string Reason, TimeSpan Elapsed, IReadOnlyList<string> Lines, IReadOnlyList<CrashReport> Reports,
@@ -111,7 +111,7 @@ public static class BootRunner
             var reports = ConsoleLog.Parse(lines);
             string error;
             lock (stderr) error = stderr.ToString().Trim();
-            var outcome = Classify(marker, reports, lines, ended, exit, error, forced, ref reason, request.Marker);
+            var outcome = Classify(marker, reports, lines, ended, exit, error, forced, ref reason, request);
             return new BootResult(outcome, reason, clock.Elapsed, lines, reports, ended ? exit : null, error, command, request.LogPath);
         }
         finally
@@ -126,7 +126,7 @@ public static class BootRunner
         text.StartsWith("Kernel panic - not syncing", StringComparison.Ordinal) ||
         ConsoleLog.Rules.Any(r => r.Type is not ("WARNING" or "LOCKDEP") && r.Header.IsMatch(text));
 
-    static BootOutcome Classify(bool marker, List<CrashReport> reports, List<string> lines, bool ended, int exit, string error, BootOutcome? forced, ref string reason, string markerText)
+    static BootOutcome Classify(bool marker, List<CrashReport> reports, List<string> lines, bool ended, int exit, string error, BootOutcome? forced, ref string reason, BootRequest request)
     {
         var fatal = reports.FirstOrDefault(r => r.Type is not ("WARNING" or "LOCKDEP" or "PANIC"));
         if (fatal != null) { reason = fatal.Title; return BootOutcome.Crashed; }
@@ -139,7 +139,13 @@ public static class BootRunner
             reason = error.Length > 0 ? error.Split('\n')[0] : $"QEMU exited with {exit} before the kernel printed anything";
             return lines.Count == 0 ? BootOutcome.QemuFailed : BootOutcome.Crashed;
         }
-        reason = $"the guest stopped (QEMU exited) before printing {markerText}, without a report on the console";
+        if (!request.MarkerKnown && ended)
+        {
+            // A user's initramfs without --marker: a clean power-off with no report is the best sign of success there is.
+            reason = "QEMU exited cleanly without a report (no success marker known: pass --marker to be sure)";
+            return BootOutcome.Booted;
+        }
+        reason = $"the guest stopped (QEMU exited) before printing {request.Marker}, without a report on the console";
         return BootOutcome.Crashed;
     }
 }
