@@ -9,7 +9,7 @@ namespace TextPoke.Checks;
 
 /// <summary>A self-patching table textpoke knows, and how to check it (null: known, not read yet).</summary>
 public sealed record TableDefinition(string Name, string Title, string? StartSymbol, string? StopSymbol, string? Section,
-    Func<TableContext, TableBounds, TableReport>? Check, string Kernels);
+    Func<TableContext, TableBounds, TableReport>? Check, string Kernels, Func<TableContext, TableBounds, Finding?>? WhenEmpty = null);
 
 /// <summary>What every table check shares: the image, its names, one decoder, the image's __bug_table.</summary>
 public sealed class TableContext(KernelImage image, ImageSymbols symbols)
@@ -60,11 +60,11 @@ public static class SiteTables
         new("smp_locks", ".smp_locks", "__smp_locks", "__smp_locks_end", ".smp_locks", SmpLocks, "v2.6..v6.12"),
         new("return_sites", ".return_sites", "__return_sites", "__return_sites_end", ".return_sites", ReturnSites, "v5.19..v6.12 (and backports)"),
         new("retpoline_sites", ".retpoline_sites", "__retpoline_sites", "__retpoline_sites_end", ".retpoline_sites", RetpolineSites, "v5.16..v6.12 (and backports)"),
-        new("mcount", "__mcount_loc", "__start_mcount_loc", "__stop_mcount_loc", "__mcount_loc", Mcount, "v2.6..v6.12"),
+        new("mcount", "__mcount_loc", "__start_mcount_loc", "__stop_mcount_loc", "__mcount_loc", Mcount, "v2.6..v6.12", McountMissing),
         new("static_calls", ".static_call_sites", "__start_static_call_sites", "__stop_static_call_sites", ".static_call_sites", StaticCalls, "v5.10..v6.12"),
         new("ex_table", "__ex_table", "__start___ex_table", "__stop___ex_table", "__ex_table", ExceptionTable, "v4.19..v6.12"),
         new("bug_table", "__bug_table", "__start___bug_table", "__stop___bug_table", "__bug_table", Bugs, "v4.19..v6.12"),
-        new("orc", ".orc_unwind_ip/.orc_unwind", "__start_orc_unwind_ip", "__stop_orc_unwind_ip", ".orc_unwind_ip", Orc, "v4.14..v6.12"),
+        new("orc", ".orc_unwind_ip/.orc_unwind", "__start_orc_unwind_ip", "__stop_orc_unwind_ip", ".orc_unwind_ip", Orc, "v4.14..v6.12", OrcMissing),
         new("alt", ".altinstructions", "__alt_instructions", "__alt_instructions_end", ".altinstructions", Alternatives, "v2.6..v6.12"),
         new("paravirt", ".parainstructions", "__parainstructions", "__parainstructions_end", ".parainstructions", Paravirt, "v2.6..v6.7"),
         new("call_sites", ".call_sites", "__call_sites", "__call_sites_end", ".call_sites", CallSites, "v6.2..v6.12"),
@@ -80,7 +80,11 @@ public static class SiteTables
         if (table.Check == null)
             return new TableReport { Name = table.Name, Title = table.Title, Bounds = bounds, Absent = $"present ({bounds.Length} bytes) but not read by this version of textpoke" };
         if (bounds.Length == 0)
-            return new TableReport { Name = table.Name, Title = table.Title, Bounds = bounds, Layout = "empty", Evidence = "start and stop are equal" };
+        {
+            var empty = new TableReport { Name = table.Name, Title = table.Title, Bounds = bounds, Layout = "empty", Evidence = "start and stop are equal" };
+            if (table.WhenEmpty?.Invoke(context, bounds) is { } finding) empty.Findings.Add(finding);
+            return empty;
+        }
         return table.Check(context, bounds);
     }
 
@@ -134,9 +138,11 @@ public static class SiteTables
         {
             ulong site = SiteArray.Rel32(bytes, b.Start, at);
             var (insn, raw) = c.Decode(site);
-            ulong dest = insn.IsValid && raw[0] == X86Code.Jmp32Opcode ? insn.BranchTarget : 0;
+            // apply_returns looks at insn.opcode.bytes[0] after prefixes: Clang's `cs jmp __x86_return_thunk` (2e e9) is a JMP32 too.
+            bool jmp32 = insn.IsValid && insn.Raw.Code == Iced.Intel.Code.Jmp_rel32_64;
+            ulong dest = jmp32 ? insn.BranchTarget : 0;
             bool trampoline = raw.AsSpan(5, 3).SequenceEqual((ReadOnlySpan<byte>)[0x0f, 0xb9, 0xcc]); // __static_call_fixup
-            bool toThunk = insn.IsValid && raw[0] == X86Code.Jmp32Opcode && c.TargetName(site, 1, dest) == "__x86_return_thunk";
+            bool toThunk = jmp32 && c.TargetName(site, insn.Length - 4, dest) == "__x86_return_thunk";
             string state = !insn.IsValid ? "undecodable" : toThunk ? "jmp thunk" : trampoline ? "static call trampoline" : "other";
             r.Count(state);
             r.Sites.Add(new TableSite(site, state, dest == 0 ? null : dest));
@@ -245,6 +251,29 @@ public static class SiteTables
         r.Entries = entries;
         return r;
     }
+
+    const string ObjtoolStopped = "objtool generates this table; with Clang LTO it runs once, on vmlinux.o, and through v6.14 an error it reports only as " +
+        "a warning (\"can't find switch jump table\", \"can't find jump dest instruction\", ...) ends its run early while the build goes on — " +
+        "jump-label NOPs already written, ORC, __mcount_loc and static-call tables never created. Look for \"objtool:\" warnings in the build log.";
+
+    // An ORC-unwinder kernel (it reserves .orc_lookup) with no ORC entries: unwind_init() disables the unwinder.
+    static Finding? OrcMissing(TableContext c, TableBounds b) =>
+        c.Image.Elf.Section(".orc_lookup") == null && c.Symbol("orc_lookup") == null || c.Image.Elf.IsRelocatable ? null : new Finding
+        {
+            Table = "orc", Rule = "orc.missing", Severity = Severity.Warning, Title = "ORC unwinder built in, but the ORC table is empty",
+            Address = b.Start, KernelLines = ["WARNING: WARNING: Bad or missing .orc_unwind table.  Disabling unwinder."],
+            Explanation = "the kernel was built with CONFIG_UNWINDER_ORC (it reserves .orc_lookup) but .orc_unwind_ip and .orc_unwind are empty: unwind_init() " +
+                "disables the unwinder, so every stack trace is a guess and live patching cannot work. " + ObjtoolStopped,
+        };
+
+    // A kernel with ftrace (ftrace_init) and __fentry__ whose __mcount_loc is empty: ftrace finds nothing to trace.
+    static Finding? McountMissing(TableContext c, TableBounds b) =>
+        c.Symbol("ftrace_init") == null || c.Symbol("__fentry__") == null || c.Image.Elf.IsRelocatable ? null : new Finding
+        {
+            Table = "mcount", Rule = "mcount.missing", Severity = Severity.Warning, Title = "ftrace built in, but __mcount_loc is empty",
+            Address = b.Start, KernelLines = ["ftrace: No functions to be traced?"],
+            Explanation = "the kernel has ftrace (ftrace_init, __fentry__) but no recorded call sites: ftrace_init() finds nothing, and no function can be traced or live-patched. " + ObjtoolStopped,
+        };
 
     // --- .static_call_sites: {s32 addr; s32 key} with TAIL in the key's low bit (__static_call_validate, v5.10..v6.12) -------
     static TableReport StaticCalls(TableContext c, TableBounds b)

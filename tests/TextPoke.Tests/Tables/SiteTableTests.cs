@@ -23,7 +23,7 @@ public class SiteTableTests
         Assert.Empty(r.Findings);
         var t = r.Tables.ToDictionary(x => x.Name);
         Assert.Equal(1, t["smp_locks"].Counts["lock"]);
-        Assert.Equal(1, t["return_sites"].Counts["jmp thunk"]);
+        Assert.Equal(2, t["return_sites"].Counts["jmp thunk"]);
         Assert.Equal(1, t["retpoline_sites"].Counts["call thunk"]);
         Assert.Equal(1, t["mcount"].Counts["call __fentry__"]);
         Assert.Equal(1, t["static_calls"].Counts["call"]);
@@ -59,6 +59,20 @@ public class SiteTableTests
         Assert.Equal(["------------[ ftrace bug ]------------", "ftrace failed to modify "], byTable["mcount"].KernelLines.Take(2));
         Assert.Equal(" actual:   66:90:66:90:90", byTable["mcount"].KernelLines[3]);
         Assert.Equal(["WARNING: WARNING: Corrupt .orc_unwind table.  Disabling unwinder."], byTable["orc"].KernelLines);
+    }
+
+    [Fact]
+    public void ObjtoolStoppedEarly_EmptyOrcAndMcountAreReported_WithTheKernelsWords()
+    {
+        var r = Check(Fixtures.Build("objtool-stopped"));
+        var orc = Assert.Single(r.Findings, f => f.Table == "orc");
+        Assert.Equal("orc.missing", orc.Rule);
+        Assert.Equal(["WARNING: WARNING: Bad or missing .orc_unwind table.  Disabling unwinder."], orc.KernelLines);
+        var mcount = Assert.Single(r.Findings, f => f.Table == "mcount");
+        Assert.Equal(["ftrace: No functions to be traced?"], mcount.KernelLines);
+        Assert.Equal(2, r.Findings.Count());
+        // Without ORC unwinder or ftrace, empty tables are just empty.
+        Assert.DoesNotContain(Check(Fixtures.Build("jump-clean")).Findings, f => f.Table is "orc" or "mcount");
     }
 
     [Fact]
