@@ -10,7 +10,7 @@ using TextPoke.Symbols;
 // Without VMLINUZ it uses the generic kernel that scripts/fetch-kernels caches.
 
 string root = FindRoot();
-string[] sections = ["check", "modules", "extract", "boot", "all"];
+string[] sections = ["check", "modules", "extract", "boot", "bolt", "all"];
 string section = args.Length > 0 && sections.Contains(args[0]) ? args[0] : "all";
 var rest = args.SkipWhile(a => sections.Contains(a)).ToArray();
 var manifest = Manifest(root);
@@ -74,6 +74,7 @@ if (section is "check" or "all") CheckBenchmark();
 if (section is "modules" or "all") ModulesBenchmark();
 if (section is "extract" or "all") ExtractBenchmark();
 if (section is "boot" or "all") BootBenchmark();
+if (section is "bolt" or "all") BoltBenchmark();
 Directory.Delete(work, true);
 
 void CheckBenchmark()
@@ -174,6 +175,32 @@ void BootBenchmark()
     Console.WriteLine($"| unmodified kernel | {ok / 1000:F1} s: booted (success marker) | exit code of QEMU after poweroff |");
     Console.WriteLine();
     Console.WriteLine($"Median of {runsHere} runs (textpoke, including the KVM probe, building the initramfs and CLI start-up); one run of the plain QEMU.");
+}
+
+// All tables of an unstripped distro vmlinux, side by side with LLVM BOLT's Linux kernel rewriter reading the same file.
+void BoltBenchmark()
+{
+    string vmlinux = Manifest(root, "--dbg-vmlinux")["CLOUD_DBG_VMLINUX"];
+    if (!File.Exists("/usr/bin/llvm-bolt-19")) Process("sh", "-c", "apt-get install -y -qq --no-install-recommends bolt-19 >/dev/null");
+    var textpoke = Median(() => Process("dotnet", cli, "check", vmlinux));
+    var read = Median(() => Process("cat", vmlinux));
+    var sw = Stopwatch.StartNew();
+    var psi = new ProcessStartInfo("/usr/bin/llvm-bolt-19") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+    foreach (var a in new[] { vmlinux, "-o", Path.Combine(work, "bolt.out") }) psi.ArgumentList.Add(a);
+    using var bolt = System.Diagnostics.Process.Start(psi)!;
+    var boltOut = bolt.StandardOutput.ReadToEndAsync();
+    var boltErr = bolt.StandardError.ReadToEnd();
+    bolt.WaitForExit();
+    sw.Stop();
+    var parsed = (boltOut.Result + boltErr).Split('\n').Where(l => l.StartsWith("BOLT-INFO: parsed", StringComparison.Ordinal)).ToList();
+    var error = (boltOut.Result + boltErr).Split('\n').LastOrDefault(l => l.Contains("error", StringComparison.OrdinalIgnoreCase));
+    Console.WriteLine($"| {Path.GetFileName(vmlinux)} ({new FileInfo(vmlinux).Length / (1024 * 1024)} MiB, unstripped) | time | result |");
+    Console.WriteLine("|---|---|---|");
+    Console.WriteLine($"| `textpoke check` (14 tables) | {textpoke:F0} ms | every table read and checked, 0 findings |");
+    Console.WriteLine($"| `cat` of the file | {read:F0} ms | |");
+    Console.WriteLine($"| `llvm-bolt-19 vmlinux -o out` | {sw.Elapsed.TotalMilliseconds:F0} ms | exit {bolt.ExitCode}; {string.Join("; ", parsed.Select(p => p["BOLT-INFO: ".Length..]))}{(error != null ? $"; then `{error.Trim()}`" : "")} |");
+    Console.WriteLine();
+    Console.WriteLine($"textpoke: median of {runs} runs after one warm-up; BOLT: one run.");
 }
 
 static string FindRoot()
