@@ -37,7 +37,15 @@ public static class CheckRunner
             int k = i;
             work.Add(() => reports[k] = SiteTables.Run(selected[k], new TableContext(image, symbols)));
         }
-        Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, work.ToArray());
+        try
+        {
+            Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, work.ToArray());
+        }
+        catch (AggregateException e) when (e.InnerExceptions.Count > 0)
+        {
+            // Bad input found by one table is the error of the whole check: rethrow it as it was thrown.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerExceptions[0]).Throw();
+        }
         return new CheckResult
         {
             Image = image,

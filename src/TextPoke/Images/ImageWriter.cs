@@ -11,7 +11,7 @@ public static class ImageWriter
         if (!section.HasFileBytes)
             throw new ImageFormatException(image.Path, $"address {address:x16} lies in {section.Name}, which has no bytes in the file");
         ulong offset = address - image.SectionAddress(section);
-        if (offset + (ulong)length > section.Size)
+        if (offset > section.Size || (ulong)length > section.Size - offset)
             throw new ImageFormatException(image.Path, $"{length} bytes at {address:x16} run past the end of {section.Name}");
         return (long)(section.Offset + offset);
     }

@@ -159,7 +159,7 @@ public sealed partial class KernelImage : IDisposable
         if (s == null) return 0;
         ulong offset = address - SectionAddress(s);
         int n = (int)Math.Min((ulong)destination.Length, s.Size - offset);
-        if (s.Type == SHT_NOBITS) destination[..n].Clear();
+        if (!s.HasFileBytes) destination[..n].Clear(); // NOBITS (and hostile NULL-typed) sections: zeroes, as at boot
         else if (Elf.IsRelocatable && !IsRelocatedCached(s) && RelocationWindow.TryApply(this, s, offset, destination[..n])) { }
         else SectionContents(s).Slice((int)offset, n).CopyTo(destination);
         return n;

@@ -50,8 +50,9 @@ public sealed class BugTable
         else return null;
         var section = image.SectionAt(start);
         if (section == null || stop <= start || !section.HasFileBytes) return null;
+        if (start < image.SectionAddress(section)) return null;
         ulong offset = start - image.SectionAddress(section);
-        if (offset + (stop - start) > section.Size) return null;
+        if (offset > section.Size || stop - start > section.Size - offset || stop - start > int.MaxValue) return null;
         var bytes = image.SectionContents(section).Slice((int)offset, (int)(stop - start));
         foreach (var format in new[] { BugEntryFormat.FieldRelative, BugEntryFormat.EntryRelative })
         {

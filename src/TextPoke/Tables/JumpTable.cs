@@ -110,10 +110,11 @@ public static class JumpTable
     public static ReadOnlySpan<byte> TableBytes(KernelImage image, TableBounds bounds)
     {
         var section = bounds.Section ?? throw new ImageFormatException(image.Path, $"jump table at {bounds.Start:x16} lies outside every section");
-        ulong offset = bounds.Start - image.SectionAddress(section);
-        if (offset + bounds.Length > section.Size)
+        ulong sectionStart = image.SectionAddress(section);
+        ulong offset = bounds.Start - sectionStart;
+        if (bounds.Start < sectionStart || offset > section.Size || bounds.Length > section.Size - offset || bounds.Length > int.MaxValue)
             throw new ImageFormatException(image.Path, $"jump table [{bounds.Start:x16}, {bounds.Stop:x16}) runs past the end of section {section.Name}");
-        if (section.Type == ElfConstants.SHT_NOBITS)
+        if (!section.HasFileBytes)
             throw new ImageFormatException(image.Path, $"jump table lies in {section.Name}, which has no bytes in the file");
         return image.SectionContents(section).Slice((int)offset, (int)bounds.Length);
     }

@@ -33,8 +33,11 @@ public static class SiteArray
         if (bounds.Length == 0) return [];
         var section = bounds.Section;
         if (section == null || !section.HasFileBytes) { problem = section == null ? "lies outside every section" : $"lies in {section.Name}, which has no bytes in the file"; return null; }
-        ulong offset = bounds.Start - image.SectionAddress(section);
-        if (offset + bounds.Length > section.Size) { problem = $"runs past the end of {section.Name}"; return null; }
+        ulong sectionStart = image.SectionAddress(section);
+        if (bounds.Start < sectionStart) { problem = $"starts before {section.Name}"; return null; }
+        ulong offset = bounds.Start - sectionStart;
+        // Written so that hostile bounds cannot wrap around.
+        if (offset > section.Size || bounds.Length > section.Size - offset || bounds.Length > int.MaxValue) { problem = $"runs past the end of {section.Name}"; return null; }
         return image.SectionContents(section).Slice((int)offset, (int)bounds.Length).ToArray();
     }
 

@@ -38,6 +38,19 @@ public static class Compression
     public static unsafe byte[] Decompress(CompressionFormat format, ReadOnlySpan<byte> input, long sizeHint)
     {
         if (sizeHint > MaxOutput) throw new InvalidDataException($"claims {sizeHint} bytes uncompressed, more than textpoke accepts");
+        try
+        {
+            return DecompressUnchecked(format, input, sizeHint);
+        }
+        catch (Exception e) when (e is not (InvalidDataException or OutOfMemoryException))
+        {
+            // Third-party decoders throw their own types on hostile input; to the caller it is all corrupt data.
+            throw new InvalidDataException($"corrupt stream ({e.Message.TrimEnd('.')})");
+        }
+    }
+
+    static unsafe byte[] DecompressUnchecked(CompressionFormat format, ReadOnlySpan<byte> input, long sizeHint)
+    {
         fixed (byte* p = input)
         {
             using var stream = new UnmanagedMemoryStream(p, input.Length);
