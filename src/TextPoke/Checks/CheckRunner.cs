@@ -23,7 +23,11 @@ public static class CheckRunner
     /// <summary>Table names accepted by --tables.</summary>
     public static readonly IReadOnlyList<string> KnownTables = [JumpLabelCheck.TableName, ModuleCheck.TableName, .. SiteTables.All.Select(t => t.Name)];
 
-    public static CheckResult Run(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? tables = null, Func<string, StaticKeyInfo?>? externalKeys = null)
+    /// <summary>
+    /// Checks an image. The tables run side by side unless <paramref name="parallel"/> is false (a caller that already
+    /// checks many images in parallel, like a module tree, gains nothing from nesting).
+    /// </summary>
+    public static CheckResult Run(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? tables = null, Func<string, StaticKeyInfo?>? externalKeys = null, bool parallel = true)
     {
         bool all = tables == null || tables.Count == 0;
         // The tables are independent: check them side by side, each with its own decoder and buffers.
@@ -39,7 +43,8 @@ public static class CheckRunner
         }
         try
         {
-            Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, work.ToArray());
+            if (parallel) Parallel.Invoke(new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, work.ToArray());
+            else foreach (var step in work) step();
         }
         catch (AggregateException e) when (e.InnerExceptions.Count > 0)
         {

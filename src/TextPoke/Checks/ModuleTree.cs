@@ -62,7 +62,7 @@ public static class ModuleTree
                 return new ModuleResult(path, relative, image.ModuleName, null, [],
                     $"{path}: a module for another kernel: {image.ModuleName}: version magic '{vermagic}' should start with '{release}'");
             var symbols = ImageSymbols.Load(image, lookBeside: false);
-            var check = CheckRunner.Run(image, symbols, null, resolver);
+            var check = CheckRunner.Run(image, symbols, null, resolver, parallel: false);
             return new ModuleResult(path, relative, image.ModuleName, check.Jump, check.Findings.ToList(), null);
         }
         catch (ImageFormatException e)

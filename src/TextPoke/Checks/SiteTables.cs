@@ -381,7 +381,10 @@ public static class SiteTables
     // --- ORC: .orc_unwind_ip (s32 rel32) and .orc_unwind (6-byte entries), same count, sorted by ip (unwind_init) ------------
     static TableReport Orc(TableContext c, TableBounds b)
     {
-        var ipBytes = SiteArray.Bytes(c.Image, b, out var problem);
+        // Modules are sorted at load (unwind_module_init), so there only the sizes matter: no need to relocate the table.
+        bool sortedOnDisk = !c.Image.Elf.IsRelocatable && !(c.Image.Version is { } v && (v.Major < 5 || v.Major == 5 && v.Minor < 6));
+        string? problem = null;
+        var ipBytes = sortedOnDisk ? SiteArray.Bytes(c.Image, b, out problem) : new byte[b.Length <= int.MaxValue ? (int)b.Length : 0];
         var unwind = SiteArray.Locate(c.Image, c.Symbols, "__start_orc_unwind", "__stop_orc_unwind", ".orc_unwind");
         if (ipBytes == null) return Unreadable("orc", ".orc_unwind_ip/.orc_unwind", b, problem!);
         var header = c.Image.Elf.Section(".orc_header");
@@ -398,8 +401,7 @@ public static class SiteTables
             });
             return r;
         }
-        // Sorted at build time by scripts/sorttable since v5.6; before that, and for modules (unwind_module_init), at load.
-        bool sortedOnDisk = !c.Image.Elf.IsRelocatable && !(c.Image.Version is { } v && (v.Major < 5 || v.Major == 5 && v.Minor < 6));
+        // Sorted at build time by scripts/sorttable since v5.6; before that, and for modules, at load.
         ulong previous = 0;
         for (int i = 0; i < count && sortedOnDisk; i++)
         {

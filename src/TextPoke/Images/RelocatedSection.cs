@@ -33,9 +33,17 @@ public sealed class RelocatedSection
         var bytes = elf.SectionBytes(section).ToArray();
         var symbols = image.ElfSymbols;
         ulong p0 = image.SectionAddress(section);
-        var list = new List<(ulong Offset, uint Type, bool Resolved, string Name)>();
+        var relas = elf.RelocationSectionsFor(section);
+        int capacity = 0;
+        foreach (var rela in relas) capacity += elf.Relocations(rela).Count;
+        var offsets = new ulong[capacity];
+        var types = new uint[capacity];
+        var resolved = new bool[capacity];
+        var names = new string[capacity];
         var nonZero = new List<ulong>();
-        foreach (var rela in elf.RelocationSectionsFor(section))
+        int n = 0;
+        bool sorted = true;
+        foreach (var rela in relas)
         {
             foreach (var r in elf.Relocations(rela))
             {
@@ -54,10 +62,13 @@ public sealed class RelocatedSection
                 if (r.Offset > (ulong)bytes.Length || (ulong)bytes.Length - r.Offset < (ulong)width)
                     throw new ImageFormatException(image.Path, $"relocation in {rela.Name} at 0x{r.Offset:x} lies outside section {section.Name}");
                 var field = bytes.AsSpan((int)r.Offset, width);
-                foreach (var b in field)
-                    if (b != 0) { nonZero.Add(r.Offset); break; }
-                string name = sym.Type == STT_SECTION && sym.SectionIndex < elf.Sections.Count ? elf.Sections[sym.SectionIndex].Name : sym.Name;
-                list.Add((r.Offset, r.Type, s.HasValue, name));
+                if (field.IndexOfAnyExcept((byte)0) >= 0) nonZero.Add(r.Offset);
+                if (n > 0 && r.Offset < offsets[n - 1]) sorted = false;
+                offsets[n] = r.Offset;
+                types[n] = r.Type;
+                resolved[n] = s.HasValue;
+                names[n] = sym.Type == STT_SECTION && sym.SectionIndex < elf.Sections.Count ? elf.Sections[sym.SectionIndex].Name : sym.Name;
+                n++;
                 ulong value = unchecked((s ?? 0) + (ulong)r.Addend);
                 ulong place = p0 + r.Offset;
                 switch (r.Type)
@@ -69,15 +80,22 @@ public sealed class RelocatedSection
                 }
             }
         }
-        list.Sort((a, b) => a.Offset.CompareTo(b.Offset));
-        return new RelocatedSection
+        if (n != capacity)
         {
-            Bytes = bytes,
-            Offsets = list.Select(x => x.Offset).ToArray(),
-            Types = list.Select(x => x.Type).ToArray(),
-            Resolved = list.Select(x => x.Resolved).ToArray(),
-            SymbolNames = list.Select(x => x.Name).ToArray(),
-            NonZeroTargets = nonZero,
-        };
+            Array.Resize(ref offsets, n);
+            Array.Resize(ref types, n);
+            Array.Resize(ref resolved, n);
+            Array.Resize(ref names, n);
+        }
+        if (!sorted)
+        {
+            var order = Enumerable.Range(0, n).ToArray();
+            Array.Sort(offsets.ToArray(), order);
+            offsets = order.Select(i => offsets[i]).ToArray();
+            types = order.Select(i => types[i]).ToArray();
+            resolved = order.Select(i => resolved[i]).ToArray();
+            names = order.Select(i => names[i]).ToArray();
+        }
+        return new RelocatedSection { Bytes = bytes, Offsets = offsets, Types = types, Resolved = resolved, SymbolNames = names, NonZeroTargets = nonZero };
     }
 }
