@@ -24,15 +24,24 @@ public static partial class ConsoleLog
         new(new Regex(@"^kernel BUG at ([^:]+):(\d+)!"), "kernel BUG in {0}", "BUG"),
         new(new Regex(@"^BUG: kernel NULL pointer dereference, address"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
         new(new Regex(@"^BUG: unable to handle (?:page fault|kernel paging request)"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
-        new(new Regex(@"^BUG: KASAN: ([a-z\-]+) in " + Func), "KASAN: {1} in {0}", "KASAN", FunctionFromHeader: true),
+        new(new Regex(@"^BUG: KASAN: ([a-z\- ]+?) in " + Func), "KASAN: {1} in {0}", "KASAN", FunctionFromHeader: true),
         new(new Regex(@"^BUG: KFENCE: ([a-z\-]+) in " + Func), "KFENCE: {1} in {0}", "KFENCE", FunctionFromHeader: true),
         new(new Regex(@"^BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
-        new(new Regex(@"^watchdog: BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
+        new(new Regex(@"^(?:NMI )?watchdog: BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
+        new(new Regex(@"^\[ INFO: possible (?:circular locking dependency|recursive locking|irq lock inversion dependency) detected \]"), "possible deadlock in {0}", "LOCKDEP"),
+        new(new Regex(@"^\[ INFO: inconsistent lock state \]"), "inconsistent lock state in {0}", "LOCKDEP"),
+        new(new Regex(@"^\[ BUG: bad unlock balance detected! \]"), "BUG: bad unlock balance in {0}", "LOCKDEP"),
+        new(new Regex(@"^\[ INFO: suspicious RCU usage\. \]"), "INFO: suspicious RCU usage in {0}", "LOCKDEP"),
+        new(new Regex(@"^Unable to handle kernel paging request"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
+        new(new Regex(@"^UBSAN: Undefined behaviour in "), "UBSAN: undefined-behaviour in {0}", "UBSAN"),
         new(new Regex(@"^BUG: scheduling while atomic"), "BUG: scheduling while atomic in {0}", "ATOMIC_SLEEP"),
         new(new Regex(@"^BUG: sleeping function called from invalid context"), "BUG: sleeping function called from invalid context in {0}", "ATOMIC_SLEEP"),
         new(new Regex(@"^BUG: ([^\n]+?)(?: in " + Func + ")?$"), "BUG: {1}", "BUG"),
         new(new Regex(@"^WARNING: CPU: \d+ PID: \d+ at [^ ]+ " + Func), "WARNING in {0}", "WARNING", FunctionFromHeader: true),
-        new(new Regex(@"^WARNING: (?:possible circular locking dependency|possible recursive locking|inconsistent lock state)"), "possible deadlock in {0}", "LOCKDEP"),
+        new(new Regex(@"^WARNING: (?:possible circular locking dependency|possible recursive locking|possible irq lock inversion dependency)"), "possible deadlock in {0}", "LOCKDEP"),
+        new(new Regex(@"^WARNING: inconsistent lock state"), "inconsistent lock state in {0}", "LOCKDEP"),
+        new(new Regex(@"^WARNING: bad unlock balance detected!"), "WARNING: bad unlock balance in {0}", "LOCKDEP"),
+        new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}", "LOCKDEP"),
         new(new Regex(@"^general protection fault"), "general protection fault in {0}", "BUG"),
         new(new Regex(@"^Oops: "), "Oops in {0}", "BUG"),
         new(new Regex(@"^UBSAN: ([a-z\-]+(?: [a-z\-]+)*) in "), "UBSAN: {1} in {0}", "UBSAN"),
@@ -40,14 +49,15 @@ public static partial class ConsoleLog
         new(new Regex(@"^INFO: rcu_(?:sched|preempt|bh) (?:self-)?detected (?:stall|expedited stalls)"), "INFO: rcu detected stall in {0}", "HANG"),
         new(new Regex(@"^divide error: "), "divide error in {0}", "BUG"),
         new(new Regex(@"^invalid opcode: "), "invalid opcode in {0}", "BUG"),
+        new(new Regex(@"^WARNING: ([^\n]+?)$"), "WARNING: {1}", "WARNING"),
         new(new Regex(@"^Kernel panic - not syncing: (.*)$"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true),
     ];
 
     [GeneratedRegex(@"^CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (\S+) (?:(?:Not tainted|Tainted: \S+(?: [A-Z]+)?) )?\s*(\S+)")]
     private static partial Regex CpuLine();
-    [GeneratedRegex(@"^RIP: [0-9a-f]{4}:(\S+)")]
+    [GeneratedRegex(@"^(?:RIP: [0-9a-f]{4}:|IP: )(?:\[<[0-9a-f]+>\]\s+)?(?:\[<[0-9a-f]+>\] )?([A-Za-z_][^\s]*)")]
     private static partial Regex RipLine();
-    [GeneratedRegex(@"^\s*(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?\s*$")]
+    [GeneratedRegex(@"^\s*(?:\[<[0-9a-f]+>\] )?(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?\s*$")]
     private static partial Regex FrameLine();
     [GeneratedRegex(@"^(?:---\[ end trace [0-9a-f]+ \]---|---\[ end Kernel panic)")]
     private static partial Regex EndLine();
@@ -61,7 +71,11 @@ public static partial class ConsoleLog
     public static string Function(string symbol)
     {
         int dot = symbol.IndexOf('.');
-        return dot > 0 ? symbol[..dot] : symbol;
+        var name = dot > 0 ? symbol[..dot] : symbol;
+        // System-call entry points are named after the call: SyS_pause, __x64_sys_pause, __se_sys_pause -> pause.
+        foreach (var prefix in (ReadOnlySpan<string>)["__x64_sys_", "__ia32_sys_", "__se_sys_", "__do_sys_", "SyS_", "sys_"])
+            if (name.StartsWith(prefix, StringComparison.Ordinal) && name.Length > prefix.Length) return name[prefix.Length..];
+        return name;
     }
 
     /// <summary>Every report in a log, in order.</summary>
@@ -132,17 +146,24 @@ public static partial class ConsoleLog
                     f.Groups[5].Success ? f.Groups[5].Value : null, !f.Groups[1].Success, i));
             else if (frames.Count > 0) inTrace = false;
         }
-        string? guilty = rule.FunctionFromHeader && rule.Type != "PANIC" ? match.Groups[rule.Format.Contains("{1}") ? 2 : 1].Value
-            : rip != null ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
-            : frames.FirstOrDefault(f => f.Reliable)?.Function;
+        string? lockSite = null;
+        if (rule.Type == "LOCKDEP")
+            for (int i = start; i <= end && lockSite == null; i++)
+                if (LockSiteLine().Match(lines[i]) is { Success: true } ls) lockSite = ls.Groups[1].Value;
+        string? header = rule.FunctionFromHeader && rule.Type != "PANIC" ? match.Groups[rule.Format.Contains("{1}") ? 2 : 1].Value : null;
+        if (header != null && Uninteresting(header)) header = frames.FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function))?.Function ?? header;
+        string? guilty = header != null ? header
+            : lockSite ?? (rip != null && !Uninteresting(rip) ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
+            : frames.FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function))?.Function);
         string? function = guilty == null ? null : Function(guilty);
         string title = rule.Type == "PANIC"
             ? string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "", match.Groups[1].Value.Trim())
             : rule.FunctionFromHeader && rule.Format.Contains("{1}")
-                ? string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "?", match.Groups[1].Value)
+                ? string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "corrupted", match.Groups[1].Value)
                 : rule.Format.Contains("{1}")
-                    ? string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "?", match.Groups[1].Value.Trim())
-                    : string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "?");
+                    ? string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "corrupted", match.Groups[1].Value.Trim())
+                    : string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "corrupted");
+        if (rule.Type == "KASAN") title = KasanTitle(lines, start, end, match.Groups[1].Value, function);
         bool corrupted = function == null && rule.Type != "PANIC" || frames.Count == 0 && rule.Type is not ("PANIC" or "HANG");
         return new CrashReport
         {
@@ -151,5 +172,49 @@ public static partial class ConsoleLog
             Panicked = panicked, Frame = function, Cpu = cpu, Pid = pid, Comm = comm, KernelVersion = version, Rip = rip, Code = code,
             Frames = frames, Lines = lines.Skip(first).Take(end - first + 1).ToList(),
         };
+    }
+
+    [GeneratedRegex(@" at: (?:\[<[0-9a-f]+>\] )?([A-Za-z0-9_.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+")]
+    private static partial Regex LockSiteLine();
+
+    /// <summary>
+    /// Frames that are never the guilty function: the reporting, scheduling, locking and memory-copy helpers every
+    /// report passes through (prefixes of the function name).
+    /// </summary>
+    public static readonly IReadOnlyList<string> NotGuilty =
+    [
+        "dump_stack", "__dump_stack", "show_stack", "print_", "__warn", "warn_slowpath", "report_bug", "panic", "__might_sleep",
+        "___might_sleep", "__might_fault", "might_fault", "schedule", "__schedule", "io_schedule", "preempt_schedule",
+        "mutex_lock", "__mutex_lock", "mutex_unlock", "down_", "__down", "rwsem_", "_raw_", "do_raw_", "spin_", "lock_acquire",
+        "__lock_acquire", "lock_release", "lockdep_", "check_", "validate_chain", "kasan_", "__kasan_", "__asan_", "asan_",
+        "memcpy", "memmove", "memset", "memcmp", "strlen", "strcpy", "strncpy", "copy_user", "_copy_", "__copy_",
+        "wait_for_completion", "__wait_for_common", "wait_for_common", "flush_work", "synchronize_", "kmalloc", "__kmalloc",
+        "kmem_cache_", "kfree", "do_error_trap", "do_invalid_op", "invalid_op", "do_trap", "exc_", "asm_exc_", "handle_bug",
+        "bad_page", "ubsan_", "__ubsan_", "refcount_", "__list_", "list_",
+    ];
+
+    static bool Uninteresting(string symbol) => NotGuilty.Any(p => symbol.StartsWith(p, StringComparison.Ordinal));
+
+    [GeneratedRegex(@"^(Read|Write) of size \d+")]
+    private static partial Regex KasanAccess();
+
+    /// <summary>"KASAN: KIND Read|Write in FUNC": the access direction comes from the "Read of size N at addr" line.</summary>
+    static string KasanTitle(List<string> lines, int start, int end, string kind, string? function)
+    {
+        if (kind == "double-free or invalid-free") return $"KASAN: invalid-free in {function ?? "corrupted"}";
+        string? access = null;
+        for (int i = start; i <= end && i < start + 10 && access == null; i++)
+            if (KasanAccess().Match(lines[i]) is { Success: true } m) access = m.Groups[1].Value;
+        return access == null ? $"KASAN: {kind} in {function ?? "corrupted"}" : $"KASAN: {kind} {access} in {function ?? "corrupted"}";
+    }
+
+    /// <summary>Alternative titles under which the same bug is known ("bad-access in FUNC", "hang in FUNC"...).</summary>
+    public static IEnumerable<string> AltTitles(CrashReport report)
+    {
+        if (report.Frame == null) yield break;
+        string type = CrashTypes.Of(report.Title);
+        if (type == "HANG") yield return $"hang in {report.Frame}";
+        if (type is "MEMORY_SAFETY_BUG" or "NULL-POINTER-DEREFERENCE" or "DoS" || type.StartsWith("KASAN", StringComparison.Ordinal))
+            yield return $"bad-access in {report.Frame}";
     }
 }

@@ -1,0 +1,62 @@
+namespace TextPoke.Crash;
+
+/// <summary>
+/// The type of a crash from its title, as a table of title prefixes (bug trackers' taxonomy, e.g. syzkaller's
+/// crash.TitleToType): the first matching prefix wins, so more specific prefixes come first.
+/// </summary>
+public static class CrashTypes
+{
+    public static readonly IReadOnlyList<(string Prefix, string Type)> Table =
+    [
+        ("KASAN: use-after-free Read", "KASAN-USE-AFTER-FREE-READ"),
+        ("KASAN: use-after-free Write", "KASAN-USE-AFTER-FREE-WRITE"),
+        ("KASAN: null-ptr-deref Read", "KASAN-NULL-POINTER-DEREFERENCE-READ"),
+        ("KASAN: null-ptr-deref Write", "KASAN-NULL-POINTER-DEREFERENCE-WRITE"),
+        ("KASAN: slab-out-of-bounds Read", "KASAN-READ"),
+        ("KASAN: slab-out-of-bounds Write", "KASAN-WRITE"),
+        ("KASAN: invalid-free", "KASAN-INVALID-FREE"),
+        ("KASAN: double-free", "KASAN-DOUBLE-FREE"),
+        ("KASAN: wild-memory-access", "KASAN-WILD-MEMORY-ACCESS"),
+        ("KASAN: ", "KASAN-?"),
+        ("KMSAN: uninit-value", "KMSAN-UNINIT-VALUE"),
+        ("KMSAN: kernel-infoleak", "KMSAN-INFO-LEAK"),
+        ("KCSAN: data-race", "KCSAN-DATARACE"),
+        ("INFO: rcu detected stall", "HANG"),
+        ("INFO: task hung", "HANG"),
+        ("BUG: soft lockup", "HANG"),
+        ("possible deadlock", "LOCKDEP"),
+        ("BUG: spinlock lockup suspected", "LOCKDEP"),
+        ("INFO: suspicious RCU usage", ""),
+        ("inconsistent lock state", "LOCKDEP"),
+        ("WARNING: locking bug", "LOCKDEP"),
+        ("WARNING: bad unlock balance", "LOCKDEP"),
+        ("BUG: bad unlock balance", "LOCKDEP"),
+        ("WARNING: nested lock was not taken", "LOCKDEP"),
+        ("WARNING: suspicious RCU usage", "LOCKDEP"),
+        ("BUG: using __this_cpu_read() in preemptible code", "LOCKDEP"),
+        ("WARNING: refcount bug", "REFCOUNT_WARNING"),
+        ("WARNING", "WARNING"),
+        ("BUG: unable to handle kernel NULL pointer dereference", "NULL-POINTER-DEREFERENCE"),
+        ("BUG: unable to handle kernel paging request", "MEMORY_SAFETY_BUG"),
+        ("BUG: corrupted list", "MEMORY_SAFETY_BUG"),
+        ("BUG: scheduling while atomic", "ATOMIC_SLEEP"),
+        ("BUG: sleeping function called from invalid context", "ATOMIC_SLEEP"),
+        ("memory leak", "LEAK"),
+        ("UBSAN: ", "UBSAN"),
+        ("general protection fault", "DoS"),
+        ("divide error", "DoS"),
+        ("Unhandled fault", "DoS"),
+        ("kernel panic: ", "DoS"),
+        ("unexpected kernel reboot", "REBOOT"),
+        ("kernel BUG", "BUG"),
+        ("BUG: bad usercopy", "BUG"),
+    ];
+
+    public static string Of(string title)
+    {
+        foreach (var (prefix, type) in Table)
+            if (title.StartsWith(prefix, StringComparison.Ordinal))
+                return type == "KASAN-?" ? (title.Contains(" Write", StringComparison.Ordinal) ? "KASAN-WRITE" : "KASAN-READ") : type;
+        return "";
+    }
+}

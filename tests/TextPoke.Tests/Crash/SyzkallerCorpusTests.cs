@@ -1,0 +1,25 @@
+using TextPoke.Crash;
+using TextPoke.Tests.Support;
+using Xunit.Abstractions;
+
+namespace TextPoke.Tests.Crash;
+
+/// <summary>
+/// syzkaller's report corpus (../shared/corpus/syzkaller-linux-reports): per-field agreement and the headline. The
+/// threshold is the headline reached so far; it may only go up.
+/// </summary>
+public class SyzkallerCorpusTests(ITestOutputHelper output)
+{
+    const double HeadlineThreshold = 21.0;
+
+    [Fact]
+    public void Corpus_HeadlineAtLeastTheReachedThreshold()
+    {
+        var cases = CorpusScore.Read(Path.Combine(Repo.Shared, "corpus", "syzkaller-linux-reports"));
+        Assert.True(cases.Count > 500, $"{cases.Count} corpus files");
+        var score = CorpusScore.Score(cases);
+        output.WriteLine(score.Table());
+        foreach (var miss in score.Misses.Take(40)) output.WriteLine(miss);
+        Assert.True(score.HeadlinePercent >= HeadlineThreshold, $"headline {score.HeadlinePercent:F1}% < {HeadlineThreshold}%\n{score.Table()}");
+    }
+}
