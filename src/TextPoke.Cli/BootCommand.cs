@@ -108,21 +108,6 @@ static partial class Commands
         return command;
     }
 
-    static IEnumerable<string> Explain(CrashReport report, string imagePath)
-    {
-        if (!JumpLabelExplainer.Applies(report)) return [];
-        try
-        {
-            using var image = KernelImage.Open(imagePath);
-            var symbols = ImageSymbols.Load(image, lookBeside: false);
-            return JumpLabelExplainer.Explain(report, image, symbols)?.Lines ?? [];
-        }
-        catch (ImageFormatException e)
-        {
-            return [$"cannot look the site up: {e.Message}"];
-        }
-    }
-
     static void BootText(TextWriter o, string kernel, string kind, string accelerator, List<BootResult> results, string explainWith)
     {
         o.WriteLine($"kernel   {kernel} ({kind}), {accelerator.ToUpperInvariant()}");
@@ -135,21 +120,7 @@ static partial class Commands
             foreach (var report in r.Reports)
             {
                 o.WriteLine();
-                o.WriteLine($"report   {report.Title}  [{report.Type}{(report.Panicked ? ", panicked" : "")}{(report.Corrupted ? $", corrupted: {report.CorruptedReason}" : "")}]");
-                if (report.Cpu != null) o.WriteLine($"         CPU {report.Cpu}, PID {report.Pid}, Comm {report.Comm}, kernel {report.KernelVersion}");
-                if (report.Rip != null) o.WriteLine($"         RIP {report.Rip}");
-                foreach (var line in report.Lines.TakeWhile(l => !l.StartsWith("CPU: ", StringComparison.Ordinal)).Take(6)) o.WriteLine($"  | {line}");
-                if (report.Frames.Count > 0)
-                {
-                    o.WriteLine("         call trace:");
-                    foreach (var f in report.Frames.Take(16)) o.WriteLine($"           {(f.Reliable ? "" : "? ")}{f.Function}+0x{f.Offset:x}/0x{f.Size:x}{(f.Module != null ? $" [{f.Module}]" : "")}");
-                }
-                var explanation = Explain(report, explainWith).ToList();
-                if (explanation.Count > 0)
-                {
-                    o.WriteLine("explain  jump label:");
-                    foreach (var line in explanation) o.WriteLine($"         {line}");
-                }
+                ReportOutput.Text(o, report, ReportOutput.Explain(report, explainWith), CodeDisassembly.Syntax.Att, maxFrames: 16);
             }
         }
         if (results.Count > 1)
@@ -175,13 +146,7 @@ static partial class Commands
             {
                 outcome = Outcome(r.Outcome), reason = r.Reason, seconds = Math.Round(r.Elapsed.TotalSeconds, 2), log = r.LogPath, lines = r.Lines.Count,
                 qemuExitCode = r.QemuExitCode, qemuError = r.QemuError.Length == 0 ? null : r.QemuError, command = r.Command,
-                reports = r.Reports.Select(x => new
-                {
-                    title = x.Title, type = x.Type, corrupted = x.Corrupted, corruptedReason = x.CorruptedReason, panicked = x.Panicked, frame = x.Frame,
-                    startLine = x.StartLine, endLine = x.EndLine, cpu = x.Cpu, pid = x.Pid, comm = x.Comm, kernelVersion = x.KernelVersion, rip = x.Rip, code = x.Code,
-                    frames = x.Frames.Select(f => new { function = f.Function, offset = f.Offset, size = f.Size, module = f.Module, reliable = f.Reliable }),
-                    explanation = Explain(x, explainWith).ToList(),
-                }),
+                reports = r.Reports.Select(x => ReportOutput.Json(x, ReportOutput.Explain(x, explainWith), CodeDisassembly.Syntax.Att)),
             }),
             failed = results.Count(r => r.Outcome != BootOutcome.Booted),
         };

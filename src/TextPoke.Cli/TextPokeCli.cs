@@ -65,6 +65,7 @@ public static class TextPokeCli
         root.Subcommands.Add(Commands.Poke(stdout));
         root.Subcommands.Add(Commands.Extract(stdout));
         root.Subcommands.Add(Commands.Boot(stdout));
+        root.Subcommands.Add(Commands.Decode(stdout));
         root.Subcommands.Add(Commands.Demo(stdout));
         return root;
     }

@@ -1,0 +1,83 @@
+using System.Text.Json;
+using TextPoke.Tests.Support;
+
+namespace TextPoke.Tests.Cli;
+
+/// <summary>textpoke decode on real logs: the seed's, the Debian reproduction with its kernel, a clean boot, bad input.</summary>
+public class DecodeTests
+{
+    static string BootLog(string name) => Path.Combine(Repo.Shared, "corpus", "boot-logs", name);
+    static string SeedLog => Directory.EnumerateFiles(Path.Combine(Repo.Shared, "seed"), "000_*.txt").Single();
+
+    [Fact]
+    public void SeedLog_OneJumpLabelBug_ExitOne()
+    {
+        var r = CliRun.Run("decode", SeedLog);
+        Assert.Equal(1, r.Exit);
+        Assert.Contains("report   kernel BUG in __jump_label_patch  [BUG]", r.Lines);
+        Assert.Contains(r.Lines, l => l.TrimStart() == "2a:* 0f 0b                 ud2    <-- trapping instruction");
+        Assert.Contains("           ? frontswap_register_ops+0x2c/0x40", r.Lines);
+        Assert.Contains("explain  give --vmlinux IMAGE (the booted vmlinux or vmlinuz) to look the jump-label site up", r.Lines);
+        Assert.Contains("summary  1 report: kernel BUG in __jump_label_patch", r.Lines);
+    }
+
+    [Fact]
+    public void CleanBootLog_NoCrash_ExitZero()
+    {
+        var r = CliRun.Run("decode", BootLog("debian-6.1.0-53-amd64-ok.log"));
+        Assert.Equal(0, r.Exit);
+        Assert.Contains("summary  no crash found", r.Lines);
+        var json = JsonDocument.Parse(CliRun.Run("decode", BootLog("debian-6.1.0-53-amd64-ok.log"), "--json").Out);
+        Assert.Equal(0, json.RootElement.GetProperty("reports").GetArrayLength());
+    }
+
+    [Fact]
+    public void DebianCrash_WithItsKernel_ExplainsTheSite_Json()
+    {
+        var r = CliRun.Run("decode", BootLog("debian-6.1.0-53-amd64-swap_writepage-jmp.log"), "--vmlinux", DebianKernels.GoldenVmlinuz, "--json");
+        Assert.Equal(1, r.Exit);
+        var report = Assert.Single(JsonDocument.Parse(r.Out).RootElement.GetProperty("reports").EnumerateArray());
+        Assert.Equal("kernel BUG in __jump_label_patch", report.GetProperty("title").GetString());
+        Assert.Equal("BUG", report.GetProperty("type").GetString());
+        Assert.True(report.GetProperty("panicked").GetBoolean());
+        Assert.False(report.GetProperty("corrupted").GetBoolean());
+        Assert.Equal("__jump_label_patch.cold+0x24/0x26", report.GetProperty("rip").GetString());
+        var trap = Assert.Single(report.GetProperty("codeDisassembly").EnumerateArray(), i => i.GetProperty("faulting").GetBoolean());
+        Assert.Equal("ud2", trap.GetProperty("text").GetString());
+        var frames = report.GetProperty("frames").EnumerateArray().ToList();
+        Assert.Equal("arch_jump_label_transform_queue", frames[0].GetProperty("function").GetString());
+        var explanation = string.Join('\n', report.GetProperty("explanation").EnumerateArray().Select(e => e.GetString()));
+        Assert.Contains("swap_writepage+0x27/0xa0", explanation);
+        Assert.Contains("key frontswap_enabled_key", explanation);
+        Assert.Contains("changed by frontswap_register_ops, called from init_zswap", explanation);
+        Assert.Contains("on disk the image holds 66 90", explanation);
+    }
+
+    [Fact]
+    public void IntelSyntax_OnRequest()
+    {
+        var r = CliRun.Run("decode", BootLog("debian-6.1.0-53-amd64-swap_writepage-jmp.log"), "--intel");
+        Assert.Contains(r.Lines, l => l.EndsWith("lea     rdi,[rdi+0xd0]"));
+        Assert.DoesNotContain(r.Lines, l => l.Contains("%rdi"));
+    }
+
+    [Fact]
+    public void BadInput_OneLine_ExitTwo()
+    {
+        var dir = Repo.Scratch("decode-bad");
+        var binary = Path.Combine(dir, "binary");
+        var bytes = new byte[8192];
+        new Random(1731).NextBytes(bytes);
+        File.WriteAllBytes(binary, bytes);
+        foreach (var (path, expected) in new[] { (binary, "binary data, not a console log"), (dir, "is a directory"), (Path.Combine(dir, "nope"), "no such file") })
+        {
+            var r = CliRun.Run("decode", path);
+            Assert.Equal(2, r.Exit);
+            Assert.Equal("", r.Out);
+            Assert.Equal($"textpoke: {path}", r.Err.TrimEnd('\n').Split('\n').Single()[..($"textpoke: {path}".Length)]);
+            Assert.Contains(expected, r.Err);
+        }
+        var missingImage = CliRun.Run("decode", SeedLog, "--vmlinux", Path.Combine(dir, "nope"));
+        Assert.Equal(2, missingImage.Exit);
+    }
+}
