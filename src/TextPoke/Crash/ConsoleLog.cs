@@ -13,7 +13,7 @@ public static partial class ConsoleLog
     /// <summary>A title rule: a header regex, the title format ({0} = the guilty function), the report type.</summary>
     public sealed record TitleRule(Regex Header, string Format, string Type, bool FunctionFromHeader = false);
 
-    [GeneratedRegex(@"^(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")]
+    [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")]
     private static partial Regex Prefix();
 
     const string Func = @"([A-Za-z0-9_.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+";
@@ -22,10 +22,12 @@ public static partial class ConsoleLog
     public static readonly IReadOnlyList<TitleRule> Rules =
     [
         new(new Regex(@"^kernel BUG at ([^:]+):(\d+)!"), "kernel BUG in {0}", "BUG"),
+        new(new Regex(@"^BUG: unable to handle kernel NULL pointer dereference"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
         new(new Regex(@"^BUG: kernel NULL pointer dereference, address"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
         new(new Regex(@"^BUG: unable to handle (?:page fault|kernel paging request)"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
         new(new Regex(@"^BUG: KASAN: ([a-z\- ]+?) in " + Func), "KASAN: {1} in {0}", "KASAN", FunctionFromHeader: true),
         new(new Regex(@"^BUG: KFENCE: ([a-z\-]+) in " + Func), "KFENCE: {1} in {0}", "KFENCE", FunctionFromHeader: true),
+        new(new Regex(@"^(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?BUG: memory leak$"), "memory leak in {0}", "LEAK"),
         new(new Regex(@"^BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
         new(new Regex(@"^(?:NMI )?watchdog: BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
         new(new Regex(@"^\[ INFO: possible (?:circular locking dependency|recursive locking|irq lock inversion dependency) detected \]"), "possible deadlock in {0}", "LOCKDEP"),
@@ -46,10 +48,13 @@ public static partial class ConsoleLog
         new(new Regex(@"^Oops: "), "Oops in {0}", "BUG"),
         new(new Regex(@"^UBSAN: ([a-z\-]+(?: [a-z\-]+)*) in "), "UBSAN: {1} in {0}", "UBSAN"),
         new(new Regex(@"^INFO: task .* blocked for more than \d+ seconds"), "INFO: task hung in {0}", "HANG"),
-        new(new Regex(@"^INFO: rcu_(?:sched|preempt|bh) (?:self-)?detected (?:stall|expedited stalls)"), "INFO: rcu detected stall in {0}", "HANG"),
+        new(new Regex(@"^(?:rcu: )?INFO: rcu_(?:sched|preempt|bh) (?:self-)?detected (?:stall|expedited stalls)"), "INFO: rcu detected stall in {0}", "HANG"),
         new(new Regex(@"^divide error: "), "divide error in {0}", "BUG"),
         new(new Regex(@"^invalid opcode: "), "invalid opcode in {0}", "BUG"),
         new(new Regex(@"^WARNING: ([^\n]+?)$"), "WARNING: {1}", "WARNING"),
+        // Panic messages whose tail varies from run to run (exit codes, device names) have fixed titles.
+        new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z_][A-Za-z0-9_]*)"), "kernel panic: stack is corrupted in {1}", "PANIC", FunctionFromHeader: true),
+        new(new Regex(@"^Kernel panic - not syncing: (Attempted to kill init!|Couldn't open N_TTY ldisc|panic_on_warn set)"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true),
         new(new Regex(@"^Kernel panic - not syncing: (.*)$"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true),
     ];
 
@@ -57,7 +62,7 @@ public static partial class ConsoleLog
     private static partial Regex CpuLine();
     [GeneratedRegex(@"^(?:RIP: [0-9a-f]{4}:|IP: )(?:\[<[0-9a-f]+>\]\s+)?(?:\[<[0-9a-f]+>\] )?([A-Za-z_][^\s]*)")]
     private static partial Regex RipLine();
-    [GeneratedRegex(@"^\s*(?:\[<[0-9a-f]+>\] )?(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?\s*$")]
+    [GeneratedRegex(@"^\s*(?:\[<[0-9a-f]+>\] )?(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?(?: \S+:\d+)?\s*$")]
     private static partial Regex FrameLine();
     [GeneratedRegex(@"^(?:---\[ end trace [0-9a-f]+ \]---|---\[ end Kernel panic)")]
     private static partial Regex EndLine();
@@ -90,8 +95,11 @@ public static partial class ConsoleLog
             {
                 var m = rule.Header.Match(lines[i]);
                 if (!m.Success) continue;
-                // "invalid opcode" / "Oops" right after a "kernel BUG at" belong to that report; a panic after a report too.
-                if (starts.Count > 0 && i - starts[^1].Line <= 3 && rule.Type is "BUG" && lines[i].StartsWith("invalid opcode", StringComparison.Ordinal)) break;
+                // A panic after a report belongs to it.
+                // The die banner ("Oops: 0000 [#1]", "invalid opcode: 0000 [#1]") that follows a BUG or page-fault
+                // header within a few lines is part of that report.
+                if (starts.Count > 0 && i - starts[^1].Line <= 12 && (lines[i].StartsWith("invalid opcode", StringComparison.Ordinal) || lines[i].StartsWith("Oops: ", StringComparison.Ordinal))
+                    && !lines.Skip(starts[^1].Line).Take(i - starts[^1].Line).Any(EndLine().IsMatch)) break;
                 if (rule.Type == "PANIC" && starts.Count > 0 && !lines.Skip(starts[^1].Line).Take(i - starts[^1].Line).Any(EndLine().IsMatch) && i - starts[^1].Line < 200) break;
                 if (rule.Type == "PANIC" && starts.Count > 0) break;
                 starts.Add((i, rule, m));
@@ -137,7 +145,8 @@ public static partial class ConsoleLog
             }
             if (rip == null && RipLine().Match(l) is { Success: true } r) rip = r.Groups[1].Value;
             if (code == null && l.StartsWith("Code: ", StringComparison.Ordinal)) code = l[6..];
-            if (l.StartsWith("Call Trace:", StringComparison.Ordinal)) { inTrace = true; continue; }
+            // "Call Trace:" in oopses; kmemleak prints "  backtrace:" (frames carry file:line when the kernel symbolizes).
+            if (l.StartsWith("Call Trace:", StringComparison.Ordinal) || l.Trim() == "backtrace:") { inTrace = true; continue; }
             if (!inTrace) continue;
             if (l.Trim() is "<TASK>" or "</TASK>" or "<IRQ>" or "</IRQ>") continue;
             var f = FrameLine().Match(l);
@@ -156,15 +165,16 @@ public static partial class ConsoleLog
             : lockSite ?? (rip != null && !Uninteresting(rip) ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
             : frames.FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function))?.Function);
         string? function = guilty == null ? null : Function(guilty);
+        bool corrupted = function == null && rule.Type != "PANIC" || frames.Count == 0 && rule.Type is not ("PANIC" or "HANG");
+        string? inTitle = function;
         string title = rule.Type == "PANIC"
             ? string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "", match.Groups[1].Value.Trim())
             : rule.FunctionFromHeader && rule.Format.Contains("{1}")
-                ? string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "corrupted", match.Groups[1].Value)
+                ? string.Format(CultureInfo.InvariantCulture, rule.Format, inTitle ?? "corrupted", match.Groups[1].Value)
                 : rule.Format.Contains("{1}")
-                    ? string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "corrupted", match.Groups[1].Value.Trim())
-                    : string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "corrupted");
-        if (rule.Type == "KASAN") title = KasanTitle(lines, start, end, match.Groups[1].Value, function);
-        bool corrupted = function == null && rule.Type != "PANIC" || frames.Count == 0 && rule.Type is not ("PANIC" or "HANG");
+                    ? string.Format(CultureInfo.InvariantCulture, rule.Format, inTitle ?? "corrupted", match.Groups[1].Value.Trim())
+                    : string.Format(CultureInfo.InvariantCulture, rule.Format, inTitle ?? "corrupted");
+        if (rule.Type == "KASAN") title = KasanTitle(lines, start, end, match.Groups[1].Value, inTitle);
         return new CrashReport
         {
             Title = title, Type = rule.Type, StartLine = first, EndLine = end,
@@ -191,6 +201,12 @@ public static partial class ConsoleLog
         "wait_for_completion", "__wait_for_common", "wait_for_common", "flush_work", "synchronize_", "kmalloc", "__kmalloc",
         "kmem_cache_", "kfree", "do_error_trap", "do_invalid_op", "invalid_op", "do_trap", "exc_", "asm_exc_", "handle_bug",
         "bad_page", "ubsan_", "__ubsan_", "refcount_", "__list_", "list_",
+        "__sanitizer_", "__x86_indirect_thunk", "__x86_return_thunk", "nmi_", "native_", "io_serial_", "unwind_",
+        "kmemleak_", "kzalloc", "kcalloc", "kmemdup", "kstrdup", "krealloc", "kvmalloc", "kvzalloc", "__kvmalloc", "vmalloc",
+        "vzalloc", "__vmalloc", "sock_kmalloc", "__do_kmalloc", "slab_alloc", "alloc_pages", "__alloc_pages", "__get_free_pages",
+        "alloc_inode", "new_slab", "sk_prot_alloc", "sk_alloc", "create_object", "kvasprintf", "kasprintf", "pcpu_", "__pcpu_",
+        "debug_objects_", "kobject_",
+        "call_rwsem_", "__wait_rcu_gp", "wait_on_page", "trace_hardirqs", "stack_trace_", "save_stack", "__save_stack",
     ];
 
     static bool Uninteresting(string symbol) => NotGuilty.Any(p => symbol.StartsWith(p, StringComparison.Ordinal));

@@ -58,6 +58,38 @@ public class TitleRuleTests
         Assert.True(r.Corrupted);
     }
 
+    [Fact]
+    public void MemoryLeak_BlamesTheFirstCallerPastTheAllocators()
+    {
+        var r = First("2018/01/09 14:28:48 BUG: memory leak", "unreferenced object 0xffff880039a55260 (size 64):", "  backtrace:",
+            "    [<ffffffff848a2f5f>] sock_kmalloc+0x7f/0xc0 net/core/sock.c:1774",
+            "    [<ffffffff84e5bea0>] do_ipv6_setsockopt.isra.7+0x15d0/0x2830 net/ipv6/ipv6_sockglue.c:483",
+            "    [<ffffffff84e5d19b>] ipv6_setsockopt+0x9b/0x140 net/ipv6/ipv6_sockglue.c:885");
+        Assert.Equal("memory leak in do_ipv6_setsockopt", r!.Title);
+        Assert.Equal("LEAK", CrashTypes.Of(r.Title));
+        Assert.Equal(3, r.Frames.Count);
+        // Only kmemleak's exact header is a leak report.
+        Assert.Equal("BUG: memory leak suspected", First("BUG: memory leak suspected", "  backtrace:", "    [<ffffffff84e5d19b>] ipv6_setsockopt+0x9b/0x140")!.Title);
+    }
+
+    [Fact]
+    public void DieBanner_AfterAPageFaultHeader_StaysInItsReport()
+    {
+        var reports = ConsoleLog.Parse(["BUG: unable to handle kernel NULL pointer dereference at 0000000000000286", "IP: 0x286",
+            "Oops: 0010 [#1] SMP KASAN", "RIP: 0010:0x286", "Call Trace:", " process_one_work+0xbf3/0x1bc0", " worker_thread+0x223/0x1860",
+            "---[ end trace 05ef833e13705a0a ]---"]);
+        var r = Assert.Single(reports);
+        Assert.Equal("BUG: unable to handle kernel NULL pointer dereference in process_one_work", r.Title);
+        // A banner after the previous report's end is a report of its own.
+        Assert.Equal(2, ConsoleLog.Parse(["kernel BUG at mm/slub.c:1!", "---[ end trace 1 ]---", "Oops: 0000 [#2] SMP"]).Count);
+    }
+
+    [Theory]
+    [InlineData("Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b", "kernel panic: Attempted to kill init!")]
+    [InlineData("Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: br_dev_xmit+0x12ec/0x1550", "kernel panic: stack is corrupted in br_dev_xmit")]
+    [InlineData("Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)", "kernel panic: VFS: Unable to mount root fs on unknown-block(0,0)")]
+    public void PanicTitles(string line, string title) => Assert.Equal(title, First(line)!.Title);
+
     [Theory]
     [InlineData("SyS_pause", "pause")]
     [InlineData("__x64_sys_ioctl", "ioctl")]
