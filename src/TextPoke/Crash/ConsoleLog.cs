@@ -153,7 +153,9 @@ public static partial class ConsoleLog
             if (f.Success)
                 frames.Add(new CrashFrame(f.Groups[2].Value, ulong.Parse(f.Groups[3].Value, NumberStyles.HexNumber), ulong.Parse(f.Groups[4].Value, NumberStyles.HexNumber),
                     f.Groups[5].Success ? f.Groups[5].Value : null, !f.Groups[1].Success, i));
-            else if (frames.Count > 0) inTrace = false;
+            // The trap's register dump inside a trace (RIP:, RSP:, RAX:, Code: ... between the frames of a WARN with
+            // panic_on_warn) does not end it.
+            else if (frames.Count > 0 && !RegisterLine().IsMatch(l)) inTrace = false;
         }
         string? lockSite = null;
         if (rule.Type == "LOCKDEP")
@@ -165,6 +167,21 @@ public static partial class ConsoleLog
             : lockSite ?? (rip != null && !Uninteresting(rip) ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
             : frames.FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function))?.Function);
         string? function = guilty == null ? null : Function(guilty);
+        WarningKind? warningKind = null;
+        if (rule.Type == "WARNING" && rule.FunctionFromHeader)
+        {
+            string reporter = match.Groups[1].Value;
+            warningKind = WarningKinds.FirstOrDefault(k => k.Reporters.Any(r => reporter.StartsWith(r, StringComparison.Ordinal)));
+            if (warningKind != null)
+            {
+                // The guilty function is the first caller of the reporter: past its last frame in the trace.
+                // (With panic_on_warn the trace first shows the panic and the trap: past those too.)
+                int from = Math.Max(frames.FindLastIndex(f => warningKind.Reporters.Any(r => f.Function.StartsWith(r, StringComparison.Ordinal))),
+                    frames.FindLastIndex(f => f.Function is "invalid_op" or "asm_exc_invalid_op" or "exc_invalid_op" or "do_invalid_op" or "handle_bug" or "fixup_bug")) + 1;
+                var caller = frames.Skip(from).FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function) && !warningKind.Skip.Any(x => f.Function.StartsWith(x, StringComparison.Ordinal)));
+                function = caller == null ? null : Function(caller.Function);
+            }
+        }
         bool corrupted = function == null && rule.Type != "PANIC" || frames.Count == 0 && rule.Type is not ("PANIC" or "HANG");
         string? inTitle = function;
         string title = rule.Type == "PANIC"
@@ -174,6 +191,7 @@ public static partial class ConsoleLog
                 : rule.Format.Contains("{1}")
                     ? string.Format(CultureInfo.InvariantCulture, rule.Format, inTitle ?? "corrupted", match.Groups[1].Value.Trim())
                     : string.Format(CultureInfo.InvariantCulture, rule.Format, inTitle ?? "corrupted");
+        if (warningKind != null) title = string.Format(CultureInfo.InvariantCulture, warningKind.Format, inTitle ?? "corrupted");
         if (rule.Type == "KASAN") title = KasanTitle(lines, start, end, match.Groups[1].Value, inTitle);
         return new CrashReport
         {
@@ -183,6 +201,22 @@ public static partial class ConsoleLog
             Frames = frames, Lines = lines.Skip(first).Take(end - first + 1).ToList(),
         };
     }
+
+    /// <summary>A WARNING raised by a reporting helper on behalf of its caller: its title names the caller.</summary>
+    public sealed record WarningKind(string[] Reporters, string Format, string[] Skip);
+
+    /// <summary>Reporting helpers whose WARNINGs are titled by kind (bug trackers' "WARNING: ODEBUG bug in FUNC"...).</summary>
+    public static readonly IReadOnlyList<WarningKind> WarningKinds =
+    [
+        new(["debug_print_object"], "WARNING: ODEBUG bug in {0}", ["debug_", "__debug_", "call_rcu", "__call_rcu", "init_timer", "__init_timer"]),
+        new(["kmalloc_slab", "kmalloc_order", "warn_alloc", "kvmalloc_node", "__alloc_pages"], "WARNING: kmalloc bug in {0}",
+            ["kmalloc", "__kmalloc", "kvmalloc", "warn_alloc", "__alloc_pages", "alloc_pages", "should_fail", "__should_fail"]),
+        new(["usercopy_warn", "__check_object_size", "check_object_size"], "WARNING: bad usercopy in {0}", ["usercopy_", "__check_object", "check_object"]),
+        new(["proc_register"], "WARNING: proc registration bug in {0}", ["proc_", "__proc_"]),
+        new(["kobject_"], "WARNING: kobject bug in {0}", ["kobject_"]),
+        new(["lock_release", "lock_acquire", "__lock_acquire", "lockdep_", "register_lock_class", "hlock_class", "check_flags"], "WARNING: locking bug in {0}",
+            ["lock_", "__lock_", "lockdep_", "up_", "up_read", "up_write", "__up_", "mutex_", "__mutex_"]),
+    ];
 
     [GeneratedRegex(@" at: (?:\[<[0-9a-f]+>\] )?([A-Za-z0-9_.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+")]
     private static partial Regex LockSiteLine();
@@ -200,7 +234,7 @@ public static partial class ConsoleLog
         "memcpy", "memmove", "memset", "memcmp", "strlen", "strcpy", "strncpy", "copy_user", "_copy_", "__copy_",
         "wait_for_completion", "__wait_for_common", "wait_for_common", "flush_work", "synchronize_", "kmalloc", "__kmalloc",
         "kmem_cache_", "kfree", "do_error_trap", "do_invalid_op", "invalid_op", "do_trap", "exc_", "asm_exc_", "handle_bug",
-        "bad_page", "ubsan_", "__ubsan_", "refcount_", "__list_", "list_",
+        "bad_page", "fixup_bug", "ubsan_", "__ubsan_", "refcount_", "__list_", "list_",
         "__sanitizer_", "__x86_indirect_thunk", "__x86_return_thunk", "nmi_", "native_", "io_serial_", "unwind_",
         "kmemleak_", "kzalloc", "kcalloc", "kmemdup", "kstrdup", "krealloc", "kvmalloc", "kvzalloc", "__kvmalloc", "vmalloc",
         "vzalloc", "__vmalloc", "sock_kmalloc", "__do_kmalloc", "slab_alloc", "alloc_pages", "__alloc_pages", "__get_free_pages",
@@ -210,6 +244,9 @@ public static partial class ConsoleLog
     ];
 
     static bool Uninteresting(string symbol) => NotGuilty.Any(p => symbol.StartsWith(p, StringComparison.Ordinal));
+
+    [GeneratedRegex(@"^\s*(?:[A-Z][A-Z0-9]{1,3}:|Code:|RIP |RSP )")]
+    private static partial Regex RegisterLine();
 
     [GeneratedRegex(@"^(Read|Write) of size \d+")]
     private static partial Regex KasanAccess();

@@ -84,6 +84,21 @@ public class TitleRuleTests
         Assert.Equal(2, ConsoleLog.Parse(["kernel BUG at mm/slub.c:1!", "---[ end trace 1 ]---", "Oops: 0000 [#2] SMP"]).Count);
     }
 
+    [Fact]
+    public void WarningFromAReportingHelper_IsTitledByKind_AndBlamesTheCallerPastTheTrap()
+    {
+        string[] log = ["WARNING: CPU: 0 PID: 1 at lib/debugobjects.c:291 debug_print_object+0x166/0x220", "Kernel panic - not syncing: panic_on_warn set ...",
+            "Call Trace:", " dump_stack+0x194/0x257", " panic+0x1e4/0x41c", " ? debug_print_object+0x166/0x220", " __warn+0x1dc/0x200",
+            " report_bug+0x211/0x2d0", " fixup_bug.part.11+0x37/0x80", " do_error_trap+0x2d7/0x3e0", " do_invalid_op+0x1b/0x20", " invalid_op+0x22/0x40",
+            "RIP: 0010:debug_print_object+0x166/0x220", "RSP: 0018:ffff8801ca577540 EFLAGS: 00010246",
+            " debug_object_activate+0x49b/0x730", " __call_rcu.constprop.67+0xf2/0xef0", " call_rcu_sched+0x12/0x20", " pppol2tp_release+0x34d/0x560"];
+        var r = First(log);
+        Assert.Equal("WARNING: ODEBUG bug in pppol2tp_release", r!.Title);
+        Assert.Equal(13, r.Frames.Count);
+        // A WARNING from an ordinary function keeps the plain title.
+        Assert.Equal("WARNING in pppol2tp_release", First("WARNING: CPU: 0 PID: 1 at net/l2tp/l2tp_ppp.c:1 pppol2tp_release+0x34d/0x560", "Call Trace:", " sock_release+0x8d/0x1e0")!.Title);
+    }
+
     [Theory]
     [InlineData("Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b", "kernel panic: Attempted to kill init!")]
     [InlineData("Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: br_dev_xmit+0x12ec/0x1550", "kernel panic: stack is corrupted in br_dev_xmit")]
