@@ -62,7 +62,7 @@ public static partial class ConsoleLog
     private static partial Regex CpuLine();
     [GeneratedRegex(@"^(?:RIP: [0-9a-f]{4}:|IP: )(?:\[<[0-9a-f]+>\]\s+)?(?:\[<[0-9a-f]+>\] )?([A-Za-z_][^\s]*)")]
     private static partial Regex RipLine();
-    [GeneratedRegex(@"^\s*(?:\[<[0-9a-f]+>\] )?(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?(?: \S+:\d+)?\s*$")]
+    [GeneratedRegex(@"^\s*(?:<(?:IRQ|EOI|NMI)>\s+)?(?:\[<[0-9a-f]+>\] )?(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?(?: \S+:\d+)?\s*$")]
     private static partial Regex FrameLine();
     [GeneratedRegex(@"^(?:---\[ end trace [0-9a-f]+ \]---|---\[ end Kernel panic)")]
     private static partial Regex EndLine();
@@ -133,6 +133,7 @@ public static partial class ConsoleLog
         string? comm = null, version = null, rip = null, code = null;
         var frames = new List<CrashFrame>();
         bool inTrace = false;
+        int interruptEnd = -1; // the line of the last "</IRQ>" / "<EOI>": the interrupted task's frames follow it
         for (int i = start; i <= end; i++)
         {
             var l = lines[i];
@@ -148,7 +149,9 @@ public static partial class ConsoleLog
             // "Call Trace:" in oopses; kmemleak prints "  backtrace:" (frames carry file:line when the kernel symbolizes).
             if (l.StartsWith("Call Trace:", StringComparison.Ordinal) || l.Trim() == "backtrace:") { inTrace = true; continue; }
             if (!inTrace) continue;
-            if (l.Trim() is "<TASK>" or "</TASK>" or "<IRQ>" or "</IRQ>") continue;
+            var trimmed = l.TrimStart();
+            if (trimmed.StartsWith("</IRQ>", StringComparison.Ordinal) || trimmed.StartsWith("<EOI>", StringComparison.Ordinal)) interruptEnd = i;
+            if (l.Trim() is "<TASK>" or "</TASK>" or "<IRQ>" or "</IRQ>" or "<EOI>" or "<NMI>" or "</NMI>") continue;
             var f = FrameLine().Match(l);
             if (f.Success)
                 frames.Add(new CrashFrame(f.Groups[2].Value, ulong.Parse(f.Groups[3].Value, NumberStyles.HexNumber), ulong.Parse(f.Groups[4].Value, NumberStyles.HexNumber),
@@ -163,8 +166,11 @@ public static partial class ConsoleLog
                 if (LockSiteLine().Match(lines[i]) is { Success: true } ls) lockSite = ls.Groups[1].Value;
         string? header = rule.FunctionFromHeader && rule.Type != "PANIC" ? match.Groups[rule.Format.Contains("{1}") ? 2 : 1].Value : null;
         if (header != null && Uninteresting(header)) header = frames.FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function))?.Function ?? header;
+        // An RCU stall is reported from the timer interrupt: the guilty function is in the interrupted task's frames.
+        string? stalled = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal) && interruptEnd >= 0
+            ? frames.FirstOrDefault(f => f.Line >= interruptEnd && f.Reliable && !Uninteresting(f.Function))?.Function : null;
         string? guilty = header != null ? header
-            : lockSite ?? (rip != null && !Uninteresting(rip) ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
+            : stalled ?? lockSite ?? (rip != null && !Uninteresting(rip) ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
             : frames.FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function))?.Function);
         string? function = guilty == null ? null : Function(guilty);
         WarningKind? warningKind = null;

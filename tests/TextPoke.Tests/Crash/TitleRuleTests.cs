@@ -99,6 +99,16 @@ public class TitleRuleTests
         Assert.Equal("WARNING in pppol2tp_release", First("WARNING: CPU: 0 PID: 1 at net/l2tp/l2tp_ppp.c:1 pppol2tp_release+0x34d/0x560", "Call Trace:", " sock_release+0x8d/0x1e0")!.Title);
     }
 
+    [Fact]
+    public void RcuStall_BlamesTheInterruptedTask_NotTheStallReporter()
+    {
+        var r = First("rcu: INFO: rcu_sched self-detected stall on CPU", "Call Trace:", " <IRQ>", " sched_show_task+0x1/0x2",
+            " rcu_check_callbacks+0x1/0x2", " </IRQ>", "RIP: 0010:lock_release+0xa2/0x9f0", " _raw_spin_unlock+0x1/0x2", " snd_seq_write+0x472/0x8d0");
+        Assert.Equal("INFO: rcu detected stall in snd_seq_write", r!.Title);
+        // Without the interrupt markers the first interesting frame is all there is.
+        Assert.Equal("INFO: rcu detected stall in sched_show_task", First("rcu: INFO: rcu_sched self-detected stall on CPU", "Call Trace:", " sched_show_task+0x1/0x2", " snd_seq_write+0x472/0x8d0")!.Title);
+    }
+
     [Theory]
     [InlineData("Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b", "kernel panic: Attempted to kill init!")]
     [InlineData("Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: br_dev_xmit+0x12ec/0x1550", "kernel panic: stack is corrupted in br_dev_xmit")]
