@@ -110,6 +110,7 @@ static partial class Commands
 
     static void BootText(TextWriter o, string kernel, string kind, string accelerator, List<BootResult> results, string explainWith)
     {
+        using var explainer = new SiteExplainer(explainWith);
         o.WriteLine($"kernel   {kernel} ({kind}), {accelerator.ToUpperInvariant()}");
         if (results.Count > 0) o.WriteLine($"qemu     {string.Join(' ', results[0].Command.Select(a => a.Contains(' ') ? $"\"{a}\"" : a))}");
         foreach (var (r, i) in results.Select((r, i) => (r, i)))
@@ -120,7 +121,7 @@ static partial class Commands
             foreach (var report in r.Reports)
             {
                 o.WriteLine();
-                ReportOutput.Text(o, report, ReportOutput.Explain(report, explainWith), CodeDisassembly.Syntax.Att, maxFrames: 16);
+                ReportOutput.Text(o, report, explainer.Explain(report), CodeDisassembly.Syntax.Att, maxFrames: 16);
             }
         }
         if (results.Count > 1)
@@ -139,6 +140,7 @@ static partial class Commands
 
     static void BootJson(TextWriter o, string kernel, string kind, string accelerator, string? note, List<BootResult> results, string explainWith)
     {
+        using var explainer = new SiteExplainer(explainWith);
         var doc = new
         {
             kernel, kind, accelerator, note,
@@ -146,7 +148,7 @@ static partial class Commands
             {
                 outcome = Outcome(r.Outcome), reason = r.Reason, seconds = Math.Round(r.Elapsed.TotalSeconds, 2), log = r.LogPath, lines = r.Lines.Count,
                 qemuExitCode = r.QemuExitCode, qemuError = r.QemuError.Length == 0 ? null : r.QemuError, command = r.Command,
-                reports = r.Reports.Select(x => ReportOutput.Json(x, ReportOutput.Explain(x, explainWith), CodeDisassembly.Syntax.Att)),
+                reports = r.Reports.Select(x => ReportOutput.Json(x, explainer.Explain(x), CodeDisassembly.Syntax.Att)),
             }),
             failed = results.Count(r => r.Outcome != BootOutcome.Booted),
         };

@@ -31,12 +31,13 @@ static partial class Commands
             var reports = ConsoleLog.Parse(lines);
             var syntax = result.GetValue(intel) ? CodeDisassembly.Syntax.Intel : CodeDisassembly.Syntax.Att;
             string name = path == "-" ? "<stdin>" : path;
+            using var explainer = new SiteExplainer(image);
             if (result.GetValue(json))
             {
                 var doc = new
                 {
                     log = name, lines = lines.Count, vmlinux = image,
-                    reports = reports.Select(r => ReportOutput.Json(r, ReportOutput.Explain(r, image), syntax)).ToList(),
+                    reports = reports.Select(r => ReportOutput.Json(r, explainer.Explain(r), syntax)).ToList(),
                 };
                 stdout.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Options));
             }
@@ -46,7 +47,7 @@ static partial class Commands
                 foreach (var report in reports)
                 {
                     stdout.WriteLine();
-                    ReportOutput.Text(stdout, report, ReportOutput.Explain(report, image), syntax);
+                    ReportOutput.Text(stdout, report, explainer.Explain(report), syntax);
                     if (image == null && JumpLabelExplainer.Applies(report))
                         stdout.WriteLine("explain  give --vmlinux IMAGE (the booted vmlinux or vmlinuz) to look the jump-label site up");
                 }
@@ -74,26 +75,44 @@ static partial class Commands
         }
         using (stream)
         {
-            var buffer = new MemoryStream();
+            // Streamed: only the lines are kept, not the bytes and a whole-file string besides.
+            var lines = new List<string>();
+            var decoder = new UTF8Encoding(false).GetDecoder(); // invalid bytes become U+FFFD
             var chunk = new byte[1 << 16];
+            var chars = new char[Encoding.UTF8.GetMaxCharCount(chunk.Length)];
+            var line = new StringBuilder();
+            long total = 0;
             int n;
-            while ((n = stream.Read(chunk)) > 0)
+            while ((n = stream.ReadAtLeast(chunk, chunk.Length, throwOnEndOfStream: false)) > 0)
             {
-                if (buffer.Length + n > MaxLogBytes) throw new ImageFormatException(name, $"too large for a console log (more than {MaxLogBytes} bytes)");
-                buffer.Write(chunk, 0, n);
+                if ((total += n) > MaxLogBytes) throw new ImageFormatException(name, $"too large for a console log (more than {MaxLogBytes} bytes)");
+                int count = decoder.GetChars(chunk, 0, n, chars, 0, flush: false);
+                if (total == n && LooksBinary(chunk.AsSpan(0, n), chars.AsSpan(0, count))) throw new ImageFormatException(name, "binary data, not a console log");
+                var text = chars.AsSpan(0, count);
+                for (int nl; (nl = text.IndexOf('\n')) >= 0; text = text[(nl + 1)..])
+                {
+                    line.Append(text[..nl]);
+                    lines.Add(line.ToString().TrimEnd('\r'));
+                    line.Clear();
+                }
+                line.Append(text);
             }
-            var bytes = buffer.GetBuffer().AsSpan(0, (int)buffer.Length);
-            var head = bytes[..Math.Min(bytes.Length, 1 << 16)];
-            int binary = 0;
-            foreach (var b in head) if (b == 0 || b < 0x20 && b is not ((byte)'\n' or (byte)'\r' or (byte)'\t' or 0x1b or 0x07 or 0x08)) binary++;
-            // Bytes that are not UTF-8 count too (random or compressed data is mostly such bytes). Real serial logs carry some
-            // NULs and line noise (one of syzkaller's corpus logs is 10% NUL), so only more than 30% is binary.
-            foreach (var c in Encoding.UTF8.GetString(head)) if (c == '\uFFFD') binary++;
-            if (head.Length > 0 && binary * 10 > head.Length * 3) throw new ImageFormatException(name, "binary data, not a console log");
-            var text = Encoding.UTF8.GetString(bytes);
-            var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
-            if (lines.Count > 0 && lines[^1].Length == 0) lines.RemoveAt(lines.Count - 1);
+            line.Append(chars, 0, decoder.GetChars(chunk, 0, 0, chars, 0, flush: true));
+            if (line.Length > 0) lines.Add(line.ToString().TrimEnd('\r'));
             return lines;
         }
+    }
+
+    /// <summary>
+    /// The first 64 KiB of a log: control bytes and bytes that are not UTF-8 (random or compressed data is mostly such
+    /// bytes). Real serial logs carry some NULs and line noise (one of syzkaller's corpus logs is 10% NUL), so only more
+    /// than 30% is binary.
+    /// </summary>
+    static bool LooksBinary(ReadOnlySpan<byte> head, ReadOnlySpan<char> decoded)
+    {
+        int binary = 0;
+        foreach (var b in head) if (b == 0 || b < 0x20 && b is not ((byte)'\n' or (byte)'\r' or (byte)'\t' or 0x1b or 0x07 or 0x08)) binary++;
+        foreach (var c in decoded) if (c == '\uFFFD') binary++;
+        return binary * 10 > head.Length * 3;
     }
 }

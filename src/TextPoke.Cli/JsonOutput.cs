@@ -5,6 +5,7 @@ using TextPoke.Checks;
 using TextPoke.Emulation;
 using TextPoke.Images;
 using TextPoke.Symbols;
+using TextPoke.Tables;
 
 namespace TextPoke.Cli;
 
@@ -41,36 +42,27 @@ static class JsonOutput
         actualBytes = f.ActualBytes, expectedBytes = f.ExpectedBytes, size = f.Size, type = f.Type,
     };
 
-    static object? JumpTableJson(JumpLabelReport? jump) => jump == null ? null : new
-    {
-        name = JumpLabelCheck.TableName,
-        present = jump.Bounds != null,
-        start = jump.Bounds is { } b ? Hex(b.Start) : null,
-        stop = jump.Bounds is { } b2 ? Hex(b2.Stop) : null,
-        boundsFrom = jump.Bounds?.How,
-        section = jump.Bounds?.Section?.Name,
-        layout = jump.Era?.Name,
-        kernels = jump.Era?.Kernels,
-        layoutEvidence = jump.EraEvidence,
-        notChecked = jump.Absent,
-        stats = jump.Stats,
-        findings = jump.Findings.Select(FindingJson),
-    };
+    static object? JumpTableJson(JumpLabelReport? jump) => jump == null ? null
+        : TableJson(JumpLabelCheck.TableName, jump.Bounds, jump.Era?.Name, jump.Era?.Kernels, jump.EraEvidence, jump.Absent, jump.Stats, jump.Findings);
 
-    static object TableJson(TableReport t) => new
+    static object TableJson(TableReport t) => TableJson(t.Name, t.Bounds, t.Layout, null, t.Evidence, t.Absent,
+        t.Absent != null ? null : new Dictionary<string, int>(t.Counts) { ["entries"] = t.Entries, ["findings"] = t.Findings.Count }, t.Findings);
+
+    /// <summary>One table, the jump table or any other, in the same shape.</summary>
+    static object TableJson(string name, TableBounds? bounds, string? layout, string? kernels, string? evidence, string? absent, object? stats, IEnumerable<Finding> findings) => new
     {
-        name = t.Name,
-        present = t.Bounds != null,
-        start = t.Bounds is { } b ? Hex(b.Start) : null,
-        stop = t.Bounds is { } b2 ? Hex(b2.Stop) : null,
-        boundsFrom = t.Bounds?.How,
-        section = t.Bounds?.Section?.Name,
-        layout = t.Layout,
-        kernels = (string?)null,
-        layoutEvidence = t.Evidence,
-        notChecked = t.Absent,
-        stats = t.Absent != null ? null : new Dictionary<string, int>(t.Counts) { ["entries"] = t.Entries, ["findings"] = t.Findings.Count },
-        findings = t.Findings.Select(FindingJson),
+        name,
+        present = bounds != null,
+        start = bounds is { } b ? Hex(b.Start) : null,
+        stop = bounds is { } b2 ? Hex(b2.Stop) : null,
+        boundsFrom = bounds?.How,
+        section = bounds?.Section?.Name,
+        layout,
+        kernels,
+        layoutEvidence = evidence,
+        notChecked = absent,
+        stats,
+        findings = findings.Select(FindingJson),
     };
 
     public static void Check(TextWriter o, CheckResult result)

@@ -4,25 +4,42 @@ using TextPoke.Symbols;
 
 namespace TextPoke.Cli;
 
+/// <summary>
+/// What an image says about jump-label BUG reports. The image is opened (and a vmlinuz decompressed) once, at the first
+/// report that needs it, however many reports there are.
+/// </summary>
+sealed class SiteExplainer(string? imagePath) : IDisposable
+{
+    KernelImage? image;
+    ImageSymbols? symbols;
+    string? error;
+
+    public List<string> Explain(CrashReport report)
+    {
+        if (imagePath == null || !JumpLabelExplainer.Applies(report)) return [];
+        if (image == null && error == null)
+        {
+            try
+            {
+                image = KernelImage.Open(imagePath);
+                symbols = ImageSymbols.Load(image, lookBeside: false);
+            }
+            catch (ImageFormatException e)
+            {
+                image?.Dispose();
+                image = null;
+                error = $"cannot look the site up: {e.Message}";
+            }
+        }
+        return error != null ? [error] : JumpLabelExplainer.Explain(report, image, symbols)?.Lines.ToList() ?? [];
+    }
+
+    public void Dispose() => image?.Dispose();
+}
+
 /// <summary>One crash report as text and as JSON, shared by boot and decode (shape in docs/json.md).</summary>
 static class ReportOutput
 {
-    /// <summary>What the image says about a jump-label BUG report (nothing for other reports or without an image).</summary>
-    internal static List<string> Explain(CrashReport report, string? imagePath)
-    {
-        if (imagePath == null || !JumpLabelExplainer.Applies(report)) return [];
-        try
-        {
-            using var image = KernelImage.Open(imagePath);
-            var symbols = ImageSymbols.Load(image, lookBeside: false);
-            return JumpLabelExplainer.Explain(report, image, symbols)?.Lines.ToList() ?? [];
-        }
-        catch (ImageFormatException e)
-        {
-            return [$"cannot look the site up: {e.Message}"];
-        }
-    }
-
     internal static void Text(TextWriter o, CrashReport report, IReadOnlyList<string> explanation, CodeDisassembly.Syntax syntax, int maxFrames = int.MaxValue)
     {
         o.WriteLine($"report   {report.Title}  [{report.Type}{(report.Panicked ? ", panicked" : "")}{(report.Corrupted ? $", corrupted: {report.CorruptedReason}" : "")}]");

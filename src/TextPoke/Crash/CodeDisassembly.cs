@@ -39,7 +39,8 @@ public static class CodeDisassembly
 
     public static List<CodeInstruction> Disassemble(string code, Syntax syntax = Syntax.Att)
     {
-        if (Parse(code) is not var (bytes, fault)) return [];
+        if (Parse(code) is not { } parsed) return [];
+        var (bytes, fault) = parsed;
         Formatter formatter = syntax == Syntax.Att ? new GasFormatter() : new IntelFormatter();
         formatter.Options.FirstOperandCharIndex = 8;
         formatter.Options.UppercaseHex = false;

@@ -100,7 +100,6 @@ public static partial class ConsoleLog
                 // header within a few lines is part of that report.
                 if (starts.Count > 0 && i - starts[^1].Line <= 12 && (lines[i].StartsWith("invalid opcode", StringComparison.Ordinal) || lines[i].StartsWith("Oops: ", StringComparison.Ordinal))
                     && !lines.Skip(starts[^1].Line).Take(i - starts[^1].Line).Any(EndLine().IsMatch)) break;
-                if (rule.Type == "PANIC" && starts.Count > 0 && !lines.Skip(starts[^1].Line).Take(i - starts[^1].Line).Any(EndLine().IsMatch) && i - starts[^1].Line < 200) break;
                 if (rule.Type == "PANIC" && starts.Count > 0) break;
                 starts.Add((i, rule, m));
                 break;
@@ -189,16 +188,11 @@ public static partial class ConsoleLog
             }
         }
         bool corrupted = function == null && rule.Type != "PANIC" || frames.Count == 0 && rule.Type is not ("PANIC" or "HANG");
-        string? inTitle = function;
-        string title = rule.Type == "PANIC"
-            ? string.Format(CultureInfo.InvariantCulture, rule.Format, function ?? "", match.Groups[1].Value.Trim())
-            : rule.FunctionFromHeader && rule.Format.Contains("{1}")
-                ? string.Format(CultureInfo.InvariantCulture, rule.Format, inTitle ?? "corrupted", match.Groups[1].Value)
-                : rule.Format.Contains("{1}")
-                    ? string.Format(CultureInfo.InvariantCulture, rule.Format, inTitle ?? "corrupted", match.Groups[1].Value.Trim())
-                    : string.Format(CultureInfo.InvariantCulture, rule.Format, inTitle ?? "corrupted");
-        if (warningKind != null) title = string.Format(CultureInfo.InvariantCulture, warningKind.Format, inTitle ?? "corrupted");
-        if (rule.Type == "KASAN") title = KasanTitle(lines, start, end, match.Groups[1].Value, inTitle);
+        // {0} is the guilty function, {1} the header's first group (a KASAN kind, a panic message).
+        string detail = match.Groups.Count > 1 ? match.Groups[1].Value.Trim() : "";
+        string title = warningKind != null ? string.Format(CultureInfo.InvariantCulture, warningKind.Format, function ?? "corrupted")
+            : string.Format(CultureInfo.InvariantCulture, rule.Format, rule.Type == "PANIC" ? function ?? "" : function ?? "corrupted", detail);
+        if (rule.Type == "KASAN") title = KasanTitle(lines, start, end, match.Groups[1].Value, function);
         return new CrashReport
         {
             Title = title, Type = rule.Type, StartLine = first, EndLine = end,
