@@ -6,6 +6,7 @@ using TextPoke.Emulation;
 using TextPoke.Images;
 using TextPoke.Symbols;
 using TextPoke.Tables;
+using TextPoke.X86;
 
 namespace TextPoke.Cli;
 
@@ -114,6 +115,29 @@ static class JsonOutput
                 nopMark = s.Entry.NopMark,
                 initText = s.InitText,
             }),
+        };
+        o.WriteLine(JsonSerializer.Serialize(doc, Options));
+    }
+
+    public static void BootSimulation(TextWriter o, KernelImage image, ImageSymbols symbols, CpuModel cpu, CpuFeatureNames names, BootPatcher boot, string? emit)
+    {
+        var doc = new
+        {
+            image = Image(image, symbols),
+            cpu = new { spec = cpu.Description, uniprocessor = cpu.Uniprocessor, features = cpu.Features.Order().Select(names.Name), namesFrom = names.Source },
+            era = boot.Era,
+            nops = boot.NopSet,
+            steps = boot.Steps.Select(s => new { name = s.Name, function = s.Function, sites = s.Sites, rewritten = s.Changed, skipped = s.Skipped }),
+            events = boot.Events.Select(e => new
+            {
+                kind = e.Kind.ToString().ToLowerInvariant(), step = e.Step, address = e.Address == 0 ? null : Hex(e.Address), location = e.Location.Length == 0 ? null : e.Location,
+                lines = e.KernelLines, explanation = e.Explanation,
+            }),
+            patches = boot.Patches.Select(p => new { step = p.Step, address = Hex(p.Address), location = symbols.Names.FormatPS(p.Address), old = X86Code.Hex(p.Old), @new = X86Code.Hex(p.New), key = p.Key }),
+            bugs = boot.Bugs,
+            warnings = boot.Warnings,
+            halted = boot.Halted,
+            emitted = emit,
         };
         o.WriteLine(JsonSerializer.Serialize(doc, Options));
     }

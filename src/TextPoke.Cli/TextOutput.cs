@@ -130,6 +130,35 @@ static class TextOutput
         o.WriteLine($"{sites.Count} of {report.Sites.Length} sites");
     }
 
+    public static void BootSimulation(TextWriter o, KernelImage image, ImageSymbols symbols, CpuModel cpu, CpuFeatureNames names, BootPatcher boot, string? emit, bool verbose)
+    {
+        Header(o, image, symbols);
+        var shown = cpu.Features.Order().Select(b => names.Shown(b) ?? names.Name(b).Replace("X86_FEATURE_", "").Replace("X86_BUG_", "bug:").ToLowerInvariant()).ToList();
+        o.WriteLine($"cpu      {cpu.Description}{(cpu.Uniprocessor ? ", one CPU" : "")}: {cpu.Features.Count} features ({string.Join(" ", shown.Take(24))}{(shown.Count > 24 ? " ..." : "")})");
+        o.WriteLine($"era      {boot.Era ?? "no .altinstructions"}; NOPs {boot.NopSet}; feature names from {names.Source}");
+        foreach (var step in boot.Steps)
+        {
+            string what = step.Skipped != null ? (step.Sites > 0 ? $"{step.Sites} sites, " : "") + step.Skipped : $"{step.Sites} sites, {step.Changed} rewritten";
+            o.WriteLine($"{step.Name,-13} {step.Function + "()",-27} {what}");
+            if (verbose)
+                foreach (var p in boot.Patches.Where(p => p.Step == step.Name))
+                    o.WriteLine($"  {symbols.Names.FormatPS(p.Address),-48} {X86Code.Hex(p.Old)} -> {X86Code.Hex(p.New)}{(p.Key != null ? $"  ({p.Key})" : "")}");
+        }
+        foreach (var e in boot.Events)
+        {
+            o.WriteLine();
+            string kind = e.Kind switch { BootEventKind.Bug => "BUG", BootEventKind.Warning => "WARNING", _ => "note" };
+            o.WriteLine($"{kind} in {boot.Steps.First(s => s.Name == e.Step).Function}(){(e.Location.Length > 0 ? $" at {e.Location}" : "")}:");
+            foreach (var line in e.KernelLines) o.WriteLine($"  {line}");
+            o.WriteLine($"  ({e.Explanation})");
+        }
+        if (emit != null) { o.WriteLine(); o.WriteLine($"wrote    {emit}: the ELF with {boot.Patches.Count} boot-time writes applied"); }
+        o.WriteLine();
+        if (boot.Bugs == 0 && boot.Warnings == 0) o.WriteLine($"result: booted: no BUG and no WARNING; {boot.Patches.Count} sites rewritten");
+        else o.WriteLine($"result: {boot.Bugs} BUG{(boot.Bugs == 1 ? "" : "s")}, {boot.Warnings} WARNING{(boot.Warnings == 1 ? "" : "s")}" +
+            (boot.Halted ? "; the emulated boot stopped at the first BUG, as the real one does (--keep-going to continue)" : ""));
+    }
+
     public static void Simulation(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelCore core, string scenario, Dictionary<ulong, List<KeyUser>> users, bool verbose)
     {
         Header(o, image, symbols);

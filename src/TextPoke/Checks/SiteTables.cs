@@ -424,7 +424,14 @@ public static class SiteTables
     }
 
     // --- .altinstructions: struct alt_instr per era (patch-tables.md §1), decided from the bytes -----------------------------
-    sealed record AltLayout(int Size, string Name, int FeatureLimit, bool PadLen, bool Flags32);
+    internal sealed record AltLayout(int Size, string Name, int FeatureLimit, bool PadLen, bool Flags32);
+
+    /// <summary>One struct alt_instr. Flags: ALTINSTR_FLAG_INV (bit 15 of cpuid, v5.13..v6.2) or the high half of ft_flags (v6.3+).</summary>
+    internal readonly record struct AltEntryFields(ulong Instr, ulong Repl, int Feature, int InstrLen, int ReplLen, int PadLen, int Flags)
+    {
+        public bool Not => (Flags & 1) != 0;
+        public bool DirectCall => (Flags & 2) != 0;
+    }
 
     static readonly AltLayout[] AltLayouts =
     [
@@ -435,21 +442,24 @@ public static class SiteTables
 
     const int MaxPatchLen = 255 - 1; // arch/x86/include/asm/alternative.h MAX_PATCH_LEN
 
-    static (ulong Instr, ulong Repl, int Feature, int InstrLen, int ReplLen, int PadLen) AltEntry(byte[] bytes, ulong start, int at, AltLayout l)
+    internal static AltEntryFields AltEntry(byte[] bytes, ulong start, int at, AltLayout l)
     {
         ulong instr = SiteArray.Rel32(bytes, start, at), repl = SiteArray.Rel32(bytes, start, at + 4);
-        int feature = l.Flags32 ? BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(at + 8)) : BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(at + 8)) & 0x7fff;
+        int cpuid = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(at + 8));
+        int feature = l.Flags32 || l.PadLen ? cpuid : cpuid & 0x7fff;
+        int flags = l.Flags32 ? BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(at + 10)) : !l.PadLen && (cpuid & 0x8000) != 0 ? 1 : 0;
         int lens = l.Flags32 ? 12 : 10;
-        return (instr, repl, feature, bytes[at + lens], bytes[at + lens + 1], l.PadLen ? bytes[at + 12] : 0);
+        return new(instr, repl, feature, bytes[at + lens], bytes[at + lens + 1], l.PadLen ? bytes[at + 12] : 0, flags);
     }
 
-    static TableReport Alternatives(TableContext c, TableBounds b)
+    /// <summary>The .altinstructions bytes and the entry layout decided from them (validated against text and .altinstr_replacement).</summary>
+    internal static (AltLayout Layout, byte[] Bytes, int Score, ulong ReplStart, ulong ReplEnd)? ReadAltTable(TableContext c, TableBounds b, out string? why)
     {
-        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
-        if (bytes == null) return Unreadable("alt", ".altinstructions", b, problem!);
+        var bytes = SiteArray.Bytes(c.Image, b, out why);
+        if (bytes == null) return null;
         var replacement = SiteArray.Locate(c.Image, c.Symbols, null, null, ".altinstr_replacement");
         ulong rStart = replacement?.Start ?? 0, rEnd = replacement?.Stop ?? 0;
-        bool ValidEntry((ulong Instr, ulong Repl, int Feature, int InstrLen, int ReplLen, int PadLen) e, AltLayout l) =>
+        bool ValidEntry(AltEntryFields e, AltLayout l) =>
             c.Image.IsText(e.Instr) && e.Repl >= rStart && e.Repl + (ulong)e.ReplLen <= rEnd && e.Feature < l.FeatureLimit && e.InstrLen > 0;
         AltLayout? layout = null;
         int best = -1;
@@ -463,8 +473,18 @@ public static class SiteTables
             if (score > best) { best = score; layout = l; }
         }
         if (layout == null || best < 90)
-            return Unreadable("alt", ".altinstructions", b, replacement == null ? "no .altinstr_replacement section to validate entries against"
-                : $"{b.Length} bytes: no entry size (12, 13, 14) gives entries that point into text and .altinstr_replacement");
+        {
+            why = replacement == null ? "no .altinstr_replacement section to validate entries against"
+                : $"{b.Length} bytes: no entry size (12, 13, 14) gives entries that point into text and .altinstr_replacement";
+            return null;
+        }
+        return (layout, bytes, best, rStart, rEnd);
+    }
+
+    static TableReport Alternatives(TableContext c, TableBounds b)
+    {
+        if (ReadAltTable(c, b, out var why) is not var (layout, bytes, best, rStart, rEnd))
+            return Unreadable("alt", ".altinstructions", b, why!);
         int entries = bytes.Length / layout.Size;
         var r = Report("alt", ".altinstructions", b, layout.Name, $"{best}% of sampled entries validate", entries);
         var decoder = c.Decoder;

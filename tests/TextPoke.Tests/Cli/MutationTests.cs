@@ -8,7 +8,7 @@ namespace TextPoke.Tests.Cli;
 /// </summary>
 public class MutationTests
 {
-    static void Mutate(string name, byte[] original, int seed, int count)
+    static void Mutate(string name, byte[] original, int seed, int count, params string[] command)
     {
         var random = new Random(seed);
         var dir = Repo.Scratch("mutate");
@@ -29,7 +29,7 @@ public class MutationTests
             if (random.Next(10) == 0) bytes = bytes[..random.Next(1, bytes.Length)];
             var path = Path.Combine(dir, $"{name}-{i}");
             File.WriteAllBytes(path, bytes);
-            var r = CliRun.Run("check", path);
+            var r = CliRun.Run(command.Length == 0 ? ["check", path] : [.. command, path]);
             Assert.True(r.Exit is 0 or 1 or 2, $"{path}: exit {r.Exit}\n{r.Err}");
             Assert.DoesNotContain("   at ", r.Err);
             // Every bad input is diagnosed by a reader, not caught by the command line's last-resort handler.
@@ -40,6 +40,13 @@ public class MutationTests
 
     [Fact]
     public void CorruptedLinkedImages() => Mutate("elf", File.ReadAllBytes(Fixtures.Build("tables-clean")), 1731, 120);
+
+    [Theory]
+    [InlineData("tables-clean")]
+    [InlineData("alt-v6.3")]
+    [InlineData("alt-v5.10")]
+    public void CorruptedImages_BootSimulated(string fixture) =>
+        Mutate("boot-" + fixture, File.ReadAllBytes(Fixtures.Build(fixture)), 1148, 80, "simulate", "--boot", "--cpu", "qemu64,3*32+16", "--keep-going");
 
     [Fact]
     public void CorruptedModules() => Mutate("ko", File.ReadAllBytes(Fixtures.Build("jump-module")), 1440, 100);

@@ -36,4 +36,18 @@ public class ClangKernelTests
             Assert.True(table.Absent == null, $"{name}: {table.Absent}");
         }
     }
+
+    [Fact]
+    public void ClangThinLtoKernel_BootSimulationOnQemu64IsClean()
+    {
+        using var image = KernelImage.Open(Build.Value["VMLINUX"]);
+        var symbols = ImageSymbols.Load(image, lookBeside: false);
+        var names = global::TextPoke.Emulation.CpuFeatureNames.Load(image, symbols);
+        var boot = global::TextPoke.Emulation.BootPatcher.Run(image, symbols, global::TextPoke.Emulation.CpuModel.Parse("qemu64", names), names);
+        Assert.Equal(0, boot.Bugs + boot.Warnings);
+        var steps = boot.Steps.ToDictionary(s => s.Name);
+        // objtool --mnop wrote the ftrace NOPs at build time (CC_USING_NOP_MCOUNT): ftrace_init leaves them.
+        Assert.StartsWith("every site is already the 5-byte NOP", steps["ftrace"].Skipped);
+        Assert.True(steps["returns"].Changed > 1000 && steps["alternatives"].Changed > 100 && steps["static_calls"].Changed > 100);
+    }
 }
