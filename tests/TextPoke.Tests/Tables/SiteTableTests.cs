@@ -61,6 +61,18 @@ public class SiteTableTests
         Assert.Equal(["WARNING: WARNING: Corrupt .orc_unwind table.  Disabling unwinder."], byTable["orc"].KernelLines);
     }
 
+    [Theory]
+    [InlineData("alt-v5.10", "13 bytes", 4)]
+    [InlineData("alt-v6.3", "14 bytes", 6)]
+    [InlineData("tables-clean", "12 bytes", 1)]
+    public void AlternativesLayout_DecidedFromTheBytes_ForEachEra(string fixture, string layout, int entries)
+    {
+        var alt = Check(Fixtures.Build(fixture)).Tables.Single(t => t.Name == "alt");
+        Assert.StartsWith(layout, alt.Layout);
+        Assert.Equal(entries, alt.Entries);
+        Assert.Equal(entries, alt.Counts["ok"]);
+    }
+
     [Fact]
     public void ObjtoolStoppedEarly_EmptyOrcAndMcountAreReported_WithTheKernelsWords()
     {
