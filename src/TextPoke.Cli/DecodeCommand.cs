@@ -14,40 +14,54 @@ static partial class Commands
     public static Command Decode(TextWriter stdout)
     {
         var log = new Argument<string>("LOG") { Description = "a kernel console log (dmesg, serial console, CI log); - or nothing reads standard input", DefaultValueFactory = _ => "-" };
-        var vmlinux = new Option<string?>("--vmlinux") { Description = "the kernel image the log came from: a jump-label BUG is looked up in it", HelpName = "FILE" };
+        var vmlinux = new Option<string?>("--vmlinux") { Description = "the kernel image the log came from: frames get file:line and inline chains from its DWARF (an unstripped vmlinux, e.g. Debian's -dbg), and a jump-label BUG is looked up in it (a vmlinuz will do for that)", HelpName = "FILE" };
+        var modules = new Option<string?>("--modules") { Description = "a directory of the kernel's modules (with debug info, e.g. Debian's -dbg /usr/lib/debug/lib/modules/VERSION): frames in modules get file:line too", HelpName = "DIR" };
         var intel = new Option<bool>("--intel") { Description = "disassemble Code: lines in Intel syntax (default AT&T, like objdump)" };
         var json = JsonOption();
         var command = new Command("decode", "Find every kernel report in LOG (BUG, Oops, WARNING, KASAN, lockdep, hangs, panic...): title, type, guilty function, " +
             "Code: disassembly, call trace, and for a jump-label BUG what the image says about the site. Exit codes: 0 no crash, 1 crash found, 2 bad input.")
         {
-            log, vmlinux, intel, json,
+            log, vmlinux, modules, intel, json,
         };
         command.SetAction(result =>
         {
             string path = result.GetValue(log)!;
             string? image = result.GetValue(vmlinux);
+            string? modulesDir = result.GetValue(modules);
             if (image != null && !File.Exists(image)) throw new ImageFormatException(image, "cannot open: no such file");
+            if (modulesDir != null && image == null) throw new UsageException("--modules needs --vmlinux (the kernel the modules belong to)");
             var lines = ReadLog(path);
             var reports = ConsoleLog.Parse(lines);
             var syntax = result.GetValue(intel) ? CodeDisassembly.Syntax.Intel : CodeDisassembly.Syntax.Att;
             string name = path == "-" ? "<stdin>" : path;
-            using var explainer = new SiteExplainer(image);
+            using var source = image != null && reports.Count > 0 ? Symbolizer.Open(image, modulesDir) : null;
+            using var explainer = source != null ? new SiteExplainer(source.Image, source.Symbols) : new SiteExplainer(image);
+            var kaslr = source?.KaslrOffset(lines, reports.SelectMany(r => r.Frames));
             if (result.GetValue(json))
             {
                 var doc = new
                 {
-                    log = name, lines = lines.Count, vmlinux = image,
-                    reports = reports.Select(r => ReportOutput.Json(r, explainer.Explain(r), syntax)).ToList(),
+                    log = name, lines = lines.Count, vmlinux = image, modules = modulesDir,
+                    debugInfo = source == null ? null : (bool?)source.HasDwarf,
+                    kaslrOffset = kaslr is { } k ? $"0x{k.Offset:x}" : null,
+                    reports = reports.Select(r => ReportOutput.Json(r, explainer.Explain(r), syntax, source)).ToList(),
                 };
                 stdout.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Options));
             }
             else
             {
                 stdout.WriteLine($"log      {name} ({lines.Count} lines)");
+                if (source != null)
+                {
+                    stdout.WriteLine(source.HasDwarf
+                        ? $"source   DWARF of {source.VmlinuxPath}{(source.BasePath is { Length: > 0 } b ? $" (paths relative to {b})" : "")}{(modulesDir != null ? $"; modules from {modulesDir}" : "")}"
+                        : $"source   {source.VmlinuxPath} has no DWARF: frames are not resolved to file:line (give the unstripped vmlinux, e.g. from Debian's -dbg package)");
+                    if (kaslr is { } k) stdout.WriteLine($"kaslr    offset 0x{k.Offset:x} ({k.Evidence})");
+                }
                 foreach (var report in reports)
                 {
                     stdout.WriteLine();
-                    ReportOutput.Text(stdout, report, explainer.Explain(report), syntax);
+                    ReportOutput.Text(stdout, report, explainer.Explain(report), syntax, source: source);
                     if (image == null && JumpLabelExplainer.Applies(report))
                         stdout.WriteLine("explain  give --vmlinux IMAGE (the booted vmlinux or vmlinuz) to look the jump-label site up");
                 }

@@ -13,6 +13,15 @@ sealed class SiteExplainer(string? imagePath) : IDisposable
     KernelImage? image;
     ImageSymbols? symbols;
     string? error;
+    bool borrowed;
+
+    /// <summary>Explains with an image that is already open (decode's --vmlinux, opened once for symbolization too).</summary>
+    public SiteExplainer(KernelImage openImage, ImageSymbols openSymbols) : this(openImage.Path)
+    {
+        image = openImage;
+        symbols = openSymbols;
+        borrowed = true;
+    }
 
     public List<string> Explain(CrashReport report)
     {
@@ -34,18 +43,26 @@ sealed class SiteExplainer(string? imagePath) : IDisposable
         return error != null ? [error] : JumpLabelExplainer.Explain(report, image, symbols)?.Lines.ToList() ?? [];
     }
 
-    public void Dispose() => image?.Dispose();
+    public void Dispose()
+    {
+        if (!borrowed) image?.Dispose();
+    }
 }
 
 /// <summary>One crash report as text and as JSON, shared by boot and decode (shape in docs/json.md).</summary>
 static class ReportOutput
 {
-    internal static void Text(TextWriter o, CrashReport report, IReadOnlyList<string> explanation, CodeDisassembly.Syntax syntax, int maxFrames = int.MaxValue)
+    internal static void Text(TextWriter o, CrashReport report, IReadOnlyList<string> explanation, CodeDisassembly.Syntax syntax, int maxFrames = int.MaxValue,
+        Symbolizer? source = null)
     {
         o.WriteLine($"report   {report.Title}  [{report.Type}{(report.Panicked ? ", panicked" : "")}{(report.Corrupted ? $", corrupted: {report.CorruptedReason}" : "")}]");
         o.WriteLine($"         log lines {report.StartLine + 1}-{report.EndLine + 1}{(report.Frame != null ? $", guilty function {report.Frame}" : "")}");
         if (report.Cpu != null) o.WriteLine($"         CPU {report.Cpu}, PID {report.Pid}, Comm {report.Comm}, kernel {report.KernelVersion}");
-        if (report.Rip != null) o.WriteLine($"         RIP {report.Rip}");
+        if (report.Rip != null)
+        {
+            o.WriteLine($"         RIP {report.Rip}");
+            if (ResolveRip(source, report) is { } rip) WriteSource(o, rip, "             ");
+        }
         foreach (var line in report.Lines.TakeWhile(l => !l.StartsWith("CPU: ", StringComparison.Ordinal)).Take(6)) o.WriteLine($"  | {line}");
         if (report.Code != null && CodeDisassembly.Disassemble(report.Code, syntax) is { Count: > 0 } code)
         {
@@ -55,7 +72,18 @@ static class ReportOutput
         if (report.Frames.Count > 0)
         {
             o.WriteLine("         call trace:");
-            foreach (var f in report.Frames.Take(maxFrames)) o.WriteLine($"           {(f.Reliable ? "" : "? ")}{f.Function}+0x{f.Offset:x}/0x{f.Size:x}{(f.Module != null ? $" [{f.Module}]" : "")}");
+            foreach (var f in report.Frames.Take(maxFrames))
+            {
+                string frame = $"{(f.Reliable ? "" : "? ")}{f.Function}+0x{f.Offset:x}/0x{f.Size:x}{(f.Module != null ? $" [{f.Module}]" : "")}";
+                var resolved = source?.Resolve(f.Function, f.Offset, f.Size, f.Module);
+                if (resolved?.Innermost is not { File: not null } first) { o.WriteLine($"           {frame}"); continue; }
+                // decode_stacktrace.sh style: the frame, then where it is; inlined code gets one line per level, each
+                // with the function whose source it is.
+                string indent = new(' ', 11 + frame.Length + 1);
+                o.WriteLine($"           {frame} {first.Location}{(resolved.Chain.Count > 1 ? $" ({first.Function})" : "")}");
+                foreach (var level in resolved.Chain.Skip(1)) o.WriteLine($"{indent}{level.Location} ({level.Function})");
+                if (resolved.Problem != null) o.WriteLine($"{indent}! {resolved.Problem}");
+            }
             if (report.Frames.Count > maxFrames) o.WriteLine($"           ... {report.Frames.Count - maxFrames} more");
         }
         if (explanation.Count > 0)
@@ -65,14 +93,55 @@ static class ReportOutput
         }
     }
 
-    internal static object Json(CrashReport x, IReadOnlyList<string> explanation, CodeDisassembly.Syntax syntax) => new
+    /// <summary>The RIP line's location with its module ("veth_xmit+0x40/0x270 [veth]"), which CrashReport.Rip leaves out.</summary>
+    static SymbolizedFrame? ResolveRip(Symbolizer? source, CrashReport report)
+    {
+        if (source == null || report.Rip == null) return null;
+        foreach (var line in report.Lines)
+        {
+            int at = line.IndexOf(report.Rip, StringComparison.Ordinal);
+            if (line.StartsWith("RIP: ", StringComparison.Ordinal) && at > 0) return source.Resolve(line[at..]);
+        }
+        return source.Resolve(report.Rip);
+    }
+
+    static void WriteSource(TextWriter o, SymbolizedFrame resolved, string indent)
+    {
+        foreach (var level in resolved.Chain) o.WriteLine($"{indent}{level.Location} ({level.Function})");
+        if (resolved.Problem != null) o.WriteLine($"{indent}! {resolved.Problem}");
+    }
+
+    /// <summary>file/line of the innermost source location and the functions it is inlined into, for JSON.</summary>
+    static object? Source(SymbolizedFrame? r) => r?.Innermost is not { } first ? null : new
+    {
+        imageAddress = $"0x{r.Address:x16}", file = first.File, line = first.Line, discriminator = first.Discriminator == 0 ? (int?)null : first.Discriminator,
+        sourceFunction = first.Function,
+        inlinedBy = r.Chain.Skip(1).Select(l => new { function = l.Function, file = l.File, line = l.Line }).ToList(),
+        problem = r.Problem,
+    };
+
+    internal static object Json(CrashReport x, IReadOnlyList<string> explanation, CodeDisassembly.Syntax syntax, Symbolizer? source = null) => new
     {
         title = x.Title, altTitles = ConsoleLog.AltTitles(x).ToList(), type = x.Type, category = CrashTypes.Of(x.Title),
         corrupted = x.Corrupted, corruptedReason = x.CorruptedReason, panicked = x.Panicked, frame = x.Frame,
         startLine = x.StartLine, endLine = x.EndLine, cpu = x.Cpu, pid = x.Pid, comm = x.Comm, kernelVersion = x.KernelVersion, rip = x.Rip, code = x.Code,
         codeDisassembly = x.Code == null ? [] : CodeDisassembly.Disassemble(x.Code, syntax)
             .Select(i => new { offset = i.Offset, bytes = i.Bytes, text = i.Text, faulting = i.Faulting, invalid = i.Invalid }).ToList(),
-        frames = x.Frames.Select(f => new { function = f.Function, offset = f.Offset, size = f.Size, module = f.Module, reliable = f.Reliable }),
+        ripSource = Source(ResolveRip(source, x)),
+        frames = x.Frames.Select(f =>
+        {
+            var r = source?.Resolve(f.Function, f.Offset, f.Size, f.Module);
+            var first = r?.Innermost;
+            return new
+            {
+                function = f.Function, offset = f.Offset, size = f.Size, module = f.Module, reliable = f.Reliable,
+                address = f.Address is { } a ? $"0x{a:x16}" : null,
+                imageAddress = r is { } resolved ? $"0x{resolved.Address:x16}" : null,
+                file = first?.File, line = first?.File == null ? null : (int?)first.Line, sourceFunction = first?.Function,
+                inlinedBy = r == null || first?.File == null ? null : r.Chain.Skip(1).Select(l => new { function = l.Function, file = l.File, line = l.Line }).ToList(),
+                sizeProblem = r?.Problem,
+            };
+        }),
         explanation,
     };
 }

@@ -69,7 +69,7 @@ public static partial class ConsoleLog
     private static partial Regex RipLine();
     // A frame: " func+0xoff/0xsize [module]", "? " when unreliable; 4.x kernels put "[<addr>] " and "<IRQ>"/"<EOI>" before
     // it, kmemleak and symbolized logs " file:line" after it.
-    [GeneratedRegex(@"^\s*(?:<(?:IRQ|EOI|NMI)>\s+)?(?:\[<[0-9a-f]+>\] )?(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?(?: \S+:\d+)?\s*$")]
+    [GeneratedRegex(@"^\s*(?:<(?:IRQ|EOI|NMI)>\s+)?(?:\[<(?<address>[0-9a-f]+)>\] )?(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?(?: \S+:\d+)?\s*$")]
     private static partial Regex FrameLine();
     [GeneratedRegex(@"^(?:---\[ end trace [0-9a-f]+ \]---|---\[ end Kernel panic)")]
     private static partial Regex EndLine();
@@ -161,7 +161,10 @@ public static partial class ConsoleLog
             var f = FrameLine().Match(l);
             if (f.Success)
                 frames.Add(new CrashFrame(f.Groups[2].Value, ulong.Parse(f.Groups[3].Value, NumberStyles.HexNumber), ulong.Parse(f.Groups[4].Value, NumberStyles.HexNumber),
-                    f.Groups[5].Success ? f.Groups[5].Value : null, !f.Groups[1].Success, i));
+                    f.Groups[5].Success ? f.Groups[5].Value : null, !f.Groups[1].Success, i)
+                {
+                    Address = f.Groups["address"].Success && ulong.TryParse(f.Groups["address"].Value, NumberStyles.HexNumber, null, out ulong a) ? a : null,
+                });
             // The trap's register dump inside a trace (RIP:, RSP:, RAX:, Code: ... between the frames of a WARN with
             // panic_on_warn) does not end it.
             else if (frames.Count > 0 && !RegisterLine().IsMatch(l)) inTrace = false;

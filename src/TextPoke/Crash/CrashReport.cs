@@ -1,7 +1,11 @@
 namespace TextPoke.Crash;
 
 /// <summary>One call-trace frame: "func+0xoff/0xsize [module]", reliable unless printed with "? ".</summary>
-public sealed record CrashFrame(string Function, ulong Offset, ulong Size, string? Module, bool Reliable, int Line);
+public sealed record CrashFrame(string Function, ulong Offset, ulong Size, string? Module, bool Reliable, int Line)
+{
+    /// <summary>The run-time address when the log prints one ("[&lt;ffffffff8a2ff407&gt;] func+0x27/0xa0", 4.x kernels).</summary>
+    public ulong? Address { get; init; }
+}
 
 /// <summary>One kernel report found in a console log (BUG, Oops, WARNING, panic, ...).</summary>
 public sealed record CrashReport
