@@ -10,7 +10,7 @@ using TextPoke.Symbols;
 // Without VMLINUZ it uses the generic kernel that scripts/fetch-kernels caches.
 
 string root = FindRoot();
-string[] sections = ["check", "modules", "extract", "boot", "bolt", "all"];
+string[] sections = ["check", "modules", "extract", "boot", "bolt", "decode", "all"];
 string section = args.Length > 0 && sections.Contains(args[0]) ? args[0] : "all";
 var rest = args.SkipWhile(a => sections.Contains(a)).ToArray();
 var manifest = Manifest(root);
@@ -73,6 +73,7 @@ double ReadFile(string path)
 if (section is "check" or "all") CheckBenchmark();
 if (section is "modules" or "all") ModulesBenchmark();
 if (section is "extract" or "all") ExtractBenchmark();
+if (section is "decode" or "all") DecodeBenchmark();
 if (section is "boot" or "all") BootBenchmark();
 if (section is "bolt" or "all") BoltBenchmark();
 Directory.Delete(work, true);
@@ -151,6 +152,42 @@ void ExtractBenchmark()
     Console.WriteLine($"| `textpoke extract` (adds .symtab from kallsyms) | {textpoke:F0} ms | {textpoke / script:F2} |");
     Console.WriteLine();
     Console.WriteLine($"Median of {runs} runs after one warm-up.");
+}
+
+// textpoke decode against scripts/decode_stacktrace.sh (Debian's linux-source, binutils addr2line) on the Debian crash
+// log and its -dbg vmlinux: time, and whether every frame gets the same file:line answers.
+void DecodeBenchmark()
+{
+    string peer = Manifest(root, "--source")["DECODE_STACKTRACE"];
+    string vmlinux = manifest["GOLDEN_DBG_VMLINUX"];
+    string log = Path.Combine(root, "..", "shared", "corpus", "boot-logs", "debian-6.1.0-53-amd64-swap_writepage-jmp.log");
+    string peerOut = Path.Combine(work, "decode_stacktrace.out");
+    var script = Median(() => Process("sh", "-c", $"bash '{peer}' '{vmlinux}' < '{log}' > '{peerOut}'"));
+    var textpoke = Median(() => Run("dotnet", [cli, "decode", log, "--vmlinux", vmlinux], mustSucceed: false));
+    var textpokeJson = Median(() => Run("dotnet", [cli, "decode", log, "--vmlinux", vmlinux, "--json"], mustSucceed: false));
+
+    // Same answers? decode_stacktrace.sh rewrites each frame as "func (file:line file:line ...)".
+    var peerFrames = File.ReadAllLines(peerOut).Select(l => System.Text.RegularExpressions.Regex.Match(l, @"\] (\? )?([A-Za-z0-9_.]+) \((.*)\) *$"))
+        .Where(m => m.Success && !m.Value.Contains("RIP")).Select(m => (Function: m.Groups[2].Value, Locations: m.Groups[3].Value)).ToList();
+    var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
+    foreach (var a in new[] { cli, "decode", log, "--vmlinux", vmlinux, "--json" }) psi.ArgumentList.Add(a);
+    using var p = System.Diagnostics.Process.Start(psi)!;
+    var json = System.Text.Json.JsonDocument.Parse(p.StandardOutput.ReadToEnd());
+    p.WaitForExit();
+    var ours = json.RootElement.GetProperty("reports")[0].GetProperty("frames").EnumerateArray().Select(f =>
+    {
+        var locations = new List<string> { $"{f.GetProperty("file").GetString()}:{f.GetProperty("line").GetInt32()}" };
+        locations.AddRange(f.GetProperty("inlinedBy").EnumerateArray().Select(l => $"{l.GetProperty("file").GetString()}:{l.GetProperty("line").GetInt32()}"));
+        return (Function: f.GetProperty("function").GetString()!, Locations: string.Join(" ", locations));
+    }).ToList();
+    int same = ours.Zip(peerFrames).Count(z => z.First.Function == z.Second.Function && z.First.Locations == z.Second.Locations);
+    Console.WriteLine($"| decode the Debian crash log ({ours.Count} frames) against its -dbg vmlinux ({new FileInfo(vmlinux).Length / (1024 * 1024)} MiB) | time | speed-up | same file:line as decode_stacktrace.sh |");
+    Console.WriteLine("|---|---|---|---|");
+    Console.WriteLine($"| `scripts/decode_stacktrace.sh vmlinux < log` (nm + addr2line per frame) | {script:F0} ms | 1.0× | — |");
+    Console.WriteLine($"| `textpoke decode log --vmlinux vmlinux` (also explains the jump-label BUG) | {textpoke:F0} ms | {script / textpoke:F1}× | {same} of {ours.Count} frames ({peerFrames.Count} in its output) |");
+    Console.WriteLine($"| `textpoke decode ... --json` | {textpokeJson:F0} ms | {script / textpokeJson:F1}× | |");
+    Console.WriteLine();
+    Console.WriteLine($"Median of {runs} runs after one warm-up, page cache warm; textpoke includes .NET start-up.");
 }
 
 // Time from start to verdict for a crashing kernel: textpoke boot against what ClangBuiltLinux's boot-utils does, which

@@ -90,8 +90,13 @@ public sealed partial class Symbolizer : IDisposable
         var loaded = module == null ? _vmlinux : Module(module);
         if (loaded == null) return null;
         var candidates = new List<(ulong Address, ulong Size)>();
-        foreach (var entry in loaded.Symbols.Names.All(function))
-            if (loaded.Symbols.Names.Lookup(entry.Address) is { Offset: 0 } hit) candidates.Add((entry.Address, hit.Size));
+        // Names as %pS prints them (kallsyms when the image has them), else the ELF symbol table.
+        foreach (var table in new[] { loaded.Symbols.Names, loaded.Symbols.ElfSymtab })
+        {
+            if (table == null || candidates.Count > 0) continue;
+            foreach (var entry in table.All(function))
+                if (table.Lookup(entry.Address) is { Offset: 0 } hit) candidates.Add((entry.Address, hit.Size));
+        }
         if (candidates.Count == 0) return null;
         var match = candidates.FirstOrDefault(c => c.Size == size);
         string? problem = null;

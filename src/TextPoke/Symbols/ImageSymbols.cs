@@ -13,15 +13,17 @@ public sealed class ImageSymbols
     public SymbolTable Names { get; }
     public KallsymsLayout? KallsymsLayout { get; }
     public SymbolTable? Kallsyms { get; }
-    public SymbolTable? ElfSymtab { get; }
+    /// <summary>The ELF .symtab; read on first use when kallsyms already name everything (it is the slower of the two).</summary>
+    public SymbolTable? ElfSymtab => _symtab.Value;
+    readonly Lazy<SymbolTable?> _symtab;
     public SymbolTable? SystemMap { get; }
     public string? SystemMapPath { get; }
     /// <summary>Remarks about the sources, for the output ("System.map-... next to the image is Debian's stub").</summary>
     public IReadOnlyList<string> Notes { get; }
 
-    ImageSymbols(SymbolTable names, KallsymsLayout? layout, SymbolTable? kallsyms, SymbolTable? symtab, SymbolTable? map, string? mapPath, List<string> notes)
+    ImageSymbols(SymbolTable names, KallsymsLayout? layout, SymbolTable? kallsyms, Lazy<SymbolTable?> symtab, SymbolTable? map, string? mapPath, List<string> notes)
     {
-        Names = names; KallsymsLayout = layout; Kallsyms = kallsyms; ElfSymtab = symtab; SystemMap = map; SystemMapPath = mapPath; Notes = notes;
+        Names = names; KallsymsLayout = layout; Kallsyms = kallsyms; _symtab = symtab; SystemMap = map; SystemMapPath = mapPath; Notes = notes;
     }
 
     IEnumerable<SymbolTable> Sources()
@@ -61,7 +63,7 @@ public sealed class ImageSymbols
             }
             else notes.Add($"no kallsyms in the image: {reason}");
         }
-        var symtab = SymbolTable.FromElf(image);
+        var symtab = new Lazy<SymbolTable?>(() => SymbolTable.FromElf(image));
 
         SymbolTable? map = null;
         string? mapPath = systemMap;
@@ -78,7 +80,7 @@ public sealed class ImageSymbols
         {
             var entries = Symbols.SystemMap.Read(mapPath);
             var table = new SymbolTable(SymbolSource.SystemMap, $"System.map {mapPath} ({entries.Length} symbols)", entries, SymbolTable.SectionEnd(image));
-            string? mismatch = Mismatch(image, table, kallsyms ?? symtab);
+            string? mismatch = Mismatch(image, table, kallsyms ?? symtab.Value);
             if (mismatch != null)
             {
                 if (systemMap != null) throw new ImageFormatException(mapPath, $"does not match {image.Path}: {mismatch}");
@@ -87,7 +89,7 @@ public sealed class ImageSymbols
             else map = table;
         }
 
-        var names = kallsyms ?? symtab ?? map ?? SymbolTable.Empty;
+        var names = kallsyms ?? symtab.Value ?? map ?? SymbolTable.Empty;
         return new ImageSymbols(names, layout, kallsyms, symtab, map, map == null ? null : mapPath, notes);
     }
 
