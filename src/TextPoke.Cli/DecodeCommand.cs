@@ -44,7 +44,7 @@ static partial class Commands
                     log = name, lines = lines.Count, vmlinux = image, modules = modulesDir,
                     debugInfo = source == null ? null : (bool?)source.HasDwarf,
                     kaslrOffset = kaslr is { } k ? $"0x{k.Offset:x}" : null,
-                    reports = reports.Select(r => ReportOutput.Json(r, explainer.Explain(r), syntax, source)).ToList(),
+                    reports = reports.Select(r => ReportOutput.Json(r, explainer.Explain(r, lines), syntax, source)).ToList(),
                 };
                 stdout.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Options));
             }
@@ -61,7 +61,7 @@ static partial class Commands
                 foreach (var report in reports)
                 {
                     stdout.WriteLine();
-                    ReportOutput.Text(stdout, report, explainer.Explain(report), syntax, source: source);
+                    ReportOutput.Text(stdout, report, explainer.Explain(report, lines), syntax, source: source, topic: SiteExplainer.Topic(report, lines));
                     if (image == null && JumpLabelExplainer.Applies(report))
                         stdout.WriteLine("explain  give --vmlinux IMAGE (the booted vmlinux or vmlinuz) to look the jump-label site up");
                 }

@@ -23,9 +23,15 @@ sealed class SiteExplainer(string? imagePath) : IDisposable
         borrowed = true;
     }
 
-    public List<string> Explain(CrashReport report)
+    /// <summary>What the image says about a report: a jump-label BUG, or another self-patching failure (static call,
+    /// ftrace, return thunk, alternatives). <paramref name="log"/> (the log's lines) gives the lines printed before the
+    /// report, where WARN messages go.</summary>
+    public List<string> Explain(CrashReport report, IReadOnlyList<string>? log = null)
     {
-        if (imagePath == null || !JumpLabelExplainer.Applies(report)) return [];
+        if (imagePath == null) return [];
+        var before = log == null ? [] : log.Skip(Math.Max(0, report.StartLine - 12)).Take(Math.Min(12, report.StartLine)).Select(ConsoleLog.Strip).ToList();
+        bool jump = JumpLabelExplainer.Applies(report);
+        if (!jump && PatchSiteExplainer.Applies(report, before) == null) return [];
         if (image == null && error == null)
         {
             try
@@ -40,8 +46,22 @@ sealed class SiteExplainer(string? imagePath) : IDisposable
                 error = $"cannot look the site up: {e.Message}";
             }
         }
-        return error != null ? [error] : JumpLabelExplainer.Explain(report, image, symbols)?.Lines.ToList() ?? [];
+        if (error != null) return [error];
+        return jump ? JumpLabelExplainer.Explain(report, image, symbols)?.Lines.ToList() ?? []
+            : PatchSiteExplainer.Explain(report, before, image!, symbols!).ToList();
     }
+
+    /// <summary>The heading of an explanation: which mechanism it is about.</summary>
+    public static string Topic(CrashReport report, IReadOnlyList<string>? log) =>
+        JumpLabelExplainer.Applies(report) ? "jump label"
+        : PatchSiteExplainer.Applies(report, log == null ? [] : log.Skip(Math.Max(0, report.StartLine - 12)).Take(Math.Min(12, report.StartLine)).Select(ConsoleLog.Strip).ToList()) switch
+        {
+            PatchSiteExplainer.Kind.StaticCall => "static call",
+            PatchSiteExplainer.Kind.Ftrace => "ftrace",
+            PatchSiteExplainer.Kind.ReturnThunk => "return thunk",
+            PatchSiteExplainer.Kind.Alternatives => "alternatives",
+            _ => "site",
+        };
 
     public void Dispose()
     {
@@ -53,7 +73,7 @@ sealed class SiteExplainer(string? imagePath) : IDisposable
 static class ReportOutput
 {
     internal static void Text(TextWriter o, CrashReport report, IReadOnlyList<string> explanation, CodeDisassembly.Syntax syntax, int maxFrames = int.MaxValue,
-        Symbolizer? source = null)
+        Symbolizer? source = null, string topic = "jump label")
     {
         o.WriteLine($"report   {report.Title}  [{report.Type}{(report.Panicked ? ", panicked" : "")}{(report.Corrupted ? $", corrupted: {report.CorruptedReason}" : "")}]");
         o.WriteLine($"         log lines {report.StartLine + 1}-{report.EndLine + 1}{(report.Frame != null ? $", guilty function {report.Frame}" : "")}");
@@ -88,7 +108,7 @@ static class ReportOutput
         }
         if (explanation.Count > 0)
         {
-            o.WriteLine("explain  jump label:");
+            o.WriteLine($"explain  {topic}:");
             foreach (var line in explanation) o.WriteLine($"         {line}");
         }
     }

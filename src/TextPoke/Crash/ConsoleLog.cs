@@ -149,6 +149,11 @@ public static partial class ConsoleLog
                 pid = int.Parse(c.Groups[2].Value, CultureInfo.InvariantCulture);
                 comm = c.Groups[3].Value;
                 version = c.Groups[4].Value;
+                // "Tainted: G        W          6.1.0-53-amd64": the taint letters are spaced out; the version is the
+                // first word after them that starts with a digit.
+                if (!char.IsAsciiDigit(version[0]) && l.IndexOf("Tainted: ", StringComparison.Ordinal) is var t and >= 0
+                    && l[(t + 9)..].Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault(w => char.IsAsciiDigit(w[0])) is { } v)
+                    version = v;
             }
             if (rip == null && RipLine().Match(l) is { Success: true } r) rip = r.Groups[1].Value;
             if (code == null && l.StartsWith("Code: ", StringComparison.Ordinal)) code = l[6..];
