@@ -10,17 +10,31 @@ namespace TextPoke.Crash;
 /// </summary>
 public static partial class ConsoleLog
 {
-    /// <summary>A title rule: a header regex, the title format ({0} = the guilty function), the report type.</summary>
-    public sealed record TitleRule(Regex Header, string Format, string Type, bool FunctionFromHeader = false);
+    /// <summary>
+    /// A title rule: a header regex, the title format ({0} = the guilty function, {1} = the header's first group), the
+    /// report type. <paramref name="Skip"/>: more helper frames to pass over for this kind of report (substrings);
+    /// <paramref name="Fixed"/>: the title names no function, so a missing trace does not make it corrupted;
+    /// <paramref name="AlwaysCorrupted"/>: the header alone means the real report was lost (e.g. "Fatal exception").
+    /// </summary>
+    public sealed record TitleRule(Regex Header, string Format, string Type, bool FunctionFromHeader = false, string[]? Skip = null,
+        bool Fixed = false, bool AlwaysCorrupted = false);
 
     [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")]
     private static partial Regex Prefix();
+
+    /// <summary>Stands for a line of another task inside a report (printk caller ids): skipped, not a blank line.</summary>
+    static readonly string OtherTask = new string(new[] { (char)0 });
+
+    [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?\[\s*\d+\.\d+\]\[\s*([TC]\d+)\]")]
+    private static partial Regex CallerId();
 
     const string Func = @"([A-Za-z0-9_.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+";
 
     /// <summary>The rules, most specific first. Extend here, not with ifs.</summary>
     public static readonly IReadOnlyList<TitleRule> Rules =
     [
+        new(new Regex(@"^kernel BUG at mm/usercopy\.c"), "BUG: bad usercopy in {0}", "BUG", Skip: ["usercopy", "__check"]),
+        new(new Regex(@"^kernel BUG at lib/list_debug\.c"), "BUG: corrupted list in {0}", "BUG"),
         new(new Regex(@"^kernel BUG at ([^:]+):(\d+)!"), "kernel BUG in {0}", "BUG"),
         // Kernels before 5.0 ("x86/fault: Reword initial BUG message for unhandled page faults"); later ones print the next line's.
         new(new Regex(@"^BUG: unable to handle kernel NULL pointer dereference"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
@@ -28,6 +42,7 @@ public static partial class ConsoleLog
         new(new Regex(@"^BUG: unable to handle (?:page fault|kernel paging request)"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
         new(new Regex(@"^BUG: KASAN: ([a-z\- ]+?) in " + Func), "KASAN: {1} in {0}", "KASAN", FunctionFromHeader: true),
         new(new Regex(@"^BUG: KFENCE: ([a-z\-]+) in " + Func), "KFENCE: {1} in {0}", "KFENCE", FunctionFromHeader: true),
+        new(new Regex(@"^BUG: KCSAN: (.*)$"), "KCSAN: {1}", "KCSAN", Fixed: true),
         new(new Regex(@"^(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?BUG: memory leak$"), "memory leak in {0}", "LEAK"),
         new(new Regex(@"^BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
         new(new Regex(@"^(?:NMI )?watchdog: BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
@@ -40,6 +55,14 @@ public static partial class ConsoleLog
         new(new Regex(@"^Unable to handle kernel paging request"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
         // UBSAN of 4.x and early 5.x kernels named only the location; later ones name the check ("UBSAN: shift-out-of-bounds in").
         new(new Regex(@"^UBSAN: Undefined behaviour in "), "UBSAN: undefined-behaviour in {0}", "UBSAN"),
+        new(new Regex(@"^BUG: spinlock (lockup suspected|already unlocked|recursion|bad magic|wrong owner|wrong CPU)"), "BUG: spinlock {1} in {0}", "LOCKDEP", Skip: ["spin_"]),
+        new(new Regex(@"^BUG: using (__this_cpu_[a-z_]+\(\)|smp_processor_id\(\)) in preemptible"), "BUG: using {1} in preemptible code in {0}", "LOCKDEP", Skip: ["dump_stack", "preemption", "preempt", "check_preemption"]),
+        new(new Regex(@"^BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {0}", "LOCKDEP"),
+        new(new Regex(@"^BUG: Bad page map"), "BUG: Bad page map", "BUG", Fixed: true),
+        new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG"),
+        new(new Regex(@"^BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", "BUG", Fixed: true),
+        new(new Regex(@"^BUG: non-zero nr_(ptes|pmds) on freeing mm"), "BUG: non-zero nr_{1} on freeing mm", "BUG", Fixed: true),
+        new(new Regex(@"^BUG: (?:unable to handle kernel|Unable to handle kernel)\s*$"), "BUG: unable to handle kernel", "BUG", Fixed: true, AlwaysCorrupted: true),
         new(new Regex(@"^BUG: scheduling while atomic"), "BUG: scheduling while atomic in {0}", "ATOMIC_SLEEP"),
         new(new Regex(@"^BUG: sleeping function called from invalid context"), "BUG: sleeping function called from invalid context in {0}", "ATOMIC_SLEEP"),
         new(new Regex(@"^BUG: ([^\n]+?)(?: in " + Func + ")?$"), "BUG: {1}", "BUG"),
@@ -47,7 +70,12 @@ public static partial class ConsoleLog
         new(new Regex(@"^WARNING: (?:possible circular locking dependency|possible recursive locking|possible irq lock inversion dependency)"), "possible deadlock in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: inconsistent lock state"), "inconsistent lock state in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: bad unlock balance detected!"), "WARNING: bad unlock balance in {0}", "LOCKDEP"),
-        new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}", "LOCKDEP"),
+        new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}", "LOCKDEP", Skip: ["rcu", "kmem", "slab", "kmalloc", "vmalloc", "kcalloc", "kzalloc"]),
+        new(new Regex(@"^WARNING: held lock freed!"), "WARNING: held lock freed in {0}", "LOCKDEP"),
+        new(new Regex(@"^WARNING: kernel stack regs at [0-9a-f]+ in [^ ]* has bad '([^']+)' value"), "WARNING: kernel stack regs has bad '{1}' value", "WARNING", Fixed: true),
+        new(new Regex(@"^WARNING: kernel stack frame pointer at [0-9a-f]+ in [^ ]* has bad value"), "WARNING: kernel stack frame pointer has bad value", "WARNING", Fixed: true),
+        new(new Regex(@"^INFO: trying to register non-static key"), "INFO: trying to register non-static key in {0}", "LOCKDEP", Skip: ["stack", "lock", "IRQ"]),
+        new(new Regex(@"^INFO: (Freed|Allocated) in (.*)$"), "INFO: {1} in {2}", "BUG", Fixed: true, AlwaysCorrupted: true),
         new(new Regex(@"^general protection fault"), "general protection fault in {0}", "BUG"),
         new(new Regex(@"^Oops: "), "Oops in {0}", "BUG"),
         new(new Regex(@"^UBSAN: ([a-z\-]+(?: [a-z\-]+)*) in "), "UBSAN: {1} in {0}", "UBSAN"),
@@ -58,7 +86,9 @@ public static partial class ConsoleLog
         new(new Regex(@"^WARNING: ([^\n]+?)$"), "WARNING: {1}", "WARNING"),
         // Panic messages whose tail varies from run to run (exit codes, device names) have fixed titles.
         new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z_][A-Za-z0-9_]*)"), "kernel panic: stack is corrupted in {1}", "PANIC", FunctionFromHeader: true),
-        new(new Regex(@"^Kernel panic - not syncing: (Attempted to kill init!|Couldn't open N_TTY ldisc|panic_on_warn set)"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true),
+        // After a BUG or a WARNING with panic_on_warn, or a hung task with hung_task_panic: the real report was lost.
+        new(new Regex(@"^Kernel panic - not syncing: (Fatal exception|panic_on_warn set|hung_task: blocked tasks)"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true, AlwaysCorrupted: true),
+        new(new Regex(@"^Kernel panic - not syncing: (Attempted to kill init!|Couldn't open N_TTY ldisc)"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true),
         new(new Regex(@"^Kernel panic - not syncing: (.*)$"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true),
     ];
 
@@ -94,10 +124,14 @@ public static partial class ConsoleLog
     public static List<CrashReport> Parse(IReadOnlyList<string> rawLines)
     {
         var lines = rawLines.Select(Strip).ToList();
+        var contexts = rawLines.Select(l => CallerId().Match(l) is { Success: true } c ? c.Groups[1].Value : "").ToList();
         bool panicked = lines.Any(l => l.StartsWith("Kernel panic - not syncing", StringComparison.Ordinal));
         var starts = new List<(int Line, TitleRule Rule, Match Match)>();
         for (int i = 0; i < lines.Count; i++)
         {
+            // Two CPUs printing at once merge lines ("...user memory accessgeneral protection fault: 0000"): a header
+            // in the middle of a line starts a report there.
+            if (!Rules.Any(r => r.Header.IsMatch(lines[i])) && MergedHeader(lines[i]) is { } tail) lines[i] = tail;
             foreach (var rule in Rules)
             {
                 var m = rule.Header.Match(lines[i]);
@@ -121,14 +155,26 @@ public static partial class ConsoleLog
             while (first > 0 && (lines[first - 1].Contains("[ cut here ]") || lines[first - 1].StartsWith("jump_label: Fatal kernel bug", StringComparison.Ordinal)
                 || lines[first - 1].StartsWith("unexpected static_call insn opcode", StringComparison.Ordinal)) && first > (s > 0 ? starts[s - 1].Line : -1) + 1)
                 first--;
-            int limit = s + 1 < starts.Count ? starts[s + 1].Line : lines.Count;
+            // With printk caller ids ([T123] / [C0]) the report is the header's task's (or CPU's) lines: other tasks'
+            // lines in between are dropped, and only that task's next report ends it.
+            string context = contexts[start];
+            var view = lines;
+            int limit = lines.Count;
+            for (int n = s + 1; n < starts.Count; n++)
+                if (context.Length == 0 || contexts[starts[n].Line] == context) { limit = starts[n].Line; break; }
+            if (context.Length > 0)
+            {
+                view = new List<string>(lines);
+                for (int i = start; i < limit; i++) if (contexts[i] != context) view[i] = OtherTask;
+            }
             int end = start;
             for (int i = start; i < limit; i++)
             {
+                if (ReferenceEquals(view[i], OtherTask)) continue;
                 end = i;
-                if (EndLine().IsMatch(lines[i])) break;
+                if (EndLine().IsMatch(view[i])) break;
             }
-            reports.Add(Build(lines, first, start, end, rule, match, panicked));
+            reports.Add(Build(view, first, start, end, rule, match, panicked));
         }
         return reports;
     }
@@ -143,6 +189,7 @@ public static partial class ConsoleLog
         for (int i = start; i <= end; i++)
         {
             var l = lines[i];
+            if (ReferenceEquals(l, OtherTask)) continue;
             if (cpu == null && CpuLine().Match(l) is { Success: true } c)
             {
                 cpu = int.Parse(c.Groups[1].Value, CultureInfo.InvariantCulture);
@@ -178,15 +225,36 @@ public static partial class ConsoleLog
         if (rule.Type == "LOCKDEP")
             for (int i = start; i <= end && lockSite == null; i++)
                 if (LockSiteLine().Match(lines[i]) is { Success: true } ls) lockSite = ls.Groups[1].Value;
-        string? header = rule.FunctionFromHeader && rule.Type != "PANIC" ? match.Groups[rule.Format.Contains("{1}") ? 2 : 1].Value : null;
-        if (header != null && Uninteresting(header)) header = frames.FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function))?.Function ?? header;
-        // An RCU stall is reported from the timer interrupt: the guilty function is in the interrupted task's frames.
-        string? stalled = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal) && interruptEnd >= 0
-            ? frames.FirstOrDefault(f => f.Line >= interruptEnd && f.Reliable && !Uninteresting(f.Function))?.Function : null;
-        string? guilty = header != null ? header
-            : stalled ?? lockSite ?? (rip != null && !Uninteresting(rip) ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
-            : frames.FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function))?.Function);
-        string? function = guilty == null ? null : Function(guilty);
+        // A WARNING's header names where WARN() sits; the report is named after the code that ran into it: the RIP, then
+        // the trace (the header's function only picks the reporting helpers' kinds below).
+        bool Skipped(string f) => Uninteresting(f) || rule.Skip?.Any(x => f.Contains(x, StringComparison.Ordinal)) == true;
+        string? header = rule.FunctionFromHeader && rule.Type is not ("PANIC" or "WARNING") ? match.Groups[rule.Format.Contains("{1}") ? 2 : 1].Value : null;
+        if (header != null && Skipped(header)) header = frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function;
+        // "BUG: workqueue leaked lock or atomic" names the work function on its own line.
+        if (rule.Format.StartsWith("BUG: workqueue leaked", StringComparison.Ordinal))
+            for (int i = start; i <= end && header == null; i++)
+                if (lines[i].Trim() is var t && t.StartsWith("last function: ", StringComparison.Ordinal)) header = t["last function: ".Length..].Split(' ')[0];
+        // Stalls and lockups loop somewhere inside a larger piece of work, so the top frame is arbitrary: they are named
+        // after the work, the frame just above the first dispatch point (a syscall, a work item, a softirq, ...).
+        // An RCU stall is reported from the timer interrupt: only the interrupted task's frames (and RIP) count.
+        string? stalled = null;
+        bool rcuStall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal);
+        if (rcuStall || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal))
+        {
+            int from = rcuStall ? Math.Max(interruptEnd, TimerInterruptLine(lines, start, end)) : -1;
+            var candidates = new List<string>();
+            if (rip != null && (!rcuStall || from >= 0)) candidates.Add(rip.IndexOf('+') is var ripPlus && ripPlus > 0 ? rip[..ripPlus] : rip);
+            candidates.AddRange(frames.Where(f => f.Reliable && f.Line > from).Select(f => f.Function));
+            stalled = StallWork(candidates.Where(f => !Uninteresting(f) && !(rcuStall && f.Contains("rcu", StringComparison.Ordinal))).ToList());
+        }
+        else if (rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal))
+            stalled = HungWait(frames.Where(f => f.Reliable).Select(f => f.Function).ToList());
+        bool stall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal) || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal);
+        string? guilty = header != null ? header : stall ? stalled
+            : stalled ?? lockSite ?? (rip != null && !Skipped(rip) ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
+            : frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function);
+        // Stalls keep the syscall's own symbol once the wrapper prefix is gone ("sys_rmdir" of older kernels).
+        string? function = guilty == null ? null : stall ? (guilty.IndexOf('.') is var dot and > 0 ? guilty[..dot] : guilty) : Function(guilty);
         WarningKind? warningKind = null;
         if (rule.Type == "WARNING" && rule.FunctionFromHeader)
         {
@@ -202,19 +270,127 @@ public static partial class ConsoleLog
                 function = caller == null ? null : Function(caller.Function);
             }
         }
-        bool corrupted = function == null && rule.Type != "PANIC" || frames.Count == 0 && rule.Type is not ("PANIC" or "HANG");
-        // {0} is the guilty function, {1} the header's first group (a KASAN kind, a panic message).
-        string detail = match.Groups.Count > 1 ? match.Groups[1].Value.Trim() : "";
+        // Corrupted: the header alone survived, or a title that names a function found none, or the report has no trace.
+        bool corrupted = rule.AlwaysCorrupted || !rule.Fixed && (function == null && rule.Type != "PANIC" || frames.Count == 0 && rule.Type is not "HANG");
+        // {0} is the guilty function, {1}, {2}... the header's groups (a KASAN kind, a panic message).
+        var arguments = new object[Math.Max(2, match.Groups.Count)];
+        arguments[0] = rule.Type == "PANIC" ? function ?? "" : function ?? "corrupted";
+        for (int g = 1; g < arguments.Length; g++) arguments[g] = g < match.Groups.Count ? match.Groups[g].Value.Trim() : "";
         string title = warningKind != null ? string.Format(CultureInfo.InvariantCulture, warningKind.Format, function ?? "corrupted")
-            : string.Format(CultureInfo.InvariantCulture, rule.Format, rule.Type == "PANIC" ? function ?? "" : function ?? "corrupted", detail);
+            : string.Format(CultureInfo.InvariantCulture, rule.Format, arguments);
         if (rule.Type == "KASAN") title = KasanTitle(lines, start, end, match.Groups[1].Value, function);
+        title = Sanitize(title);
         return new CrashReport
         {
             Title = title, Type = rule.Type, StartLine = first, EndLine = end,
             Corrupted = corrupted, CorruptedReason = !corrupted ? null : function == null ? "no guilty function" : "no call trace",
             Panicked = panicked, Frame = function, Cpu = cpu, Pid = pid, Comm = comm, KernelVersion = version, Rip = rip, Code = code,
-            Frames = frames, Lines = lines.Skip(first).Take(end - first + 1).ToList(),
+            Frames = frames, Lines = lines.Skip(first).Take(end - first + 1).Where(l => !ReferenceEquals(l, OtherTask)).ToList(),
         };
+    }
+
+    static readonly string[] HeaderWords =
+    [
+        "general protection fault", "BUG: ", "WARNING: ", "INFO: ", "kernel BUG at", "Kernel panic - not syncing", "divide error: ",
+        "invalid opcode: ", "Unable to handle kernel", "UBSAN: ", "stack segment: ", "PANIC: double fault",
+    ];
+
+    /// <summary>The line from the first report header inside it, when one is there and a rule accepts it.</summary>
+    static string? MergedHeader(string line)
+    {
+        int best = -1;
+        foreach (var word in HeaderWords)
+        {
+            int at = line.Length > 1 ? line.IndexOf(word, 1, StringComparison.Ordinal) : -1;
+            if (at > 0 && (best < 0 || at < best)) best = at;
+        }
+        if (best < 0 || char.IsAsciiLetterUpper(line[best - 1]) || char.IsAsciiDigit(line[best - 1]) || line[best - 1] == '_') return null; // "ODEBUG: "
+        var tail = line[best..];
+        // Only a specific header: the catch-all "BUG: ..." and "WARNING: ..." rules would take any text that says so.
+        return Rules.FirstOrDefault(r => r.Header.IsMatch(tail)) is { Format: not ("BUG: {1}" or "WARNING: {1}") } ? tail : null;
+    }
+
+    /// <summary>
+    /// Titles group reports of one bug across runs, so what changes from run to run goes: process ids after
+    /// syz-executor, addresses (ADDR), func+off/size (func), CPU numbers, other numbers (NUM).
+    /// </summary>
+    public static string Sanitize(string title)
+    {
+        title = ExecutorId().Replace(title, "syz-executor");
+        title = HexAddress().Replace(title, "${1}ADDR");
+        title = FunctionOffset().Replace(title, "$1");
+        title = CpuNumber().Replace(title, "CPU");
+        for (string before = ""; before != title;) { before = title; title = DecimalNumber().Replace(title, "${1}NUM${3}"); }
+        var sb = new System.Text.StringBuilder(title.Length);
+        foreach (char c in title.Length > 120 ? title[..120] : title)
+            if (c is >= ' ' and < (char)0x7f && !(c == ' ' && sb.Length > 0 && sb[^1] == ' ')) sb.Append(c);
+        return sb.ToString().Trim();
+    }
+
+    [GeneratedRegex(@"syz-executor\.?[0-9]+((/|:)[0-9]+)?")]
+    private static partial Regex ExecutorId();
+    [GeneratedRegex(@"([^a-zA-Z0-9])(?:0x)?[0-9a-f]{6,}")]
+    private static partial Regex HexAddress();
+    [GeneratedRegex(@"([a-zA-Z][a-zA-Z0-9_.]+)\+0x[0-9a-z]+/0x[0-9a-z]+")]
+    private static partial Regex FunctionOffset();
+    [GeneratedRegex(@"CPU#[0-9]+")]
+    private static partial Regex CpuNumber();
+    [GeneratedRegex(@"(\W)(\d+)(\W|$)")]
+    private static partial Regex DecimalNumber();
+
+    static int TimerInterruptLine(List<string> lines, int start, int end)
+    {
+        for (int i = start; i <= end; i++) if (lines[i].Contains("apic_timer_interrupt", StringComparison.Ordinal)) return i;
+        return -1;
+    }
+
+    /// <summary>
+    /// Where work is dispatched: system-call entry, work items, softirqs and timers, kernel threads, page faults, and
+    /// the file, socket and ioctl operations that route a syscall to a driver or protocol. The frame called from the
+    /// first of these names a stall (matched as substrings of the function name).
+    /// </summary>
+    static readonly string[] DispatchPoints =
+    [
+        "do_syscall_", "do_fast_syscall_", "entry_SYSCALL", "process_one_work", "worker_thread", "do_softirq", "__do_softirq",
+        "net_rx_action", "netif_receive_skb", "__netif_receive_skb", "call_timer_fn", "run_timer_softirq", "_run_timers",
+        "expire_timers", "run_ksoftirqd", "smpboot_thread_fn", "kthread", "ret_from_fork", "start_secondary", "cpu_startup_entry",
+        "vfs_write", "vfs_read", "vfs_iter_read", "vfs_iter_write", "do_iter_read", "do_iter_write", "vfs_ioctl", "blkdev_ioctl",
+        "call_read_iter", "call_write_iter", "do_iter_readv_writev", "call_mmap", "mmap_region", "do_mmap", "do_dentry_open", "vfs_open",
+        "sock_sendmsg", "sock_recvmsg", "sock_release", "__sock_release", "__sys_setsockopt", "sock_common_setsockopt",
+        "__sys_listen", "__sys_accept", "sock_do_ioctl", "sock_ioctl", "nfnetlink_rcv_msg",
+        "__do_fault", "handle_mm_fault", "do_page_fault", "exc_page_fault", "__fput", "task_work_run", "exit_to_usermode", "exit_to_user_mode",
+    ];
+
+    static readonly string[] SyscallPrefixes = ["__x64_", "SYSC_", "SyS_", "compat_SYSC_", "compat_SyS_", "__ia32_sys_"];
+
+    /// <summary>The frame just above the first dispatch point (syscall wrapper prefixes dropped); null when none.</summary>
+    static string? StallWork(List<string> frames)
+    {
+        for (int i = 0; i < frames.Count; i++)
+        {
+            if (!DispatchPoints.Any(d => frames[i].Contains(d, StringComparison.Ordinal))) continue;
+            var work = i > 0 ? frames[i - 1] : frames[i];
+            foreach (var prefix in SyscallPrefixes)
+                if (work.StartsWith(prefix, StringComparison.Ordinal)) work = work[prefix.Length..];
+            return work;
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// A hung task waits somewhere: hangs on rtnl_lock and on RCU grace periods are grouped under those; otherwise the
+    /// first frame that is not waiting, scheduling or locking.
+    /// </summary>
+    static string? HungWait(List<string> frames)
+    {
+        foreach (var f in frames)
+        {
+            if (f.StartsWith("rtnl_lock", StringComparison.Ordinal)) return "rtnl_lock";
+            if (f.StartsWith("synchronize_rcu", StringComparison.Ordinal) || f.StartsWith("synchronize_srcu", StringComparison.Ordinal)
+                || f.StartsWith("synchronize_net", StringComparison.Ordinal) || f.StartsWith("synchronize_sched", StringComparison.Ordinal)) return "synchronize_rcu";
+        }
+        string[] waiting = ["sched", "_lock", "_slowlock", "down", "completion", "kthread", "wait", "synchronize", "context_switch", "__switch_to", "cancel_delayed_work"];
+        return frames.FirstOrDefault(f => !waiting.Any(w => f.Contains(w, StringComparison.Ordinal)) && !Uninteresting(f));
     }
 
     /// <summary>A WARNING raised by a reporting helper on behalf of its caller: its title names the caller.</summary>
@@ -229,6 +405,7 @@ public static partial class ConsoleLog
         new(["usercopy_warn", "__check_object_size", "check_object_size"], "WARNING: bad usercopy in {0}", ["usercopy_", "__check_object", "check_object"]),
         new(["proc_register"], "WARNING: proc registration bug in {0}", ["proc_", "__proc_"]),
         new(["kobject_"], "WARNING: kobject bug in {0}", ["kobject_"]),
+        new(["refcount_"], "WARNING: refcount bug in {0}", ["refcount", "kobject_"]),
         new(["lock_release", "lock_acquire", "__lock_acquire", "lockdep_", "register_lock_class", "hlock_class", "check_flags"], "WARNING: locking bug in {0}",
             ["lock_", "__lock_", "lockdep_", "up_", "up_read", "up_write", "__up_", "mutex_", "__mutex_"]),
     ];
@@ -258,7 +435,28 @@ public static partial class ConsoleLog
         "call_rwsem_", "__wait_rcu_gp", "wait_on_page", "trace_hardirqs", "stack_trace_", "save_stack", "__save_stack",
     ];
 
-    static bool Uninteresting(string symbol) => NotGuilty.Any(p => symbol.StartsWith(p, StringComparison.Ordinal));
+    /// <summary>
+    /// Helpers recognised anywhere in a name (with underscores or suffixes around them): sanitizer runtimes, string and
+    /// memory routines, user copies, lock primitives, printing and the trap path.
+    /// </summary>
+    public static readonly IReadOnlyList<string> NotGuiltyAnywhere =
+    [
+        "kasan", "__asan", "__sanitizer", "kmsan", "__msan", "check_memory_region", "panic", "lockdep", "dump_stack", "warn_slowpath",
+        "__warn", "report_bug", "fixup_bug", "_trap", "invalid_op", "print_address_description",
+        "memcpy", "memset", "memmove", "memcmp", "memchr", "strcmp", "strncmp", "strlen", "strnlen", "strcpy", "strncpy", "strscpy",
+        "strlcpy", "strchr", "strnstr", "copy_to_user", "copy_from_user", "put_user", "get_user", "might_fault", "might_sleep",
+        "spin_lock", "spin_unlock", "spin_trylock", "raw_read_lock", "raw_write_lock", "mutex_lock", "mutex_unlock", "mutex_trylock",
+        "lock_acquire", "lock_release", "lock_class", "osq_lock", "refcount_", "_indirect_thunk_", "printk", "snprintf", "debug_object",
+        "list_add", "list_del", "string", "pointer", "read_word_at_a_time", "__wake_up", "finish_wait", "kthread_stop", "flush_work",
+        "flush_workqueue", "drain_workqueue", "destroy_workqueue", "cancel_work_sync", "__cancel_work_timer", "del_timer",
+        "kobject_del", "kobject_put", "kobject_uevent", "add_uevent_var", "get_device_parent", "device_add", "device_del",
+        "device_unregister", "device_destroy", "device_for_each_child", "sysfs_remove", "device_remove_file", "rollback_registered",
+        "unregister_netdev", "usb_kill_urb", "usb_kill_anchored_urbs", "usb_control_msg", "usb_hcd_submit_urb", "usb_submit_urb",
+        "dummy_urb_enqueue", "i2c_del_adapter", "hwrng_unregister", "tty_unregister_device",
+    ];
+
+    static bool Uninteresting(string symbol) =>
+        NotGuilty.Any(p => symbol.StartsWith(p, StringComparison.Ordinal)) || NotGuiltyAnywhere.Any(p => symbol.Contains(p, StringComparison.Ordinal));
 
     [GeneratedRegex(@"^\s*(?:[A-Z][A-Z0-9]{1,3}:|Code:|RIP |RSP )")]
     private static partial Regex RegisterLine();
