@@ -17,7 +17,7 @@ public static partial class ConsoleLog
     /// <paramref name="AlwaysCorrupted"/>: the header alone means the real report was lost (e.g. "Fatal exception").
     /// </summary>
     public sealed record TitleRule(Regex Header, string Format, string Type, bool FunctionFromHeader = false, string[]? Skip = null,
-        bool Fixed = false, bool AlwaysCorrupted = false);
+        bool Fixed = false, bool AlwaysCorrupted = false, bool TraceFollowsHeader = false);
 
     [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")]
     private static partial Regex Prefix();
@@ -41,7 +41,10 @@ public static partial class ConsoleLog
         new(new Regex(@"^BUG: kernel NULL pointer dereference, address"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
         new(new Regex(@"^BUG: unable to handle (?:page fault|kernel paging request)"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
         new(new Regex(@"^BUG: KASAN: ([a-z\- ]+?) in " + Func), "KASAN: {1} in {0}", "KASAN", FunctionFromHeader: true),
-        new(new Regex(@"^BUG: KFENCE: ([a-z\-]+) in " + Func), "KFENCE: {1} in {0}", "KFENCE", FunctionFromHeader: true),
+        // KFENCE and KMSAN print the frames right after the header, without "Call Trace:".
+        new(new Regex(@"^BUG: KFENCE: ([a-z\- ]+?) in " + Func), "KFENCE: {1} in {0}", "KFENCE", FunctionFromHeader: true, TraceFollowsHeader: true),
+        new(new Regex(@"^BUG: KMSAN: kernel-usb-infoleak"), "KMSAN: kernel-usb-infoleak in {0}", "KMSAN", Skip: ["usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"], TraceFollowsHeader: true),
+        new(new Regex(@"^BUG: KMSAN: ([a-z\-]+) in "), "KMSAN: {1} in {0}", "KMSAN", TraceFollowsHeader: true),
         new(new Regex(@"^BUG: KCSAN: (.*)$"), "KCSAN: {1}", "KCSAN", Fixed: true),
         new(new Regex(@"^(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?BUG: memory leak$"), "memory leak in {0}", "LEAK"),
         new(new Regex(@"^BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
@@ -49,6 +52,9 @@ public static partial class ConsoleLog
         // Bracketed lockdep headers of 4.x kernels (4.5 prints them); 5.x prints "WARNING: ..." (rules below).
         new(new Regex(@"^\[ INFO: possible (?:circular locking dependency|recursive locking|irq lock inversion dependency) detected \]"), "possible deadlock in {0}", "LOCKDEP"),
         new(new Regex(@"^\[ INFO: inconsistent lock state \]"), "inconsistent lock state in {0}", "LOCKDEP"),
+        new(new Regex(@"^(?:\[ )?(?:INFO|WARNING): SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected"), "possible deadlock in {0}", "LOCKDEP"),
+        new(new Regex(@"^(?:\[ )?(?:BUG|WARNING): lock held when returning to user space"), "BUG: lock held when returning to user space in {0}", "LOCKDEP"),
+        new(new Regex(@"^\[ BUG: held lock freed! \]|^BUG: held lock freed!"), "BUG: held lock freed in {0}", "LOCKDEP"),
         new(new Regex(@"^\[ BUG: bad unlock balance detected! \]"), "BUG: bad unlock balance in {0}", "LOCKDEP"),
         new(new Regex(@"^\[ INFO: suspicious RCU usage\. \]"), "INFO: suspicious RCU usage in {0}", "LOCKDEP"),
         // arm/arm64 wording of a page fault.
@@ -79,7 +85,8 @@ public static partial class ConsoleLog
         new(new Regex(@"^general protection fault"), "general protection fault in {0}", "BUG"),
         new(new Regex(@"^Oops: "), "Oops in {0}", "BUG"),
         new(new Regex(@"^UBSAN: ([a-z\-]+(?: [a-z\-]+)*) in "), "UBSAN: {1} in {0}", "UBSAN"),
-        new(new Regex(@"^INFO: task .* blocked for more than \d+ seconds"), "INFO: task hung in {0}", "HANG"),
+        new(new Regex(@"^INFO: task .* blocked (?:in I/O wait )?for more than \d+ seconds"), "INFO: task hung in {0}", "HANG"),
+        new(new Regex(@"^INFO: task .* can't die for more than \d+ seconds"), "INFO: task can't die in {0}", "HANG"),
         new(new Regex(@"^(?:rcu: )?INFO: rcu_(?:sched|preempt|bh) (?:self-)?detected (?:stall|expedited stalls)"), "INFO: rcu detected stall in {0}", "HANG"),
         new(new Regex(@"^divide error: "), "divide error in {0}", "BUG"),
         new(new Regex(@"^invalid opcode: "), "invalid opcode in {0}", "BUG"),
@@ -99,7 +106,7 @@ public static partial class ConsoleLog
     private static partial Regex RipLine();
     // A frame: " func+0xoff/0xsize [module]", "? " when unreliable; 4.x kernels put "[<addr>] " and "<IRQ>"/"<EOI>" before
     // it, kmemleak and symbolized logs " file:line" after it.
-    [GeneratedRegex(@"^\s*(?:<(?:IRQ|EOI|NMI)>\s+)?(?:\[<(?<address>[0-9a-f]+)>\] )?(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?(?: \S+:\d+)?\s*$")]
+    [GeneratedRegex(@"^\s*(?:<(?:IRQ|EOI|NMI)>\s+)?(?:\[<(?<address>[0-9a-f]+)>\] )?(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?(?: \S+:\d+)?(?: \([A-Z]\))?\s*$")]
     private static partial Regex FrameLine();
     [GeneratedRegex(@"^(?:---\[ end trace [0-9a-f]+ \]---|---\[ end Kernel panic)")]
     private static partial Regex EndLine();
@@ -184,7 +191,7 @@ public static partial class ConsoleLog
         int? cpu = null, pid = null;
         string? comm = null, version = null, rip = null, code = null;
         var frames = new List<CrashFrame>();
-        bool inTrace = false;
+        bool inTrace = rule.TraceFollowsHeader;
         int interruptEnd = -1; // the line of the last "</IRQ>" / "<EOI>": the interrupted task's frames follow it
         for (int i = start; i <= end; i++)
         {
@@ -205,7 +212,8 @@ public static partial class ConsoleLog
             if (rip == null && RipLine().Match(l) is { Success: true } r) rip = r.Groups[1].Value;
             if (code == null && l.StartsWith("Code: ", StringComparison.Ordinal)) code = l[6..];
             // "Call Trace:" in oopses; kmemleak prints "  backtrace:" (frames carry file:line when the kernel symbolizes).
-            if (l.StartsWith("Call Trace:", StringComparison.Ordinal) || l.Trim() == "backtrace:") { inTrace = true; continue; }
+            // arm64 prints "Call trace:".
+            if (l.StartsWith("Call Trace:", StringComparison.OrdinalIgnoreCase) || l.Trim() == "backtrace:") { inTrace = true; continue; }
             if (!inTrace) continue;
             var trimmed = l.TrimStart();
             if (trimmed.StartsWith("</IRQ>", StringComparison.Ordinal) || trimmed.StartsWith("<EOI>", StringComparison.Ordinal)) interruptEnd = i;
@@ -219,7 +227,8 @@ public static partial class ConsoleLog
                 });
             // The trap's register dump inside a trace (RIP:, RSP:, RAX:, Code: ... between the frames of a WARN with
             // panic_on_warn) does not end it.
-            else if (frames.Count > 0 && !RegisterLine().IsMatch(l)) inTrace = false;
+            // Symbolized logs put " func file.c:123 [inline]" lines between frames: they do not end the trace either.
+            else if (frames.Count > 0 && !RegisterLine().IsMatch(l) && !l.EndsWith(" [inline]", StringComparison.Ordinal)) inTrace = false;
         }
         string? lockSite = null;
         if (rule.Type == "LOCKDEP")
@@ -247,7 +256,7 @@ public static partial class ConsoleLog
             candidates.AddRange(frames.Where(f => f.Reliable && f.Line > from).Select(f => f.Function));
             stalled = StallWork(candidates.Where(f => !Uninteresting(f) && !(rcuStall && f.Contains("rcu", StringComparison.Ordinal))).ToList());
         }
-        else if (rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal))
+        else if (rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die", StringComparison.Ordinal))
             stalled = HungWait(frames.Where(f => f.Reliable).Select(f => f.Function).ToList());
         bool stall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal) || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal);
         string? guilty = header != null ? header : stall ? stalled
