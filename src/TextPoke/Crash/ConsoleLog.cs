@@ -14,10 +14,11 @@ public static partial class ConsoleLog
     /// A title rule: a header regex, the title format ({0} = the guilty function, {1} = the header's first group), the
     /// report type. <paramref name="Skip"/>: more helper frames to pass over for this kind of report (substrings);
     /// <paramref name="Fixed"/>: the title names no function, so a missing trace does not make it corrupted;
-    /// <paramref name="AlwaysCorrupted"/>: the header alone means the real report was lost (e.g. "Fatal exception").
+    /// <paramref name="AlwaysCorrupted"/>: the header alone means the real report was lost (e.g. "Fatal exception");
+    /// <paramref name="NoStackTrace"/>: this kind of report prints no call trace, so none missing makes it corrupted.
     /// </summary>
     public sealed record TitleRule(Regex Header, string Format, string Type, bool FunctionFromHeader = false, string[]? Skip = null,
-        bool Fixed = false, bool AlwaysCorrupted = false, bool TraceFollowsHeader = false);
+        bool Fixed = false, bool AlwaysCorrupted = false, bool TraceFollowsHeader = false, bool NoStackTrace = false);
 
     [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")]
     private static partial Regex Prefix();
@@ -45,15 +46,15 @@ public static partial class ConsoleLog
         new(new Regex(@"^BUG: KFENCE: ([a-z\- ]+?) in " + Func), "KFENCE: {1} in {0}", "KFENCE", FunctionFromHeader: true, TraceFollowsHeader: true),
         new(new Regex(@"^BUG: KMSAN: kernel-usb-infoleak"), "KMSAN: kernel-usb-infoleak in {0}", "KMSAN", Skip: ["usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"], TraceFollowsHeader: true),
         new(new Regex(@"^BUG: KMSAN: ([a-z\-]+) in "), "KMSAN: {1} in {0}", "KMSAN", TraceFollowsHeader: true),
-        new(new Regex(@"^BUG: KCSAN: (.*)$"), "KCSAN: {1}", "KCSAN", Fixed: true),
+        new(new Regex(@"^BUG: KCSAN: (.*)$"), "KCSAN: {1}", "KCSAN", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?BUG: memory leak$"), "memory leak in {0}", "LEAK"),
         new(new Regex(@"^BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
         new(new Regex(@"^(?:NMI )?watchdog: BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
         // Bracketed lockdep headers of 4.x kernels (4.5 prints them); 5.x prints "WARNING: ..." (rules below).
         new(new Regex(@"^\[ INFO: possible (?:circular locking dependency|recursive locking|irq lock inversion dependency) detected \]"), "possible deadlock in {0}", "LOCKDEP"),
         new(new Regex(@"^\[ INFO: inconsistent lock state \]"), "inconsistent lock state in {0}", "LOCKDEP"),
-        new(new Regex(@"^(?:\[ )?(?:INFO|WARNING): SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected"), "possible deadlock in {0}", "LOCKDEP"),
-        new(new Regex(@"^(?:\[ )?(?:BUG|WARNING): lock held when returning to user space"), "BUG: lock held when returning to user space in {0}", "LOCKDEP"),
+        new(new Regex(@"^(?:\[ )?(?:INFO|WARNING): (?:SOFT|HARD)IRQ-safe -> (?:SOFT|HARD)IRQ-unsafe lock order detected"), "possible deadlock in {0}", "LOCKDEP"),
+        new(new Regex(@"^(?:\[ )?(?:BUG|WARNING): lock held when returning to user space"), "BUG: lock held when returning to user space in {0}", "LOCKDEP", NoStackTrace: true),
         new(new Regex(@"^\[ BUG: held lock freed! \]|^BUG: held lock freed!"), "BUG: held lock freed in {0}", "LOCKDEP"),
         new(new Regex(@"^\[ BUG: bad unlock balance detected! \]"), "BUG: bad unlock balance in {0}", "LOCKDEP"),
         new(new Regex(@"^\[ INFO: suspicious RCU usage\. \]"), "INFO: suspicious RCU usage in {0}", "LOCKDEP"),
@@ -63,26 +64,29 @@ public static partial class ConsoleLog
         new(new Regex(@"^UBSAN: Undefined behaviour in "), "UBSAN: undefined-behaviour in {0}", "UBSAN"),
         new(new Regex(@"^BUG: spinlock (lockup suspected|already unlocked|recursion|bad magic|wrong owner|wrong CPU)"), "BUG: spinlock {1} in {0}", "LOCKDEP", Skip: ["spin_"]),
         new(new Regex(@"^BUG: using (__this_cpu_[a-z_]+\(\)|smp_processor_id\(\)) in preemptible"), "BUG: using {1} in preemptible code in {0}", "LOCKDEP", Skip: ["dump_stack", "preemption", "preempt", "check_preemption"]),
-        new(new Regex(@"^BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {0}", "LOCKDEP"),
+        new(new Regex(@"^BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {0}", "LOCKDEP", NoStackTrace: true),
         new(new Regex(@"^BUG: Bad page map"), "BUG: Bad page map", "BUG", Fixed: true),
         new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG"),
-        new(new Regex(@"^BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", "BUG", Fixed: true),
-        new(new Regex(@"^BUG: non-zero nr_(ptes|pmds) on freeing mm"), "BUG: non-zero nr_{1} on freeing mm", "BUG", Fixed: true),
+        new(new Regex(@"^BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", "BUG", Fixed: true, NoStackTrace: true),
+        new(new Regex(@"^BUG: non-zero nr_(ptes|pmds) on freeing mm"), "BUG: non-zero nr_{1} on freeing mm", "BUG", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^BUG: (?:unable to handle kernel|Unable to handle kernel)\s*$"), "BUG: unable to handle kernel", "BUG", Fixed: true, AlwaysCorrupted: true),
         new(new Regex(@"^BUG: scheduling while atomic"), "BUG: scheduling while atomic in {0}", "ATOMIC_SLEEP"),
         new(new Regex(@"^BUG: sleeping function called from invalid context"), "BUG: sleeping function called from invalid context in {0}", "ATOMIC_SLEEP"),
-        new(new Regex(@"^BUG: ([^\n]+?)(?: in " + Func + ")?$"), "BUG: {1}", "BUG"),
+        new(new Regex(@"^BUG: ([^\n]+?)(?: in " + Func + ")?$"), "BUG: {1}", "BUG", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^WARNING: CPU: \d+ PID: \d+ at [^ ]+ " + Func), "WARNING in {0}", "WARNING", FunctionFromHeader: true),
+        // 6.x: "WARNING: fs/jfs/jfs_dmap.c:2987 at dbAdjTree+0x../0x.., CPU#0: jfsCommit/112".
+        new(new Regex(@"^WARNING: \S+\.[ch]:\d+ at ([A-Za-z0-9_.$]+)"), "WARNING in {0}", "WARNING", FunctionFromHeader: true),
         new(new Regex(@"^WARNING: (?:possible circular locking dependency|possible recursive locking|possible irq lock inversion dependency)"), "possible deadlock in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: inconsistent lock state"), "inconsistent lock state in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: bad unlock balance detected!"), "WARNING: bad unlock balance in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}", "LOCKDEP", Skip: ["rcu", "kmem", "slab", "kmalloc", "vmalloc", "kcalloc", "kzalloc"]),
         new(new Regex(@"^WARNING: held lock freed!"), "WARNING: held lock freed in {0}", "LOCKDEP"),
-        new(new Regex(@"^WARNING: kernel stack regs at [0-9a-f]+ in [^ ]* has bad '([^']+)' value"), "WARNING: kernel stack regs has bad '{1}' value", "WARNING", Fixed: true),
-        new(new Regex(@"^WARNING: kernel stack frame pointer at [0-9a-f]+ in [^ ]* has bad value"), "WARNING: kernel stack frame pointer has bad value", "WARNING", Fixed: true),
+        new(new Regex(@"^WARNING: kernel stack regs at [0-9a-f]+ in [^ ]* has bad '([^']+)' value"), "WARNING: kernel stack regs has bad '{1}' value", "WARNING", Fixed: true, NoStackTrace: true),
+        new(new Regex(@"^WARNING: kernel stack frame pointer at [0-9a-f]+ in [^ ]* has bad value"), "WARNING: kernel stack frame pointer has bad value", "WARNING", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^INFO: trying to register non-static key"), "INFO: trying to register non-static key in {0}", "LOCKDEP", Skip: ["stack", "lock", "IRQ"]),
         new(new Regex(@"^INFO: (Freed|Allocated) in (.*)$"), "INFO: {1} in {2}", "BUG", Fixed: true, AlwaysCorrupted: true),
         new(new Regex(@"^general protection fault"), "general protection fault in {0}", "BUG"),
+        new(new Regex(@"^Oops: general protection fault"), "general protection fault in {0}", "BUG"),
         new(new Regex(@"^Oops: "), "Oops in {0}", "BUG"),
         new(new Regex(@"^UBSAN: ([a-z\-]+(?: [a-z\-]+)*) in "), "UBSAN: {1} in {0}", "UBSAN"),
         new(new Regex(@"^INFO: task .* blocked (?:in I/O wait )?for more than \d+ seconds"), "INFO: task hung in {0}", "HANG"),
@@ -90,9 +94,9 @@ public static partial class ConsoleLog
         new(new Regex(@"^(?:rcu: )?INFO: rcu_(?:sched|preempt|bh) (?:self-)?detected (?:stall|expedited stalls)"), "INFO: rcu detected stall in {0}", "HANG"),
         new(new Regex(@"^divide error: "), "divide error in {0}", "BUG"),
         new(new Regex(@"^invalid opcode: "), "invalid opcode in {0}", "BUG"),
-        new(new Regex(@"^WARNING: ([^\n]+?)$"), "WARNING: {1}", "WARNING"),
+        new(new Regex(@"^WARNING: ([^\n]+?)$"), "WARNING: {1}", "WARNING", Fixed: true, NoStackTrace: true),
         // Panic messages whose tail varies from run to run (exit codes, device names) have fixed titles.
-        new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z_][A-Za-z0-9_]*)"), "kernel panic: stack is corrupted in {1}", "PANIC", FunctionFromHeader: true),
+        new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z_][A-Za-z0-9_]*)"), "kernel panic: stack is corrupted in {1}", "PANIC", FunctionFromHeader: true, NoStackTrace: true),
         // After a BUG or a WARNING with panic_on_warn, or a hung task with hung_task_panic: the real report was lost.
         new(new Regex(@"^Kernel panic - not syncing: (Fatal exception|panic_on_warn set|hung_task: blocked tasks)"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true, AlwaysCorrupted: true),
         new(new Regex(@"^Kernel panic - not syncing: (Attempted to kill init!|Couldn't open N_TTY ldisc)"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true),
@@ -254,7 +258,7 @@ public static partial class ConsoleLog
             var candidates = new List<string>();
             if (rip != null && (!rcuStall || from >= 0)) candidates.Add(rip.IndexOf('+') is var ripPlus && ripPlus > 0 ? rip[..ripPlus] : rip);
             candidates.AddRange(frames.Where(f => f.Reliable && f.Line > from).Select(f => f.Function));
-            stalled = StallWork(candidates.Where(f => !Uninteresting(f) && !(rcuStall && f.Contains("rcu", StringComparison.Ordinal))).ToList());
+            stalled = StallWork(candidates.Where(f => !Uninteresting(f) && !(rcuStall && (f.Contains("rcu", StringComparison.Ordinal) || f.Contains("apic_timer_interrupt", StringComparison.Ordinal)))).ToList());
         }
         else if (rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die", StringComparison.Ordinal))
             stalled = HungWait(frames.Where(f => f.Reliable).Select(f => f.Function).ToList());
@@ -280,7 +284,8 @@ public static partial class ConsoleLog
             }
         }
         // Corrupted: the header alone survived, or a title that names a function found none, or the report has no trace.
-        bool corrupted = rule.AlwaysCorrupted || !rule.Fixed && (function == null && rule.Type != "PANIC" || frames.Count == 0 && rule.Type is not "HANG");
+        bool needsFunction = !rule.Fixed && rule.Type != "PANIC", needsTrace = !rule.NoStackTrace && rule.Type != "HANG";
+        bool corrupted = rule.AlwaysCorrupted || needsFunction && function == null || needsTrace && frames.Count == 0;
         // {0} is the guilty function, {1}, {2}... the header's groups (a KASAN kind, a panic message).
         var arguments = new object[Math.Max(2, match.Groups.Count)];
         arguments[0] = rule.Type == "PANIC" ? function ?? "" : function ?? "corrupted";
@@ -409,12 +414,13 @@ public static partial class ConsoleLog
     public static readonly IReadOnlyList<WarningKind> WarningKinds =
     [
         new(["debug_print_object"], "WARNING: ODEBUG bug in {0}", ["debug_", "__debug_", "call_rcu", "__call_rcu", "init_timer", "__init_timer"]),
-        new(["kmalloc_slab", "kmalloc_order", "warn_alloc", "kvmalloc_node", "__alloc_pages"], "WARNING: kmalloc bug in {0}",
+        new(["kmalloc_slab", "kmalloc_order", "kmalloc_", "__kmalloc", "kvmalloc_node", "kvmalloc"], "WARNING: kmalloc bug in {0}",
             ["kmalloc", "__kmalloc", "kvmalloc", "warn_alloc", "__alloc_pages", "alloc_pages", "should_fail", "__should_fail"]),
         new(["usercopy_warn", "__check_object_size", "check_object_size"], "WARNING: bad usercopy in {0}", ["usercopy_", "__check_object", "check_object"]),
         new(["proc_register"], "WARNING: proc registration bug in {0}", ["proc_", "__proc_"]),
         new(["kobject_"], "WARNING: kobject bug in {0}", ["kobject_"]),
         new(["refcount_"], "WARNING: refcount bug in {0}", ["refcount", "kobject_"]),
+        new(["usb_submit_urb"], "WARNING in {0}/usb_submit_urb", ["usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"]),
         new(["lock_release", "lock_acquire", "__lock_acquire", "lockdep_", "register_lock_class", "hlock_class", "check_flags"], "WARNING: locking bug in {0}",
             ["lock_", "__lock_", "lockdep_", "up_", "up_read", "up_write", "__up_", "mutex_", "__mutex_"]),
     ];
@@ -462,6 +468,9 @@ public static partial class ConsoleLog
         "device_unregister", "device_destroy", "device_for_each_child", "sysfs_remove", "device_remove_file", "rollback_registered",
         "unregister_netdev", "usb_kill_urb", "usb_kill_anchored_urbs", "usb_control_msg", "usb_hcd_submit_urb", "usb_submit_urb",
         "dummy_urb_enqueue", "i2c_del_adapter", "hwrng_unregister", "tty_unregister_device",
+        // Data-structure and page helpers that BUG or fault on their callers' behalf.
+        "skb_put", "skb_push", "skb_pull", "skb_over_panic", "skb_under_panic", "rb_erase", "rb_next", "rb_prev", "rb_first",
+        "rb_insert", "__rb_", "__phys_addr", "folio_unlock", "check_heap_object", "mutex_optimistic_spin", "assertfail",
     ];
 
     static bool Uninteresting(string symbol) =>
