@@ -63,7 +63,8 @@ public static partial class ConsoleLog
         // UBSAN of 4.x and early 5.x kernels named only the location; later ones name the check ("UBSAN: shift-out-of-bounds in").
         new(new Regex(@"^UBSAN: Undefined behaviour in "), "UBSAN: undefined-behaviour in {0}", "UBSAN"),
         new(new Regex(@"^BUG: spinlock (lockup suspected|already unlocked|recursion|bad magic|wrong owner|wrong CPU)"), "BUG: spinlock {1} in {0}", "LOCKDEP", Skip: ["spin_"]),
-        new(new Regex(@"^BUG: using (__this_cpu_[a-z_]+\(\)|smp_processor_id\(\)) in preemptible"), "BUG: using {1} in preemptible code in {0}", "LOCKDEP", Skip: ["dump_stack", "preemption", "preempt", "check_preemption"]),
+        new(new Regex(@"^BUG: rwlock (lockup suspected|already unlocked|recursion|bad magic|wrong owner|wrong CPU)"), "BUG: rwlock {1} in {0}", "LOCKDEP", Skip: ["_lock", "_unlock"]),
+        new(new Regex(@"^BUG: using (__this_cpu_[a-z_]+\(\)|smp_processor_id\(\)) in preemptible"), "BUG: using {1} in preemptible code in {0}", "LOCKDEP", Skip: ["dump_stack", "preemption", "preempt", "check_preemption", "debug_smp_processor_id"]),
         new(new Regex(@"^BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {0}", "LOCKDEP", NoStackTrace: true),
         new(new Regex(@"^BUG: Bad page map"), "BUG: Bad page map", "BUG", Fixed: true),
         new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG"),
@@ -83,6 +84,8 @@ public static partial class ConsoleLog
         new(new Regex(@"^WARNING: held lock freed!"), "WARNING: held lock freed in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: kernel stack regs at [0-9a-f]+ in [^ ]* has bad '([^']+)' value"), "WARNING: kernel stack regs has bad '{1}' value", "WARNING", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^WARNING: kernel stack frame pointer at [0-9a-f]+ in [^ ]* has bad value"), "WARNING: kernel stack frame pointer has bad value", "WARNING", Fixed: true, NoStackTrace: true),
+        new(new Regex(@"^WARNING: kernel stack (?:regs .* has bad 'bp' value|frame pointer .* has bad value)"), "WARNING: kernel stack regs has bad value", "WARNING", Fixed: true, NoStackTrace: true),
+        new(new Regex(@"^(BUG|WARNING): .*still has locks held!"), "{1}: still has locks held in {0}", "LOCKDEP"),
         new(new Regex(@"^INFO: trying to register non-static key"), "INFO: trying to register non-static key in {0}", "LOCKDEP", Skip: ["stack", "lock", "IRQ"]),
         new(new Regex(@"^INFO: (Freed|Allocated) in (.*)$"), "INFO: {1} in {2}", "BUG", Fixed: true, AlwaysCorrupted: true),
         new(new Regex(@"^general protection fault"), "general protection fault in {0}", "BUG"),
@@ -96,6 +99,9 @@ public static partial class ConsoleLog
         new(new Regex(@"^invalid opcode: "), "invalid opcode in {0}", "BUG"),
         new(new Regex(@"^WARNING: ([^\n]+?)$"), "WARNING: {1}", "WARNING", Fixed: true, NoStackTrace: true),
         // Panic messages whose tail varies from run to run (exit codes, device names) have fixed titles.
+        // The stack protector names the function when it can, else an address: then the trace names it.
+        new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: [0-9a-f]{8,}\b"), "kernel panic: stack is corrupted in {0}", "PANIC", Skip: ["stack_chk"]),
+        new(new Regex(@"^Kernel panic - not syncing: corrupted stack end"), "kernel panic: corrupted stack end in {0}", "PANIC", Skip: ["schedule", "retint_kernel"]),
         new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z_][A-Za-z0-9_]*)"), "kernel panic: stack is corrupted in {1}", "PANIC", FunctionFromHeader: true, NoStackTrace: true),
         // After a BUG or a WARNING with panic_on_warn, or a hung task with hung_task_panic: the real report was lost.
         new(new Regex(@"^Kernel panic - not syncing: (Fatal exception|panic_on_warn set|hung_task: blocked tasks)"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true, AlwaysCorrupted: true),
@@ -252,17 +258,18 @@ public static partial class ConsoleLog
         // An RCU stall is reported from the timer interrupt: only the interrupted task's frames (and RIP) count.
         string? stalled = null;
         bool rcuStall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal);
-        if (rcuStall || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal))
+        if (rcuStall || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal) || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal))
         {
             int from = rcuStall ? Math.Max(interruptEnd, TimerInterruptLine(lines, start, end)) : -1;
             var candidates = new List<string>();
             if (rip != null && (!rcuStall || from >= 0)) candidates.Add(rip.IndexOf('+') is var ripPlus && ripPlus > 0 ? rip[..ripPlus] : rip);
             candidates.AddRange(frames.Where(f => f.Reliable && f.Line > from).Select(f => f.Function));
-            stalled = StallWork(candidates.Where(f => !Uninteresting(f) && !(rcuStall && (f.Contains("rcu", StringComparison.Ordinal) || f.Contains("apic_timer_interrupt", StringComparison.Ordinal)))).ToList());
+            stalled = StallWork(candidates.Where(f => !Skipped(f) && !(rcuStall && (f.Contains("rcu", StringComparison.Ordinal) || f.Contains("apic_timer_interrupt", StringComparison.Ordinal)))).ToList());
         }
         else if (rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die", StringComparison.Ordinal))
             stalled = HungWait(frames.Where(f => f.Reliable).Select(f => f.Function).ToList());
-        bool stall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal) || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal);
+        bool stall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal) || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal)
+            || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal);
         string? guilty = header != null ? header : stall ? stalled
             : stalled ?? lockSite ?? (rip != null && !Skipped(rip) ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
             : frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function);
@@ -471,6 +478,8 @@ public static partial class ConsoleLog
         // Data-structure and page helpers that BUG or fault on their callers' behalf.
         "skb_put", "skb_push", "skb_pull", "skb_over_panic", "skb_under_panic", "rb_erase", "rb_next", "rb_prev", "rb_first",
         "rb_insert", "__rb_", "__phys_addr", "folio_unlock", "check_heap_object", "mutex_optimistic_spin", "assertfail",
+        // Unwinders and printf internals.
+        "dump_backtrace", "walk_stackframe", "arch_stack_walk", "scnprintf", "va_format",
     ];
 
     static bool Uninteresting(string symbol) =>
