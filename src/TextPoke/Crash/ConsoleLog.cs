@@ -67,6 +67,7 @@ public static partial class ConsoleLog
         new(new Regex(@"^BUG: using (__this_cpu_[a-z_]+\(\)|smp_processor_id\(\)) in preemptible"), "BUG: using {1} in preemptible code in {0}", "LOCKDEP", Skip: ["dump_stack", "preemption", "preempt", "check_preemption", "debug_smp_processor_id"]),
         new(new Regex(@"^BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {0}", "LOCKDEP", NoStackTrace: true),
         new(new Regex(@"^BUG: Bad page map"), "BUG: Bad page map", "BUG", Fixed: true),
+        new(new Regex(@"^BUG: (?:TASK )?stack guard page was hit"), "BUG: stack guard page was hit in {0}", "BUG", NoStackTrace: true),
         new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG"),
         new(new Regex(@"^BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", "BUG", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^BUG: non-zero nr_(ptes|pmds) on freeing mm"), "BUG: non-zero nr_{1} on freeing mm", "BUG", Fixed: true, NoStackTrace: true),
@@ -127,14 +128,20 @@ public static partial class ConsoleLog
     /// <summary>
     /// Function names as titles show them: compiler suffixes dropped (.cold, .isra.0, .constprop.0, .part.0, .llvm.N).
     /// </summary>
+    static readonly string[] WrapperPrefixes =
+        ["SYSC_", "SyS_", "sys_", "__x64_", "__ia32_", "__arm64_", "____sys_", "___sys_", "__sys_", "__se_", "__se_sys_", "__do_sys_", "compat_SYSC_", "compat_SyS_", "ksys_"];
+
     public static string Function(string symbol)
     {
         int dot = symbol.IndexOf('.');
         var name = dot > 0 ? symbol[..dot] : symbol;
-        // System-call entry points are named after the call: SyS_pause, __x64_sys_pause, __se_sys_pause -> pause.
-        foreach (var prefix in (ReadOnlySpan<string>)["__x64_sys_", "__ia32_sys_", "__se_sys_", "__do_sys_", "SyS_", "sys_"])
-            if (name.StartsWith(prefix, StringComparison.Ordinal) && name.Length > prefix.Length) return name[prefix.Length..];
-        return name;
+        // System-call entry points lose one wrapper prefix, the one that leaves the shortest name: SyS_pause -> pause,
+        // __do_sys_pause -> pause, __x64_sys_pause -> sys_pause (the arch wrapper's prefix is __x64_).
+        string shortest = name;
+        foreach (var prefix in WrapperPrefixes)
+            if (name.StartsWith(prefix, StringComparison.Ordinal) && name.Length > prefix.Length && name.Length - prefix.Length < shortest.Length)
+                shortest = name[prefix.Length..];
+        return shortest;
     }
 
     /// <summary>Every report in a log, in order.</summary>
@@ -480,6 +487,8 @@ public static partial class ConsoleLog
         "rb_insert", "__rb_", "__phys_addr", "folio_unlock", "check_heap_object", "mutex_optimistic_spin", "assertfail",
         // Unwinders and printf internals.
         "dump_backtrace", "walk_stackframe", "arch_stack_walk", "scnprintf", "va_format",
+        // arm64 fault entry.
+        "__do_kernel_fault", "do_mem_abort", "el1_abort", "el1_da", "el1h_64_sync", "do_tag_check_fault", "do_bad_area",
     ];
 
     static bool Uninteresting(string symbol) =>
@@ -488,7 +497,7 @@ public static partial class ConsoleLog
     [GeneratedRegex(@"^\s*(?:[A-Z][A-Z0-9]{1,3}:|Code:|RIP |RSP )")]
     private static partial Regex RegisterLine();
 
-    [GeneratedRegex(@"^(Read|Write) of size \d+")]
+    [GeneratedRegex(@"^(Read|Write) (?:of size \d+|at addr)")]
     private static partial Regex KasanAccess();
 
     /// <summary>"KASAN: KIND Read|Write in FUNC": the access direction comes from the "Read of size N at addr" line.</summary>

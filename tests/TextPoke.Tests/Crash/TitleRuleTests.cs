@@ -127,7 +127,8 @@ public class TitleRuleTests
 
     [Theory]
     [InlineData("SyS_pause", "pause")]
-    [InlineData("__x64_sys_ioctl", "ioctl")]
+    [InlineData("__x64_sys_ioctl", "sys_ioctl")]
+    [InlineData("__do_sys_ioctl", "ioctl")]
     [InlineData("tcp_close.cold", "tcp_close")]
     [InlineData("sys_", "sys_")]
     [InlineData("system_call", "system_call")]
