@@ -40,7 +40,8 @@ public static partial class ConsoleLog
         // Kernels before 5.0 ("x86/fault: Reword initial BUG message for unhandled page faults"); later ones print the next line's.
         new(new Regex(@"^BUG: unable to handle kernel NULL pointer dereference"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
         new(new Regex(@"^BUG: kernel NULL pointer dereference, address"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
-        new(new Regex(@"^BUG: unable to handle (?:page fault|kernel paging request)"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
+        new(new Regex(@"^BUG: (?:unable to handle (?:page fault|kernel paging request)|Unable to handle kernel data access)"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
+        new(new Regex(@"^BUG: KASAN: ([a-z\-]+) on address"), "KASAN: {1}", "KASAN", Fixed: true),
         new(new Regex(@"^BUG: KASAN: ([a-z\- ]+?) in " + Func), "KASAN: {1} in {0}", "KASAN", FunctionFromHeader: true),
         // KFENCE and KMSAN print the frames right after the header, without "Call Trace:".
         new(new Regex(@"^BUG: KFENCE: ([a-z\- ]+?) in " + Func), "KFENCE: {1} in {0}", "KFENCE", FunctionFromHeader: true, TraceFollowsHeader: true),
@@ -71,7 +72,11 @@ public static partial class ConsoleLog
         new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG"),
         new(new Regex(@"^BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", "BUG", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^BUG: non-zero nr_(ptes|pmds) on freeing mm"), "BUG: non-zero nr_{1} on freeing mm", "BUG", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^BUG: (?:unable to handle kernel|Unable to handle kernel)\s*$"), "BUG: unable to handle kernel", "BUG", Fixed: true, AlwaysCorrupted: true),
+        // The second half of the header (printed separately) was lost or garbled.
+        new(new Regex(@"^BUG: (?:unable to handle kernel|Unable to handle kernel)"), "BUG: unable to handle kernel", "BUG", Fixed: true, AlwaysCorrupted: true),
+        new(new Regex(@"^BUG: Dentry .* still in use \(\d+\) \[(unmount) of"), "BUG: Dentry still in use in {1}", "BUG", Fixed: true),
+        new(new Regex(@"^BUG kmalloc-.*: Object already free"), "BUG: Object already free", "BUG", Fixed: true),
+        new(new Regex(@"^PANIC: double fault"), "PANIC: double fault in {0}", "BUG", NoStackTrace: true),
         new(new Regex(@"^BUG: scheduling while atomic"), "BUG: scheduling while atomic in {0}", "ATOMIC_SLEEP"),
         new(new Regex(@"^BUG: sleeping function called from invalid context"), "BUG: sleeping function called from invalid context in {0}", "ATOMIC_SLEEP"),
         new(new Regex(@"^BUG: ([^\n]+?)(?: in " + Func + ")?$"), "BUG: {1}", "BUG", Fixed: true, NoStackTrace: true),
@@ -306,7 +311,12 @@ public static partial class ConsoleLog
         for (int g = 1; g < arguments.Length; g++) arguments[g] = g < match.Groups.Count ? match.Groups[g].Value.Trim() : "";
         string title = warningKind != null ? string.Format(CultureInfo.InvariantCulture, warningKind.Format, function ?? "corrupted")
             : string.Format(CultureInfo.InvariantCulture, rule.Format, arguments);
-        if (rule.Type == "KASAN") title = KasanTitle(lines, start, end, match.Groups[1].Value, function);
+        if (rule.Type == "KASAN")
+        {
+            title = KasanTitle(lines, start, end, match.Groups[1].Value, function, rule.Fixed, lines[start]);
+            // Without its "Read/Write of size" line the report is a bare header (old kernels, or lost lines).
+            if (!title.Contains(" Read", StringComparison.Ordinal) && !title.Contains(" Write", StringComparison.Ordinal) && !title.StartsWith("KASAN: invalid-free", StringComparison.Ordinal)) corrupted = true;
+        }
         title = Sanitize(title);
         return new CrashReport
         {
@@ -501,13 +511,16 @@ public static partial class ConsoleLog
     private static partial Regex KasanAccess();
 
     /// <summary>"KASAN: KIND Read|Write in FUNC": the access direction comes from the "Read of size N at addr" line.</summary>
-    static string KasanTitle(List<string> lines, int start, int end, string kind, string? function)
+    static string KasanTitle(List<string> lines, int start, int end, string kind, string? function, bool noFunction, string header)
     {
         if (kind == "double-free or invalid-free") return $"KASAN: invalid-free in {function ?? "corrupted"}";
         string? access = null;
         for (int i = start; i <= end && i < start + 10 && access == null; i++)
             if (KasanAccess().Match(lines[i]) is { Success: true } m) access = m.Groups[1].Value;
-        return access == null ? $"KASAN: {kind} in {function ?? "corrupted"}" : $"KASAN: {kind} {access} in {function ?? "corrupted"}";
+        if (noFunction) return access == null ? $"KASAN: {kind}" : $"KASAN: {kind} {access}";
+        // Without the access line the title is the header itself ("... in func.part.3 at addr ADDR"), sanitized.
+        return access == null ? Sanitize("KASAN: " + header[(header.IndexOf("KASAN: ", StringComparison.Ordinal) + 7)..])
+            : $"KASAN: {kind} {access} in {function ?? "corrupted"}";
     }
 
     /// <summary>Alternative titles under which the same bug is known ("bad-access in FUNC", "hang in FUNC"...).</summary>
