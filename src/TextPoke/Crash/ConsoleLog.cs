@@ -272,7 +272,9 @@ public static partial class ConsoleLog
         bool rcuStall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal);
         if (rcuStall || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal) || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal))
         {
-            int from = rcuStall ? Math.Max(interruptEnd, TimerInterruptLine(lines, start, end)) : -1;
+            // The interrupted context starts after the timer interrupt's frame (else after </IRQ>).
+            int timer = rcuStall ? TimerInterruptLine(lines, start, end) : -1;
+            int from = rcuStall ? (timer >= 0 ? timer : interruptEnd) : -1;
             var candidates = new List<string>();
             if (rip != null && (!rcuStall || from >= 0)) candidates.Add(rip.IndexOf('+') is var ripPlus && ripPlus > 0 ? rip[..ripPlus] : rip);
             candidates.AddRange(frames.Where(f => f.Reliable && f.Line > from).Select(f => f.Function));
@@ -393,11 +395,18 @@ public static partial class ConsoleLog
         "net_rx_action", "netif_receive_skb", "__netif_receive_skb", "call_timer_fn", "run_timer_softirq", "_run_timers",
         "expire_timers", "run_ksoftirqd", "smpboot_thread_fn", "kthread", "ret_from_fork", "start_secondary", "cpu_startup_entry",
         "vfs_write", "vfs_read", "vfs_iter_read", "vfs_iter_write", "do_iter_read", "do_iter_write", "vfs_ioctl", "blkdev_ioctl",
-        "call_read_iter", "call_write_iter", "do_iter_readv_writev", "call_mmap", "mmap_region", "do_mmap", "do_dentry_open", "vfs_open",
-        "sock_sendmsg", "sock_recvmsg", "sock_release", "__sock_release", "__sys_setsockopt", "sock_common_setsockopt",
-        "__sys_listen", "__sys_accept", "sock_do_ioctl", "sock_ioctl", "nfnetlink_rcv_msg",
+        "^call_read_iter", "^call_write_iter", "do_iter_readv_writev", "^call_mmap", "mmap_region", "do_mmap", "do_dentry_open", "vfs_open",
+        "^sock_sendmsg", "^sock_recvmsg", "^sock_release", "^__sock_release", "__sys_setsockopt", "kernel_setsockopt", "sock_common_setsockopt",
+        "__sys_listen", "kernel_listen", "sk_common_release", "^sock_mmap", "__sys_accept", "kernel_accept", "^sock_do_ioctl", "^sock_ioctl",
+        "^compat_sock_ioctl", "^nfnetlink_rcv_msg", "blkdev_driver_ioctl", "sysenter_dispatch", "tracesys_phase2",
         "__do_fault", "handle_mm_fault", "do_page_fault", "exc_page_fault", "__fput", "task_work_run", "exit_to_usermode", "exit_to_user_mode",
+        // Cross-CPU calls: the stall is in waiting for the other CPUs, whoever asked.
+        "smp_call_function",
     ];
+
+    // The ioctl, connect and socketpair syscalls dispatch to a driver or protocol: the frame above them names the work.
+    [GeneratedRegex(@"^(?:compat_)?(?:SYSC|SyS|__sys|___sys|__do_sys|__se_sys|__x64_sys|__ia32_sys|__arm64_sys|ksys)_(?:socketpair|connect|ioctl)")]
+    private static partial Regex DispatchingSyscall();
 
     static readonly string[] SyscallPrefixes = ["__x64_", "SYSC_", "SyS_", "compat_SYSC_", "compat_SyS_", "__ia32_sys_"];
 
@@ -406,8 +415,9 @@ public static partial class ConsoleLog
     {
         for (int i = 0; i < frames.Count; i++)
         {
-            if (!DispatchPoints.Any(d => frames[i].Contains(d, StringComparison.Ordinal))) continue;
-            var work = i > 0 ? frames[i - 1] : frames[i];
+            if (!DispatchPoints.Any(d => d[0] == '^' ? frames[i].StartsWith(d[1..], StringComparison.Ordinal) : frames[i].Contains(d, StringComparison.Ordinal))
+                && !DispatchingSyscall().IsMatch(frames[i])) continue;
+            var work = frames[i].Contains("smp_call_function", StringComparison.Ordinal) ? "smp_call_function" : i > 0 ? frames[i - 1] : frames[i];
             foreach (var prefix in SyscallPrefixes)
                 if (work.StartsWith(prefix, StringComparison.Ordinal)) work = work[prefix.Length..];
             return work;
