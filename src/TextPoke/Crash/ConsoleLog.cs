@@ -69,7 +69,8 @@ public static partial class ConsoleLog
         new(new Regex(@"^BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {0}", "LOCKDEP", NoStackTrace: true),
         new(new Regex(@"^BUG: Bad page map"), "BUG: Bad page map", "BUG", Fixed: true),
         new(new Regex(@"^BUG: (?:TASK )?stack guard page was hit"), "BUG: stack guard page was hit in {0}", "BUG", NoStackTrace: true),
-        new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG"),
+        // Raised while freeing the page: the culprit is whoever freed it.
+        new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG", Skip: ["free_unref", "free_page", "__free_pages", "free_pages", "bad_page", "page_is_bad", "free_pcp", "release_pages", "folios_put", "__folio_put", "put_page"]),
         new(new Regex(@"^BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", "BUG", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^BUG: non-zero nr_(ptes|pmds) on freeing mm"), "BUG: non-zero nr_{1} on freeing mm", "BUG", Fixed: true, NoStackTrace: true),
         // The second half of the header (printed separately) was lost or garbled.
@@ -133,11 +134,21 @@ public static partial class ConsoleLog
     /// <summary>
     /// Function names as titles show them: compiler suffixes dropped (.cold, .isra.0, .constprop.0, .part.0, .llvm.N).
     /// </summary>
+    /// <summary>The name of an Itanium C++ mangled function ("_Z8fakeNameiii" -> fakeName); other names as they are.</summary>
+    static string Demangle(string symbol)
+    {
+        if (!symbol.StartsWith("_Z", StringComparison.Ordinal) || symbol.Length < 4 || !char.IsAsciiDigit(symbol[2])) return symbol;
+        int at = 2, length = 0;
+        while (at < symbol.Length && char.IsAsciiDigit(symbol[at])) length = length * 10 + (symbol[at++] - '0');
+        return length > 0 && at + length <= symbol.Length ? symbol.Substring(at, length) : symbol;
+    }
+
     static readonly string[] WrapperPrefixes =
         ["SYSC_", "SyS_", "sys_", "__x64_", "__ia32_", "__arm64_", "____sys_", "___sys_", "__sys_", "__se_", "__se_sys_", "__do_sys_", "compat_SYSC_", "compat_SyS_", "ksys_"];
 
     public static string Function(string symbol)
     {
+        symbol = Demangle(symbol);
         int dot = symbol.IndexOf('.');
         var name = dot > 0 ? symbol[..dot] : symbol;
         // System-call entry points lose one wrapper prefix, the one that leaves the shortest name: SyS_pause -> pause,
