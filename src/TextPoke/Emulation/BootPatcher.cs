@@ -186,6 +186,16 @@ public sealed class BootPatcher
 
     DecodedInstruction Decode(ReadOnlySpan<byte> bytes, ulong address) => _decoder.Decode(bytes, address);
 
+    /// <summary>A table's bounds and bytes, or null with the step marked skipped (absent, or not whole entries).</summary>
+    (TableBounds Bounds, byte[] Bytes)? Table(BootStep step, string start, string stop, string section, int entrySize, string absent)
+    {
+        var b = Locate(start, stop, section);
+        if (b == null || b.Length == 0) { step.Skipped = absent; return null; }
+        var bytes = SiteArray.Bytes(_image, b, out var problem);
+        if (bytes == null || bytes.Length % entrySize != 0) { step.Skipped = $"table unreadable: {problem ?? $"not a whole number of {entrySize}-byte entries"}"; return null; }
+        return (b, bytes);
+    }
+
     DecodedInstruction DecodeAt(ulong address)
     {
         Span<byte> buffer = stackalloc byte[16];
@@ -256,10 +266,7 @@ public sealed class BootPatcher
 
     void StaticCalls(BootStep step)
     {
-        var b = Locate("__start_static_call_sites", "__stop_static_call_sites", ".static_call_sites");
-        if (b == null || b.Length == 0) { step.Skipped = "no .static_call_sites in this image"; return; }
-        var bytes = SiteArray.Bytes(_image, b, out var problem);
-        if (bytes == null || bytes.Length % 8 != 0) { step.Skipped = $"table unreadable: {problem ?? "not a whole number of 8-byte entries"}"; return; }
+        if (Table(step, "__start_static_call_sites", "__stop_static_call_sites", ".static_call_sites", 8, "no .static_call_sites in this image") is not var (b, bytes)) return;
         // __static_call_init sorts by key address (static_call_sort_entries), then transforms every site.
         var sites = new List<(ulong Site, ulong Key, bool Tail)>(bytes.Length / 8);
         for (int at = 0; at < bytes.Length; at += 8)
@@ -313,10 +320,7 @@ public sealed class BootPatcher
 
     void Ftrace(BootStep step)
     {
-        var b = Locate("__start_mcount_loc", "__stop_mcount_loc", "__mcount_loc");
-        if (b == null || b.Length == 0) { step.Skipped = "no __mcount_loc in this image"; return; }
-        var bytes = SiteArray.Bytes(_image, b, out var problem);
-        if (bytes == null || bytes.Length % 8 != 0) { step.Skipped = $"table unreadable: {problem ?? "not a whole number of 8-byte entries"}"; return; }
+        if (Table(step, "__start_mcount_loc", "__stop_mcount_loc", "__mcount_loc", 8, "no __mcount_loc in this image") is not var (b, bytes)) return;
         var sites = new List<ulong>(bytes.Length / 8);
         for (int at = 0; at < bytes.Length; at += 8)
             if (BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(at)) is var a and not 0) sites.Add(a);
@@ -360,10 +364,7 @@ public sealed class BootPatcher
 
     void Paravirt(BootStep step)
     {
-        var b = Locate("__parainstructions", "__parainstructions_end", ".parainstructions");
-        if (b == null || b.Length == 0) { step.Skipped = "no .parainstructions in this image (v6.8+ patches pv calls as alternatives)"; return; }
-        var bytes = SiteArray.Bytes(_image, b, out var problem);
-        if (bytes == null || bytes.Length % 16 != 0) { step.Skipped = $"table unreadable: {problem ?? "not a whole number of 16-byte entries"}"; return; }
+        if (Table(step, "__parainstructions", "__parainstructions_end", ".parainstructions", 16, "no .parainstructions in this image (v6.8+ patches pv calls as alternatives)") is not var (b, bytes)) return;
         if (Symbol("pv_ops") is not { } pvOps) { step.Skipped = "no pv_ops symbol: the call targets cannot be read (<=v5.x pv_*_ops tables are not emulated)"; return; }
         ulong? paravirtBug = Symbol("paravirt_BUG"), paravirtNop = Symbol("_paravirt_nop");
         var buffer = new byte[MaxPatchLen + 1];
@@ -401,10 +402,7 @@ public sealed class BootPatcher
 
     void Retpolines(BootStep step)
     {
-        var b = Locate("__retpoline_sites", "__retpoline_sites_end", ".retpoline_sites");
-        if (b == null || b.Length == 0) { step.Skipped = "no .retpoline_sites in this image"; return; }
-        var bytes = SiteArray.Bytes(_image, b, out var problem);
-        if (bytes == null || bytes.Length % 4 != 0) { step.Skipped = $"table unreadable: {problem ?? "not a whole number of 4-byte entries"}"; return; }
+        if (Table(step, "__retpoline_sites", "__retpoline_sites_end", ".retpoline_sites", 4, "no .retpoline_sites in this image") is not var (b, bytes)) return;
         ulong? array = Symbol("__x86_indirect_thunk_array") ?? Symbol("__x86_indirect_thunk_rax");
         if (array == null) { step.Skipped = "no __x86_indirect_thunk_array symbol"; return; }
         bool keep = Has("X86_FEATURE_RETPOLINE") && !Has("X86_FEATURE_RETPOLINE_LFENCE");
@@ -494,10 +492,7 @@ public sealed class BootPatcher
 
     void Returns(BootStep step)
     {
-        var b = Locate("__return_sites", "__return_sites_end", ".return_sites");
-        if (b == null || b.Length == 0) { step.Skipped = "no .return_sites in this image"; return; }
-        var bytes = SiteArray.Bytes(_image, b, out var problem);
-        if (bytes == null || bytes.Length % 4 != 0) { step.Skipped = $"table unreadable: {problem ?? "not a whole number of 4-byte entries"}"; return; }
+        if (Table(step, "__return_sites", "__return_sites_end", ".return_sites", 4, "no .return_sites in this image") is not var (b, bytes)) return;
         ulong? returnThunk = Symbol("__x86_return_thunk");
         if (returnThunk == null) { step.Skipped = "no __x86_return_thunk symbol"; return; }
         ulong? selected = ReturnThunk();
@@ -772,10 +767,7 @@ public sealed class BootPatcher
 
     void SealEndbr(BootStep step)
     {
-        var b = Locate("__ibt_endbr_seal", "__ibt_endbr_seal_end", ".ibt_endbr_seal");
-        if (b == null || b.Length == 0) { step.Skipped = "no .ibt_endbr_seal in this image (built without X86_KERNEL_IBT)"; return; }
-        var bytes = SiteArray.Bytes(_image, b, out var problem);
-        if (bytes == null || bytes.Length % 4 != 0) { step.Skipped = $"table unreadable: {problem ?? "not a whole number of 4-byte entries"}"; return; }
+        if (Table(step, "__ibt_endbr_seal", "__ibt_endbr_seal_end", ".ibt_endbr_seal", 4, "no .ibt_endbr_seal in this image (built without X86_KERNEL_IBT)") is not var (b, bytes)) return;
         string warn = WarnLine(AltFile, "apply_ibt_endbr");
         bool warned = false;
         ReadOnlySpan<byte> poison = [0x66, 0x0f, 0x1f, 0x00];
@@ -801,10 +793,7 @@ public sealed class BootPatcher
 
     void SmpLocks(BootStep step)
     {
-        var b = Locate("__smp_locks", "__smp_locks_end", ".smp_locks");
-        if (b == null || b.Length == 0) { step.Skipped = "no .smp_locks in this image"; return; }
-        var bytes = SiteArray.Bytes(_image, b, out var problem);
-        if (bytes == null || bytes.Length % 4 != 0) { step.Skipped = $"table unreadable: {problem ?? "not a whole number of 4-byte entries"}"; return; }
+        if (Table(step, "__smp_locks", "__smp_locks_end", ".smp_locks", 4, "no .smp_locks in this image") is not var (b, bytes)) return;
         int sites = 0;
         for (int at = 0; at < bytes.Length; at += 4) if (BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at)) != 0) sites++;
         if (!_cpu.Uniprocessor) { step.Sites = sites; step.Skipped = "SMP boot: the LOCK prefixes stay (use --up for a one-CPU boot)"; return; }
