@@ -29,7 +29,7 @@ sealed class SiteExplainer(string? imagePath) : IDisposable
     public List<string> Explain(CrashReport report, IReadOnlyList<string>? log = null)
     {
         if (imagePath == null) return [];
-        var before = log == null ? [] : log.Skip(Math.Max(0, report.StartLine - 12)).Take(Math.Min(12, report.StartLine)).Select(ConsoleLog.Strip).ToList();
+        var before = Before(report, log);
         bool jump = JumpLabelExplainer.Applies(report);
         if (!jump && PatchSiteExplainer.Applies(report, before) == null) return [];
         if (image == null && error == null)
@@ -51,10 +51,14 @@ sealed class SiteExplainer(string? imagePath) : IDisposable
             : PatchSiteExplainer.Explain(report, before, image!, symbols!).ToList();
     }
 
+    /// <summary>The dozen log lines before a report, where WARN messages are printed.</summary>
+    static List<string> Before(CrashReport report, IReadOnlyList<string>? log) =>
+        log == null ? [] : log.Skip(Math.Max(0, report.StartLine - 12)).Take(Math.Min(12, report.StartLine)).Select(ConsoleLog.Strip).ToList();
+
     /// <summary>The heading of an explanation: which mechanism it is about.</summary>
     public static string Topic(CrashReport report, IReadOnlyList<string>? log) =>
         JumpLabelExplainer.Applies(report) ? "jump label"
-        : PatchSiteExplainer.Applies(report, log == null ? [] : log.Skip(Math.Max(0, report.StartLine - 12)).Take(Math.Min(12, report.StartLine)).Select(ConsoleLog.Strip).ToList()) switch
+        : PatchSiteExplainer.Applies(report, Before(report, log)) switch
         {
             PatchSiteExplainer.Kind.StaticCall => "static call",
             PatchSiteExplainer.Kind.Ftrace => "ftrace",
