@@ -42,6 +42,9 @@ public static partial class ConsoleLog
         new(new Regex(@"^BUG: kernel NULL pointer dereference, address"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
         new(new Regex(@"^BUG: (?:unable to handle (?:page fault|kernel paging request)|Unable to handle kernel data access)"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
         new(new Regex(@"^BUG: KASAN: ([a-z\-]+) on address"), "KASAN: {1}", "KASAN", Fixed: true),
+        // Frees are reported from the allocator: the caller of kfree names it.
+        new(new Regex(@"^BUG: KASAN: (?:double-free or invalid-free|double-free|invalid-free) in " + Func), "KASAN: invalid-free in {0}", "KASAN", FunctionFromHeader: true,
+            Skip: ["kmem_", "slab_", "kfree", "vunmap", "vfree"]),
         new(new Regex(@"^BUG: KASAN: ([a-z\- ]+?) in " + Func), "KASAN: {1} in {0}", "KASAN", FunctionFromHeader: true),
         // KFENCE and KMSAN print the frames right after the header, without "Call Trace:".
         new(new Regex(@"^BUG: KFENCE: ([a-z\- ]+?) in " + Func), "KFENCE: {1} in {0}", "KFENCE", FunctionFromHeader: true, TraceFollowsHeader: true),
@@ -61,6 +64,9 @@ public static partial class ConsoleLog
         new(new Regex(@"^\[ INFO: suspicious RCU usage\. \]"), "INFO: suspicious RCU usage in {0}", "LOCKDEP"),
         // arm/arm64 wording of a page fault.
         new(new Regex(@"^Unable to handle kernel paging request"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
+        new(new Regex(@"^Unable to handle kernel NULL pointer dereference"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
+        new(new Regex(@"^Unhandled fault: "), "Unhandled fault in {0}", "BUG"),
+        new(new Regex(@"^Internal error: "), "Internal error in {0}", "BUG"),
         // UBSAN of 4.x and early 5.x kernels named only the location; later ones name the check ("UBSAN: shift-out-of-bounds in").
         new(new Regex(@"^UBSAN: Undefined behaviour in "), "UBSAN: undefined-behaviour in {0}", "UBSAN"),
         new(new Regex(@"^BUG: spinlock (lockup suspected|already unlocked|recursion|bad magic|wrong owner|wrong CPU)"), "BUG: spinlock {1} in {0}", "LOCKDEP", Skip: ["spin_"]),
@@ -89,6 +95,7 @@ public static partial class ConsoleLog
         new(new Regex(@"^WARNING: bad unlock balance detected!"), "WARNING: bad unlock balance in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}", "LOCKDEP", Skip: ["rcu", "kmem", "slab", "kmalloc", "vmalloc", "kcalloc", "kzalloc"]),
         new(new Regex(@"^WARNING: held lock freed!"), "WARNING: held lock freed in {0}", "LOCKDEP"),
+        new(new Regex(@"^WARNING: [Nn]ested lock was not taken"), "WARNING: nested lock was not taken in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: kernel stack regs at [0-9a-f]+ in [^ ]* has bad '([^']+)' value"), "WARNING: kernel stack regs has bad '{1}' value", "WARNING", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^WARNING: kernel stack frame pointer at [0-9a-f]+ in [^ ]* has bad value"), "WARNING: kernel stack frame pointer has bad value", "WARNING", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^WARNING: kernel stack (?:regs .* has bad 'bp' value|frame pointer .* has bad value)"), "WARNING: kernel stack regs has bad value", "WARNING", Fixed: true, NoStackTrace: true),
@@ -118,8 +125,9 @@ public static partial class ConsoleLog
 
     [GeneratedRegex(@"^CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (\S+) (?:(?:Not tainted|Tainted: \S+(?: [A-Z]+)?) )?\s*(\S+)")]
     private static partial Regex CpuLine();
-    // "RIP: 0010:func+off/size" today; 4.x kernels printed "RIP: 0010:[<addr>]  [<addr>] func+off/size" and a separate "IP:" line.
-    [GeneratedRegex(@"^(?:RIP: [0-9a-f]{4}:|IP: )(?:\[<[0-9a-f]+>\]\s+)?(?:\[<[0-9a-f]+>\] )?([A-Za-z_][^\s]*)")]
+    // "RIP: 0010:func+off/size" today; 4.x kernels printed "RIP: 0010:[<addr>]  [<addr>] func+off/size" and a separate "IP:" line;
+    // arm64 prints "pc : func+off/size", arm "PC is at func+off/size".
+    [GeneratedRegex(@"^(?:(?:RIP: [0-9a-f]{4}:|IP: )(?:\[<[0-9a-f]+>\]\s+)?(?:\[<[0-9a-f]+>\] )?|(?:pc : |PC is at )(?=[A-Za-z_][^\s]*\+0x))([A-Za-z_][^\s]*)")]
     private static partial Regex RipLine();
     // A frame: " func+0xoff/0xsize [module]", "? " when unreliable; 4.x kernels put "[<addr>] " and "<IRQ>"/"<EOI>" before
     // it, kmemleak and symbolized logs " file:line" after it.
@@ -179,7 +187,8 @@ public static partial class ConsoleLog
                 // A panic after a report belongs to it.
                 // The die banner ("Oops: 0000 [#1]", "invalid opcode: 0000 [#1]") that follows a BUG or page-fault
                 // header within a few lines is part of that report.
-                if (starts.Count > 0 && i - starts[^1].Line <= 12 && (lines[i].StartsWith("invalid opcode", StringComparison.Ordinal) || lines[i].StartsWith("Oops: ", StringComparison.Ordinal))
+                if (starts.Count > 0 && i - starts[^1].Line <= 24 && (lines[i].StartsWith("invalid opcode", StringComparison.Ordinal) || lines[i].StartsWith("Oops: ", StringComparison.Ordinal)
+                    || lines[i].StartsWith("Internal error: ", StringComparison.Ordinal))
                     && !lines.Skip(starts[^1].Line).Take(i - starts[^1].Line).Any(EndLine().IsMatch)) break;
                 if (rule.Type == "PANIC" && starts.Count > 0) break;
                 starts.Add((i, rule, m));
@@ -464,7 +473,7 @@ public static partial class ConsoleLog
         new(["usercopy_warn", "__check_object_size", "check_object_size"], "WARNING: bad usercopy in {0}", ["usercopy_", "__check_object", "check_object"]),
         new(["proc_register"], "WARNING: proc registration bug in {0}", ["proc_", "__proc_"]),
         new(["kobject_"], "WARNING: kobject bug in {0}", ["kobject_"]),
-        new(["refcount_"], "WARNING: refcount bug in {0}", ["refcount", "kobject_"]),
+        new(["refcount_", "__refcount_"], "WARNING: refcount bug in {0}", ["refcount", "kobject_"]),
         new(["usb_submit_urb"], "WARNING in {0}/usb_submit_urb", ["usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"]),
         new(["lock_release", "lock_acquire", "__lock_acquire", "lockdep_", "register_lock_class", "hlock_class", "check_flags"], "WARNING: locking bug in {0}",
             ["lock_", "__lock_", "lockdep_", "up_", "up_read", "up_write", "__up_", "mutex_", "__mutex_"]),
@@ -519,7 +528,11 @@ public static partial class ConsoleLog
         // Unwinders and printf internals.
         "dump_backtrace", "walk_stackframe", "arch_stack_walk", "scnprintf", "va_format",
         // arm64 fault entry.
-        "__do_kernel_fault", "do_mem_abort", "el1_abort", "el1_da", "el1h_64_sync", "do_tag_check_fault", "do_bad_area",
+        "__do_kernel_fault", "do_mem_abort", "el1_abort", "el1_da", "el1h_64_sync", "el1_sync_handler", "do_tag_check_fault", "do_bad_area",
+        "do_translation_fault", "__hwasan", "might_resched",
+        // Instrumented atomics and bitops report on behalf of their callers.
+        "atomic_read", "atomic_set", "atomic_inc", "atomic_dec", "atomic_add", "atomic_sub", "_atomic_dec_and_lock", "test_and_clear_bit",
+        "test_and_set_bit", "set_bit", "clear_bit", "hex_dump",
     ];
 
     static bool Uninteresting(string symbol) =>
@@ -534,7 +547,8 @@ public static partial class ConsoleLog
     /// <summary>"KASAN: KIND Read|Write in FUNC": the access direction comes from the "Read of size N at addr" line.</summary>
     static string KasanTitle(List<string> lines, int start, int end, string kind, string? function, bool noFunction, string header)
     {
-        if (kind == "double-free or invalid-free") return $"KASAN: invalid-free in {function ?? "corrupted"}";
+        if (header.Contains("KASAN: double-free", StringComparison.Ordinal) || header.Contains("KASAN: invalid-free", StringComparison.Ordinal))
+            return $"KASAN: invalid-free in {function ?? "corrupted"}";
         string? access = null;
         for (int i = start; i <= end && i < start + 10 && access == null; i++)
             if (KasanAccess().Match(lines[i]) is { Success: true } m) access = m.Groups[1].Value;
