@@ -15,10 +15,11 @@ public static partial class ConsoleLog
     /// report type. <paramref name="Skip"/>: more helper frames to pass over for this kind of report (substrings);
     /// <paramref name="Fixed"/>: the title names no function, so a missing trace does not make it corrupted;
     /// <paramref name="AlwaysCorrupted"/>: the header alone means the real report was lost (e.g. "Fatal exception");
-    /// <paramref name="NoStackTrace"/>: this kind of report prints no call trace, so none missing makes it corrupted.
+    /// <paramref name="NoStackTrace"/>: this kind of report prints no call trace, so none missing makes it corrupted;
+    /// <paramref name="FramesAfter"/>: the guilty function is the first frame after the line containing this text.
     /// </summary>
     public sealed record TitleRule(Regex Header, string Format, string Type, bool FunctionFromHeader = false, string[]? Skip = null,
-        bool Fixed = false, bool AlwaysCorrupted = false, bool TraceFollowsHeader = false, bool NoStackTrace = false);
+        bool Fixed = false, bool AlwaysCorrupted = false, bool TraceFollowsHeader = false, bool NoStackTrace = false, string? FramesAfter = null);
 
     [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")]
     private static partial Regex Prefix();
@@ -57,7 +58,8 @@ public static partial class ConsoleLog
         // Bracketed lockdep headers of 4.x kernels (4.5 prints them); 5.x prints "WARNING: ..." (rules below).
         new(new Regex(@"^\[ INFO: possible (?:circular locking dependency|recursive locking|irq lock inversion dependency) detected \]"), "possible deadlock in {0}", "LOCKDEP"),
         new(new Regex(@"^\[ INFO: inconsistent lock state \]"), "inconsistent lock state in {0}", "LOCKDEP"),
-        new(new Regex(@"^(?:\[ )?(?:INFO|WARNING): (?:SOFT|HARD)IRQ-safe -> (?:SOFT|HARD)IRQ-unsafe lock order detected"), "possible deadlock in {0}", "LOCKDEP"),
+        // Named after where the IRQ-safe lock was taken in IRQ context.
+        new(new Regex(@"^(?:\[ )?(?:INFO|WARNING): (?:SOFT|HARD)IRQ-safe -> (?:SOFT|HARD)IRQ-unsafe lock order detected"), "possible deadlock in {0}", "LOCKDEP", FramesAfter: "-irq-safe at:"),
         new(new Regex(@"^(?:\[ )?(?:BUG|WARNING): lock held when returning to user space"), "BUG: lock held when returning to user space in {0}", "LOCKDEP", NoStackTrace: true),
         new(new Regex(@"^\[ BUG: held lock freed! \]|^BUG: held lock freed!"), "BUG: held lock freed in {0}", "LOCKDEP"),
         new(new Regex(@"^\[ BUG: bad unlock balance detected! \]"), "BUG: bad unlock balance in {0}", "LOCKDEP"),
@@ -302,6 +304,18 @@ public static partial class ConsoleLog
         }
         else if (rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die", StringComparison.Ordinal))
             stalled = HungWait(frames.Where(f => f.Reliable).Select(f => f.Function).ToList());
+        if (rule.FramesAfter != null)
+        {
+            int at = -1;
+            for (int i = start; i <= end && at < 0; i++) if (lines[i].Contains(rule.FramesAfter, StringComparison.Ordinal)) at = i;
+            for (int i = at + 1; at >= 0 && i <= end && header == null; i++)
+            {
+                if (ReferenceEquals(lines[i], OtherTask)) continue;
+                var f = FrameLine().Match(lines[i]);
+                if (!f.Success) break;
+                if (!f.Groups[1].Success && !Skipped(f.Groups[2].Value)) header = f.Groups[2].Value;
+            }
+        }
         bool stall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal) || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal)
             || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal);
         string? guilty = header != null ? header : stall ? stalled
