@@ -433,7 +433,10 @@ public static partial class ConsoleLog
         "^sock_sendmsg", "^sock_recvmsg", "^sock_release", "^__sock_release", "__sys_setsockopt", "kernel_setsockopt", "sock_common_setsockopt",
         "__sys_listen", "kernel_listen", "sk_common_release", "^sock_mmap", "__sys_accept", "kernel_accept", "^sock_do_ioctl", "^sock_ioctl",
         "^compat_sock_ioctl", "^nfnetlink_rcv_msg", "blkdev_driver_ioctl", "sysenter_dispatch", "tracesys_phase2",
-        "__do_fault", "handle_mm_fault", "do_page_fault", "exc_page_fault", "__fput", "task_work_run", "exit_to_usermode", "exit_to_user_mode",
+        "__fput", "task_work_run", "exit_to_usermode", "exit_to_user_mode",
+        // Netlink, timer and tasklet dispatch, and compat ioctls.
+        "^rtnetlink_rcv_msg", "^genl_lock_dumpit", "netlink_dump", "__hrtimer_run_queues", "__do_fault",
+        "tasklet_action_common", "compat_ioctl",
         // Cross-CPU calls: the stall is in waiting for the other CPUs, whoever asked.
         "smp_call_function",
     ];
@@ -542,6 +545,7 @@ public static partial class ConsoleLog
         // Unwinders and printf internals.
         "dump_backtrace", "walk_stackframe", "arch_stack_walk", "scnprintf", "va_format",
         // arm64 fault entry.
+        "write_comp_data", "asm_call_irq_on_stack", "__switch_to",
         "__do_kernel_fault", "do_mem_abort", "el1_abort", "el1_da", "el1h_64_sync", "el1_sync_handler", "do_tag_check_fault", "do_bad_area",
         "do_translation_fault", "__hwasan", "might_resched",
         // Instrumented atomics and bitops report on behalf of their callers.
