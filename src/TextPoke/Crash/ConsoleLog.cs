@@ -131,6 +131,9 @@ public static partial class ConsoleLog
     // arm64 prints "pc : func+off/size", arm "PC is at func+off/size".
     [GeneratedRegex(@"^(?:(?:RIP: [0-9a-f]{4}:|IP: )(?:\[<[0-9a-f]+>\]\s+)?(?:\[<[0-9a-f]+>\] )?|(?:pc : |PC is at )(?=[A-Za-z_][^\s]*\+0x))([A-Za-z_][^\s]*)")]
     private static partial Regex RipLine();
+
+    [GeneratedRegex(@"^\s*\[<[0-9a-f]+>\] \(([A-Za-z0-9_.$]+)(?:\+0x([0-9a-f]+)/0x([0-9a-f]+))?\) from \[<[0-9a-f]+>\]")]
+    private static partial Regex ArmFrameLine();
     // A frame: " func+0xoff/0xsize [module]", "? " when unreliable; 4.x kernels put "[<addr>] " and "<IRQ>"/"<EOI>" before
     // it, kmemleak and symbolized logs " file:line" after it.
     [GeneratedRegex(@"^\s*(?:<(?:IRQ|EOI|NMI)>\s+)?(?:\[<(?<address>[0-9a-f]+)>\] )?(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?(?: \S+:\d+)?(?: \([A-Z]\))?\s*$")]
@@ -257,12 +260,19 @@ public static partial class ConsoleLog
             if (code == null && l.StartsWith("Code: ", StringComparison.Ordinal)) code = l[6..];
             // "Call Trace:" in oopses; kmemleak prints "  backtrace:" (frames carry file:line when the kernel symbolizes).
             // arm64 prints "Call trace:".
-            if (l.StartsWith("Call Trace:", StringComparison.OrdinalIgnoreCase) || l.Trim() == "backtrace:") { inTrace = true; continue; }
+            if (l.StartsWith("Call Trace:", StringComparison.OrdinalIgnoreCase) || l.Trim() is "backtrace:" or "Backtrace:") { inTrace = true; continue; }
             if (!inTrace) continue;
             var trimmed = l.TrimStart();
             if (trimmed.StartsWith("</IRQ>", StringComparison.Ordinal) || trimmed.StartsWith("<EOI>", StringComparison.Ordinal)) interruptEnd = i;
             if (l.Trim() is "<TASK>" or "</TASK>" or "<IRQ>" or "</IRQ>" or "<EOI>" or "<NMI>" or "</NMI>") continue;
             var f = FrameLine().Match(l);
+            // 32-bit arm: "[<8013fee8>] (func) from [<8207ed1c>] (caller+0x12c/0x208)": the frame is the first function.
+            if (!f.Success && ArmFrameLine().Match(l) is { Success: true } arm)
+            {
+                frames.Add(new CrashFrame(arm.Groups[1].Value, arm.Groups[2].Success ? ulong.Parse(arm.Groups[2].Value, NumberStyles.HexNumber) : 0,
+                    arm.Groups[3].Success ? ulong.Parse(arm.Groups[3].Value, NumberStyles.HexNumber) : 0, null, true, i));
+                continue;
+            }
             if (f.Success)
                 frames.Add(new CrashFrame(f.Groups[2].Value, ulong.Parse(f.Groups[3].Value, NumberStyles.HexNumber), ulong.Parse(f.Groups[4].Value, NumberStyles.HexNumber),
                     f.Groups[5].Success ? f.Groups[5].Value : null, !f.Groups[1].Success, i)
