@@ -260,7 +260,9 @@ public static partial class ConsoleLog
             if (code == null && l.StartsWith("Code: ", StringComparison.Ordinal)) code = l[6..];
             // "Call Trace:" in oopses; kmemleak prints "  backtrace:" (frames carry file:line when the kernel symbolizes).
             // arm64 prints "Call trace:".
-            if (l.StartsWith("Call Trace:", StringComparison.OrdinalIgnoreCase) || l.Trim() is "backtrace:" or "Backtrace:") { inTrace = true; continue; }
+            // (A "Call Trace:" merged into the end of another line counts too.)
+            if (l.StartsWith("Call Trace:", StringComparison.OrdinalIgnoreCase) || l.EndsWith("Call Trace:", StringComparison.Ordinal)
+                || l.Trim() is "backtrace:" or "Backtrace:") { inTrace = true; continue; }
             if (!inTrace) continue;
             var trimmed = l.TrimStart();
             if (trimmed.StartsWith("</IRQ>", StringComparison.Ordinal) || trimmed.StartsWith("<EOI>", StringComparison.Ordinal)) interruptEnd = i;
@@ -282,7 +284,9 @@ public static partial class ConsoleLog
             // The trap's register dump inside a trace (RIP:, RSP:, RAX:, Code: ... between the frames of a WARN with
             // panic_on_warn) does not end it.
             // Symbolized logs put " func file.c:123 [inline]" lines between frames: they do not end the trace either.
-            else if (frames.Count > 0 && !RegisterLine().IsMatch(l) && !l.EndsWith(" [inline]", StringComparison.Ordinal)) inTrace = false;
+            // Other lines inside a trace (another CPU's or process's output, register dumps, [inline] lines) do not end it;
+            // the next section of the report does.
+            else if (frames.Count > 0 && TraceEnd().IsMatch(l)) inTrace = false;
         }
         string? lockSite = null;
         if (rule.Type == "LOCKDEP")
@@ -566,8 +570,9 @@ public static partial class ConsoleLog
     static bool Uninteresting(string symbol) =>
         NotGuilty.Any(p => symbol.StartsWith(p, StringComparison.Ordinal)) || NotGuiltyAnywhere.Any(p => symbol.Contains(p, StringComparison.Ordinal));
 
-    [GeneratedRegex(@"^\s*(?:[A-Z][A-Z0-9]{1,3}:|Code:|RIP |RSP )")]
-    private static partial Regex RegisterLine();
+    [GeneratedRegex(@"^(?:Allocated by task|Freed by task|The buggy address|Memory state around|Last potentially related|Second to last potentially|Modules linked in:|Kernel panic - not syncing|Dumping ftrace|---\[ end trace|irq event stamp:|Showing all locks held|INFO: lockdep is turned off|other info that might help us debug this:|Uninit was (?:created|stored)|Local variable|Bytes .* of .* are uninitialized|Memory access of size)")]
+    private static partial Regex TraceEnd();
+
 
     [GeneratedRegex(@"^(Read|Write) (?:of size \d+|at addr)")]
     private static partial Regex KasanAccess();
