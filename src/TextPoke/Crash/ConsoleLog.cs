@@ -450,7 +450,7 @@ public static partial class ConsoleLog
         "__fput", "task_work_run", "exit_to_usermode", "exit_to_user_mode",
         // Netlink, timer and tasklet dispatch, and compat ioctls.
         "^rtnetlink_rcv_msg", "^genl_lock_dumpit", "netlink_dump", "__hrtimer_run_queues", "__do_fault",
-        "tasklet_action_common", "compat_ioctl",
+        "tasklet_action_common", "compat_ioctl", "^new_sync_read", "^new_sync_write",
         // Cross-CPU calls: the stall is in waiting for the other CPUs, whoever asked.
         "smp_call_function",
     ];
@@ -557,10 +557,10 @@ public static partial class ConsoleLog
         "skb_put", "skb_push", "skb_pull", "skb_over_panic", "skb_under_panic", "rb_erase", "rb_next", "rb_prev", "rb_first",
         "rb_insert", "__rb_", "__phys_addr", "folio_unlock", "check_heap_object", "mutex_optimistic_spin", "assertfail",
         // Unwinders and printf internals.
-        "dump_backtrace", "walk_stackframe", "arch_stack_walk", "scnprintf", "va_format",
+        "dump_backtrace", "walk_stackframe", "arch_stack_walk", "scnprintf", "va_format", "format_decode",
         // arm64 fault entry.
         "write_comp_data", "asm_call_irq_on_stack", "__switch_to",
-        "__do_kernel_fault", "do_mem_abort", "el1_abort", "el1_da", "el1h_64_sync", "el1_sync_handler", "do_tag_check_fault", "do_bad_area",
+        "__do_kernel_fault", "do_mem_abort", "el1_abort", "el1_da", "el1h_64_sync", "el1_sync", "do_tag_check_fault", "do_bad_area",
         "do_translation_fault", "__hwasan", "might_resched",
         // Instrumented atomics and bitops report on behalf of their callers.
         "atomic_read", "atomic_set", "atomic_inc", "atomic_dec", "atomic_add", "atomic_sub", "_atomic_dec_and_lock", "test_and_clear_bit",
