@@ -341,7 +341,9 @@ public static partial class ConsoleLog
         if (rule.Type == "WARNING" && rule.FunctionFromHeader)
         {
             string reporter = match.Groups[1].Value;
-            warningKind = WarningKinds.FirstOrDefault(k => k.Reporters.Any(r => reporter.StartsWith(r, StringComparison.Ordinal)));
+            string headerLine = lines[start];
+            warningKind = WarningKinds.FirstOrDefault(k => k.Reporters.Any(r => reporter.StartsWith(r, StringComparison.Ordinal))
+                || k.Files?.Any(f => headerLine.Contains(" " + f + ":", StringComparison.Ordinal)) == true);
             if (warningKind != null)
             {
                 // The guilty function is the first caller of the reporter: past its last frame in the trace.
@@ -354,7 +356,10 @@ public static partial class ConsoleLog
         }
         // Corrupted: the header alone survived, or a title that names a function found none, or the report has no trace.
         bool needsFunction = !rule.Fixed && rule.Type != "PANIC", needsTrace = !rule.NoStackTrace && rule.Type != "HANG";
-        bool corrupted = rule.AlwaysCorrupted || needsFunction && function == null || needsTrace && frames.Count == 0;
+        bool traceFollows = frames.Count > 0;
+        for (int i = start; i < lines.Count && !traceFollows; i++)
+            traceFollows = !ReferenceEquals(lines[i], OtherTask) && (lines[i].Contains("Call Trace", StringComparison.OrdinalIgnoreCase) || lines[i].Contains("backtrace:", StringComparison.OrdinalIgnoreCase));
+        bool corrupted = rule.AlwaysCorrupted || needsFunction && function == null || needsTrace && !traceFollows;
         // {0} is the guilty function, {1}, {2}... the header's groups (a KASAN kind, a panic message).
         var arguments = new object[Math.Max(2, match.Groups.Count)];
         arguments[0] = rule.Type == "PANIC" ? function ?? "" : function ?? "corrupted";
@@ -493,7 +498,8 @@ public static partial class ConsoleLog
     }
 
     /// <summary>A WARNING raised by a reporting helper on behalf of its caller: its title names the caller.</summary>
-    public sealed record WarningKind(string[] Reporters, string Format, string[] Skip);
+    /// <remarks>A kind is recognised by its reporting function, or by the source file 6.x headers name ("WARNING: lib/refcount.c:19 at 0x0").</remarks>
+    public sealed record WarningKind(string[] Reporters, string Format, string[] Skip, string[]? Files = null);
 
     /// <summary>Reporting helpers whose WARNINGs are titled by kind (bug trackers' "WARNING: ODEBUG bug in FUNC"...).</summary>
     public static readonly IReadOnlyList<WarningKind> WarningKinds =
@@ -504,7 +510,8 @@ public static partial class ConsoleLog
         new(["usercopy_warn", "__check_object_size", "check_object_size"], "WARNING: bad usercopy in {0}", ["usercopy_", "__check_object", "check_object"]),
         new(["proc_register"], "WARNING: proc registration bug in {0}", ["proc_", "__proc_"]),
         new(["kobject_"], "WARNING: kobject bug in {0}", ["kobject_"]),
-        new(["refcount_", "__refcount_"], "WARNING: refcount bug in {0}", ["refcount", "kobject_"]),
+        new(["refcount_", "__refcount_"], "WARNING: refcount bug in {0}", ["refcount", "kobject_"], ["lib/refcount.c"]),
+        new(["__vmalloc_node_range"], "WARNING: zero-size vmalloc in {0}", ["vmalloc", "kvmalloc", "__vmalloc"]),
         new(["usb_submit_urb"], "WARNING in {0}/usb_submit_urb", ["usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"]),
         new(["lock_release", "lock_acquire", "__lock_acquire", "lockdep_", "register_lock_class", "hlock_class", "check_flags"], "WARNING: locking bug in {0}",
             ["lock_", "__lock_", "lockdep_", "up_", "up_read", "up_write", "__up_", "mutex_", "__mutex_"]),
