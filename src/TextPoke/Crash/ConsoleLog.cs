@@ -350,7 +350,7 @@ public static partial class ConsoleLog
                 // (With panic_on_warn the trace first shows the panic and the trap: past those too.)
                 int from = Math.Max(frames.FindLastIndex(f => warningKind.Reporters.Any(r => f.Function.StartsWith(r, StringComparison.Ordinal))),
                     frames.FindLastIndex(f => f.Function is "invalid_op" or "asm_exc_invalid_op" or "exc_invalid_op" or "do_invalid_op" or "handle_bug" or "fixup_bug")) + 1;
-                var caller = frames.Skip(from).FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function) && !warningKind.Skip.Any(x => f.Function.StartsWith(x, StringComparison.Ordinal)));
+                var caller = frames.Skip(from).FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function) && !warningKind.Skip.Any(x => f.Function.Contains(x, StringComparison.Ordinal)));
                 function = caller == null ? null : Function(caller.Function);
             }
         }
@@ -504,9 +504,10 @@ public static partial class ConsoleLog
     /// <summary>Reporting helpers whose WARNINGs are titled by kind (bug trackers' "WARNING: ODEBUG bug in FUNC"...).</summary>
     public static readonly IReadOnlyList<WarningKind> WarningKinds =
     [
-        new(["debug_print_object"], "WARNING: ODEBUG bug in {0}", ["debug_", "__debug_", "call_rcu", "__call_rcu", "init_timer", "__init_timer"]),
+        // Skips are substrings: the object debugger's users (timers, work, RCU, the allocators) report on behalf of the code that misused the object.
+        new(["debug_print_object"], "WARNING: ODEBUG bug in {0}", ["debug_", "rcu", "hrtimer_", "timer_", "work_", "percpu_", "kmem_", "slab_", "kfree", "vunmap", "vfree", "__free_", "kobject_"]),
         new(["kmalloc_slab", "kmalloc_order", "kmalloc_", "__kmalloc", "kvmalloc_node", "kvmalloc"], "WARNING: kmalloc bug in {0}",
-            ["kmalloc", "__kmalloc", "kvmalloc", "warn_alloc", "__alloc_pages", "alloc_pages", "should_fail", "__should_fail"]),
+            ["kmalloc", "kcalloc", "kzalloc", "krealloc", "vmalloc", "slab", "kmem", "warn_alloc", "alloc_pages", "should_fail"]),
         new(["usercopy_warn", "__check_object_size", "check_object_size"], "WARNING: bad usercopy in {0}", ["usercopy_", "__check_object", "check_object"]),
         new(["proc_register"], "WARNING: proc registration bug in {0}", ["proc_", "__proc_"]),
         new(["kobject_"], "WARNING: kobject bug in {0}", ["kobject_"]),
@@ -514,7 +515,7 @@ public static partial class ConsoleLog
         new(["__vmalloc_node_range"], "WARNING: zero-size vmalloc in {0}", ["vmalloc", "kvmalloc", "__vmalloc"]),
         new(["usb_submit_urb"], "WARNING in {0}/usb_submit_urb", ["usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"]),
         new(["lock_release", "lock_acquire", "__lock_acquire", "lockdep_", "register_lock_class", "hlock_class", "check_flags"], "WARNING: locking bug in {0}",
-            ["lock_", "__lock_", "lockdep_", "up_", "up_read", "up_write", "__up_", "mutex_", "__mutex_"]),
+            ["lock_", "__lock_", "lockdep_", "up_", "up_read", "up_write", "__up_", "mutex_", "__mutex_", "lock_sock", "release_sock"]),
     ];
 
     [GeneratedRegex(@" at: (?:\[<[0-9a-f]+>\] )?([A-Za-z0-9_.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+")]
@@ -566,7 +567,7 @@ public static partial class ConsoleLog
         // Unwinders and printf internals.
         "dump_backtrace", "walk_stackframe", "arch_stack_walk", "scnprintf", "va_format", "format_decode",
         // arm64 fault entry.
-        "write_comp_data", "asm_call_irq_on_stack", "__switch_to",
+        "write_comp_data", "asm_call_irq_on_stack", "__switch_to", "do_DataAbort",
         "__do_kernel_fault", "do_mem_abort", "el1_abort", "el1_da", "el1h_64_sync", "el1_sync", "do_tag_check_fault", "do_bad_area",
         "do_translation_fault", "__hwasan", "might_resched",
         // Instrumented atomics and bitops report on behalf of their callers.
