@@ -291,8 +291,15 @@ public static partial class ConsoleLog
         }
         string? lockSite = null;
         if (rule.Type == "LOCKDEP")
-            for (int i = start; i <= end && lockSite == null; i++)
-                if (LockSiteLine().Match(lines[i]) is { Success: true } ls) lockSite = ls.Groups[1].Value;
+        {
+            // The lock site that names the report is the first "at: func" after the sentence that introduces it
+            // ("... is trying to acquire lock:", "... takes:", "... just changed the state of lock:"), else the first one.
+            int from = start;
+            for (int i = start; i <= end; i++)
+                if (LockSiteIntro().IsMatch(lines[i])) { from = i; break; }
+            for (int i = from; i <= end && lockSite == null; i++)
+                if (LockSiteLine().Match(lines[i]) is { Success: true } ls && !Uninteresting(ls.Groups[1].Value)) lockSite = ls.Groups[1].Value;
+        }
         // A WARNING's header names where WARN() sits; the report is named after the code that ran into it: the RIP, then
         // the trace (the header's function only picks the reporting helpers' kinds below).
         bool Skipped(string f) => Uninteresting(f) || rule.Skip?.Any(x => f.Contains(x, StringComparison.Ordinal)) == true;
@@ -518,6 +525,9 @@ public static partial class ConsoleLog
         new(["lock_release", "lock_acquire", "__lock_acquire", "lockdep_", "register_lock_class", "hlock_class", "check_flags"], "WARNING: locking bug in {0}",
             ["lock_", "__lock_", "lockdep_", "up_", "up_read", "up_write", "__up_", "mutex_", "__mutex_", "lock_sock", "release_sock"]),
     ];
+
+    [GeneratedRegex(@"is trying to acquire|\] takes:|just changed the state of lock")]
+    private static partial Regex LockSiteIntro();
 
     [GeneratedRegex(@" at: (?:\[<[0-9a-f]+>\] )?([A-Za-z0-9_.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+")]
     private static partial Regex LockSiteLine();
