@@ -33,8 +33,12 @@ public class TitleRuleTests
     public void OldLockdepHeader_BlamesTheLockSite()
     {
         var r = First("=======================================================", "[ INFO: possible circular locking dependency detected ]",
-            "kacpi_hotplug/246 is trying to acquire lock:", " (kacpid){+.+.+.}, at: [<ffffffff8105bbd0>] flush_workqueue+0x0/0xb0");
-        Assert.Equal("possible deadlock in flush_workqueue", r!.Title);
+            "kacpi_hotplug/246 is trying to acquire lock:", " (kacpid){+.+.+.}, at: [<ffffffff8105bbd0>] acpi_hotplug_work_fn+0x0/0xb0");
+        Assert.Equal("possible deadlock in acpi_hotplug_work_fn", r!.Title);
+        // A lock site in a helper (workqueue flushing, lock primitives) is passed over for the next one.
+        Assert.Equal("possible deadlock in acpi_hotplug_work_fn", First("[ INFO: possible circular locking dependency detected ]",
+            "kacpi_hotplug/246 is trying to acquire lock:", " (kacpid){+.+.+.}, at: [<ffffffff8105bbd0>] flush_workqueue+0x0/0xb0",
+            "but task is already holding lock:", " (&work){+.+.+.}, at: [<ffffffff8105bbd0>] acpi_hotplug_work_fn+0x10/0xb0")!.Title);
         Assert.Equal("LOCKDEP", CrashTypes.Of(r.Title));
         Assert.Null(First("[ INFO: possible circular locking dependency ]"));
     }
