@@ -90,7 +90,7 @@ public static partial class ConsoleLog
         new(new Regex(@"^BUG: scheduling while atomic"), "BUG: scheduling while atomic in {0}", "ATOMIC_SLEEP"),
         new(new Regex(@"^BUG: sleeping function called from invalid context"), "BUG: sleeping function called from invalid context in {0}", "ATOMIC_SLEEP"),
         new(new Regex(@"^BUG: ([^\n]+?)(?: in " + Func + ")?$"), "BUG: {1}", "BUG", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^WARNING: CPU: \d+ PID: \d+ at [^ ]+ " + Func), "WARNING in {0}", "WARNING", FunctionFromHeader: true),
+        new(new Regex(@"^WARNING: CPU: \d+ PID: -?\d+ at [^ ]+ " + Func), "WARNING in {0}", "WARNING", FunctionFromHeader: true),
         // 6.x: "WARNING: fs/jfs/jfs_dmap.c:2987 at dbAdjTree+0x../0x.., CPU#0: jfsCommit/112".
         new(new Regex(@"^WARNING: \S+\.[ch]:\d+ at ([A-Za-z0-9_.$]+)"), "WARNING in {0}", "WARNING", FunctionFromHeader: true),
         new(new Regex(@"^WARNING: (?:possible circular locking dependency|possible recursive locking|possible irq lock inversion dependency)"), "possible deadlock in {0}", "LOCKDEP"),
@@ -113,6 +113,7 @@ public static partial class ConsoleLog
         new(new Regex(@"^INFO: task .* can't die for more than \d+ seconds"), "INFO: task can't die in {0}", "HANG"),
         new(new Regex(@"^(?:rcu: )?INFO: rcu_(?:sched|preempt|bh) (?:self-)?detected (?:stall|expedited stalls)"), "INFO: rcu detected stall in {0}", "HANG"),
         new(new Regex(@"^divide error: "), "divide error in {0}", "BUG"),
+        new(new Regex(@"^stack segment: "), "stack segment fault in {0}", "BUG"),
         new(new Regex(@"^invalid opcode: "), "invalid opcode in {0}", "BUG"),
         new(new Regex(@"^WARNING: ([^\n]+?)$"), "WARNING: {1}", "WARNING", Fixed: true, NoStackTrace: true),
         // Panic messages whose tail varies from run to run (exit codes, device names) have fixed titles.
@@ -186,6 +187,7 @@ public static partial class ConsoleLog
             // Two CPUs printing at once merge lines ("...user memory accessgeneral protection fault: 0000"): a header
             // in the middle of a line starts a report there.
             if (!Rules.Any(r => r.Header.IsMatch(lines[i])) && MergedHeader(lines[i]) is { } tail) lines[i] = tail;
+            if (NotReports.Any(r => r.IsMatch(lines[i]))) continue;
             foreach (var rule in Rules)
             {
                 var m = rule.Header.Match(lines[i]);
@@ -289,6 +291,12 @@ public static partial class ConsoleLog
             // the next section of the report does.
             else if (frames.Count > 0 && TraceEnd().IsMatch(l)) inTrace = false;
         }
+        // Fault injection prints its own stack (should_fail...) into reports: frames from there on are not the report's,
+        // and the report is corrupted.
+        var reportFrames = frames;
+        // (WARNINGs are named from their RIP line before the trace, which the injected stack does not reach.)
+        int injected = rule.Type == "WARNING" ? -1 : frames.FindIndex(f => f.Reliable && f.Function.StartsWith("should_fail", StringComparison.Ordinal));
+        if (injected >= 0) frames = frames.Take(injected).ToList();
         string? lockSite = null;
         if (rule.Type == "LOCKDEP")
         {
@@ -364,10 +372,10 @@ public static partial class ConsoleLog
         }
         // Corrupted: the header alone survived, or a title that names a function found none, or the report has no trace.
         bool needsFunction = !rule.Fixed && rule.Type != "PANIC", needsTrace = !rule.NoStackTrace && rule.Type != "HANG";
-        bool traceFollows = frames.Count > 0;
+        bool traceFollows = reportFrames.Count > 0;
         for (int i = start; i < lines.Count && !traceFollows; i++)
             traceFollows = !ReferenceEquals(lines[i], OtherTask) && (lines[i].Contains("Call Trace", StringComparison.OrdinalIgnoreCase) || lines[i].Contains("backtrace:", StringComparison.OrdinalIgnoreCase));
-        bool corrupted = rule.AlwaysCorrupted || needsFunction && function == null || needsTrace && !traceFollows;
+        bool corrupted = rule.AlwaysCorrupted || needsFunction && function == null || needsTrace && !traceFollows || injected >= 0;
         // {0} is the guilty function, {1}, {2}... the header's groups (a KASAN kind, a panic message).
         var arguments = new object[Math.Max(2, match.Groups.Count)];
         arguments[0] = rule.Type == "PANIC" ? function ?? "" : function ?? "corrupted";
@@ -386,9 +394,18 @@ public static partial class ConsoleLog
             Title = title, Type = rule.Type, StartLine = first, EndLine = end,
             Corrupted = corrupted, CorruptedReason = !corrupted ? null : function == null ? "no guilty function" : "no call trace",
             Panicked = panicked, Frame = function, Cpu = cpu, Pid = pid, Comm = comm, KernelVersion = version, Rip = rip, Code = code,
-            Frames = frames, Lines = lines.Skip(first).Take(end - first + 1).Where(l => !ReferenceEquals(l, OtherTask)).ToList(),
+            Frames = reportFrames, Lines = lines.Skip(first).Take(end - first + 1).Where(l => !ReferenceEquals(l, OtherTask)).ToList(),
         };
     }
+
+    /// <summary>Lines that look like report headers but are routine messages (of the kernel, sshd, the dynamic loader).</summary>
+    static readonly Regex[] NotReports =
+    [
+        new(@"^WARNING: workqueue cpumask: online intersect > possible intersect"), new(@"^WARNING: /etc/ssh/moduli does not exist"),
+        new(@"^WARNING: the mand mount option is being deprecated"), new(@"^WARNING: Unsupported flag value\(s\)"),
+        new(@"^INFO: lockdep is turned off"), new(@"^INFO: Stall ended before state dump start"), new(@"^INFO: NMI handler"),
+        new(@"^INFO: recovery required on readonly filesystem"),
+    ];
 
     static readonly string[] HeaderWords =
     [

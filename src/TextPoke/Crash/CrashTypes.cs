@@ -70,6 +70,7 @@ public static class CrashTypes
         ("PANIC: double fault", "DoS"),
         ("BUG: Object already free", "DoS"),
         ("divide error", "DoS"),
+        ("stack segment fault", "DoS"),
         ("Unhandled fault", "DoS"),
         ("kernel panic: ", "DoS"),
         ("unexpected kernel reboot", "REBOOT"),
