@@ -402,7 +402,7 @@ public static partial class ConsoleLog
     static readonly Regex[] NotReports =
     [
         new(@"^WARNING: workqueue cpumask: online intersect > possible intersect"), new(@"^WARNING: /etc/ssh/moduli does not exist"),
-        new(@"^WARNING: the mand mount option is being deprecated"), new(@"^WARNING: Unsupported flag value\(s\)"),
+        new(@"^WARNING: the mand mount option"), new(@"^WARNING: Unsupported flag value\(s\)"),
         new(@"^INFO: lockdep is turned off"), new(@"^INFO: Stall ended before state dump start"), new(@"^INFO: NMI handler"),
         new(@"^INFO: recovery required on readonly filesystem"),
     ];

@@ -29,6 +29,7 @@ public static class CrashTypes
         ("KFENCE: invalid write", "KFENCE-WRITE"),
         ("KMSAN: uninit-value", "KMSAN-UNINIT-VALUE"),
         ("KMSAN: kernel-infoleak", "KMSAN-INFO-LEAK"),
+        ("KMSAN: kernel-usb-infoleak", "KMSAN-INFO-LEAK"),
         ("KCSAN: data-race", "KCSAN-DATARACE"),
         ("INFO: rcu detected stall", "HANG"),
         ("INFO: task hung", "HANG"),
