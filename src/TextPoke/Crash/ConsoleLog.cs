@@ -233,7 +233,25 @@ public static partial class ConsoleLog
             }
             reports.Add(Build(view, first, start, end, rule, match, panicked));
         }
+        if (reports.Count == 0 && Reboot(lines) is { } reboot) reports.Add(reboot);
         return reports;
+    }
+
+    /// <summary>
+    /// A machine that reboots by itself shows its firmware banner again after the kernel or its programs printed
+    /// something (the first banner of a boot is the first thing on the console): "unexpected kernel reboot".
+    /// </summary>
+    static CrashReport? Reboot(List<string> lines)
+    {
+        bool output = false;
+        for (int i = 0; i < lines.Count; i++)
+        {
+            var l = lines[i];
+            if (l.Contains("SeaBIOS (version", StringComparison.Ordinal) && output)
+                return new CrashReport { Title = "unexpected kernel reboot", Type = "REBOOT", StartLine = i, EndLine = i, Lines = [l] };
+            if (l.Trim().Length > 0 && !l.StartsWith('#') && !l.Contains("SeaBIOS", StringComparison.Ordinal)) output = true;
+        }
+        return null;
     }
 
     static CrashReport Build(List<string> lines, int first, int start, int end, TitleRule rule, Match match, bool panicked)

@@ -137,4 +137,13 @@ public class TitleRuleTests
     [InlineData("sys_", "sys_")]
     [InlineData("system_call", "system_call")]
     public void Function_DropsSuffixesAndSyscallPrefixes(string symbol, string expected) => Assert.Equal(expected, ConsoleLog.Function(symbol));
+
+    [Fact]
+    public void FirmwareBannerAfterOutput_IsAnUnexpectedReboot_ButNotAtTheStartOfABoot()
+    {
+        var reboot = Assert.Single(ConsoleLog.Parse(["[  500.720639] EFER = 0x0000000000000d01", "SeaBIOS (version 1.8.2-20181014_101610-google)", "Booting the kernel."]));
+        Assert.Equal("unexpected kernel reboot", reboot.Title);
+        Assert.Equal("REBOOT", CrashTypes.Of(reboot.Title));
+        Assert.Empty(ConsoleLog.Parse(["# qemu-system-x86_64 -kernel bzImage", "\u001bcSeaBIOS (version 1.16.2-debian-1.16.2-1)", "[    0.000000] Linux version 6.1.0"]));
+    }
 }
