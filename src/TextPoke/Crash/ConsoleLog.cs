@@ -99,6 +99,8 @@ public static partial class ConsoleLog
         new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}", "LOCKDEP", Skip: ["rcu", "kmem", "slab", "kmalloc", "vmalloc", "kcalloc", "kzalloc"]),
         new(new Regex(@"^WARNING: held lock freed!"), "WARNING: held lock freed in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: [Nn]ested lock was not taken"), "WARNING: nested lock was not taken in {0}", "LOCKDEP"),
+        // Lockdep's wait-context check: named after the code that took the lock (from the trace, not a lock site).
+        new(new Regex(@"^\[ BUG: Invalid wait context \]|^BUG: Invalid wait context"), "WARNING: locking bug in {0}", "BUG"),
         new(new Regex(@"^WARNING: kernel stack regs at [0-9a-f]+ in [^ ]* has bad '([^']+)' value"), "WARNING: kernel stack regs has bad '{1}' value", "WARNING", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^WARNING: kernel stack frame pointer at [0-9a-f]+ in [^ ]* has bad value"), "WARNING: kernel stack frame pointer has bad value", "WARNING", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^WARNING: kernel stack (?:regs .* has bad 'bp' value|frame pointer .* has bad value)"), "WARNING: kernel stack regs has bad value", "WARNING", Fixed: true, NoStackTrace: true),
@@ -112,7 +114,7 @@ public static partial class ConsoleLog
         new(new Regex(@"^INFO: task .* blocked (?:in I/O wait )?for more than \d+ seconds"), "INFO: task hung in {0}", "HANG"),
         new(new Regex(@"^INFO: task .* can't die for more than \d+ seconds"), "INFO: task can't die in {0}", "HANG"),
         new(new Regex(@"^(?:rcu: )?INFO: rcu_(?:sched|preempt|bh) (?:self-)?detected (?:stall|expedited stalls)"), "INFO: rcu detected stall in {0}", "HANG"),
-        new(new Regex(@"^divide error: "), "divide error in {0}", "BUG"),
+        new(new Regex(@"^divide(?: |_)error: "), "divide error in {0}", "BUG"),
         new(new Regex(@"^stack segment: "), "stack segment fault in {0}", "BUG"),
         new(new Regex(@"^invalid opcode: "), "invalid opcode in {0}", "BUG"),
         new(new Regex(@"^WARNING: ([^\n]+?)$"), "WARNING: {1}", "WARNING", Fixed: true, NoStackTrace: true),
