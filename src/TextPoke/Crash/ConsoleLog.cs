@@ -139,8 +139,9 @@ public static partial class ConsoleLog
     [GeneratedRegex(@"^\s*\[<[0-9a-f]+>\] \(([A-Za-z0-9_.$]+)(?:\+0x([0-9a-f]+)/0x([0-9a-f]+))?\) from \[<[0-9a-f]+>\]")]
     private static partial Regex ArmFrameLine();
     // A frame: " func+0xoff/0xsize [module]", "? " when unreliable; 4.x kernels put "[<addr>] " and "<IRQ>"/"<EOI>" before
+    // (powerpc: "[sp] [pc] func+off/size").
     // it, kmemleak and symbolized logs " file:line" after it.
-    [GeneratedRegex(@"^\s*(?:<(?:IRQ|EOI|NMI)>\s+)?(?:\[<(?<address>[0-9a-f]+)>\] )?(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?(?: \S+:\d+)?(?: \([A-Z]\))?\s*$")]
+    [GeneratedRegex(@"^\s*(?:<(?:IRQ|EOI|NMI)>\s+)?(?:\[<?(?<address>[0-9a-f]+)>?\] ?){0,2}\s*(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?(?: \S+:\d+)?(?: \([A-Z]\))?\s*$")]
     private static partial Regex FrameLine();
     [GeneratedRegex(@"^(?:---\[ end trace [0-9a-f]+ \]---|---\[ end Kernel panic)")]
     private static partial Regex EndLine();
