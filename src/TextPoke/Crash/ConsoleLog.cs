@@ -132,8 +132,8 @@ public static partial class ConsoleLog
     [GeneratedRegex(@"^CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (\S+) (?:(?:Not tainted|Tainted: \S+(?: [A-Z]+)?) )?\s*(\S+)")]
     private static partial Regex CpuLine();
     // "RIP: 0010:func+off/size" today; 4.x kernels printed "RIP: 0010:[<addr>]  [<addr>] func+off/size" and a separate "IP:" line;
-    // arm64 prints "pc : func+off/size", arm "PC is at func+off/size".
-    [GeneratedRegex(@"^(?:(?:RIP: [0-9a-f]{4}:|IP: )(?:\[<[0-9a-f]+>\]\s+)?(?:\[<[0-9a-f]+>\] )?|(?:pc : |PC is at )(?=[A-Za-z_][^\s]*\+0x))([A-Za-z_][^\s]*)")]
+    // arm64 prints "pc : func+off/size", arm "PC is at func+off/size", powerpc "NIP [addr] func+off/size".
+    [GeneratedRegex(@"^(?:(?:RIP: [0-9a-f]{4}:|IP: )(?:\[<[0-9a-f]+>\]\s+)?(?:\[<[0-9a-f]+>\] )?|(?:pc : |PC is at |NIP \[[0-9a-f]+\] )(?=[A-Za-z_][^\s]*\+0x))([A-Za-z_][^\s]*)")]
     private static partial Regex RipLine();
 
     [GeneratedRegex(@"^\s*\[<[0-9a-f]+>\] \(([A-Za-z0-9_.$]+)(?:\+0x([0-9a-f]+)/0x([0-9a-f]+))?\) from \[<[0-9a-f]+>\]")]
