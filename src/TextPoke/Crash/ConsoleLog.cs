@@ -234,7 +234,17 @@ public static partial class ConsoleLog
                 end = i;
                 if (EndLine().IsMatch(view[i])) break;
             }
-            reports.Add(Build(view, first, start, end, rule, match, panicked));
+            var report = Build(view, first, start, end, rule, match, panicked);
+            // With caller ids, a report interrupted by another report of the same task before it printed its trace
+            // (a WARNING while dumping an RCU stall) goes on after it: its frames are looked for up to the end of the log.
+            if (context.Length > 0 && report.Frames.Count == 0 && report.Rip == null && limit < lines.Count)
+            {
+                var all = new List<string>(lines);
+                for (int i = start; i < all.Count; i++) if (contexts[i] != context) all[i] = OtherTask;
+                var longer = Build(all, first, start, all.Count - 1, rule, match, panicked);
+                if (longer.Frames.Count > 0) report = longer with { EndLine = end, Lines = report.Lines };
+            }
+            reports.Add(report);
         }
         if (reports.Count == 0 && Reboot(lines) is { } reboot) reports.Add(reboot);
         return reports;
@@ -349,7 +359,11 @@ public static partial class ConsoleLog
             int timer = rcuStall ? TimerInterruptLine(lines, start, end) : -1;
             int from = rcuStall ? (timer >= 0 ? timer : interruptEnd) : -1;
             var candidates = new List<string>();
-            if (rip != null && (!rcuStall || from >= 0)) candidates.Add(rip.IndexOf('+') is var ripPlus && ripPlus > 0 ? rip[..ripPlus] : rip);
+            // The interrupted context's own RIP line follows the timer interrupt's frame.
+            string? stallRip = rcuStall ? null : rip;
+            for (int i = from + 1; rcuStall && from >= 0 && i <= end && stallRip == null; i++)
+                if (!ReferenceEquals(lines[i], OtherTask) && RipLine().Match(lines[i]) is { Success: true } r2) stallRip = r2.Groups[1].Value;
+            if (stallRip != null) candidates.Add(stallRip.IndexOf('+') is var ripPlus && ripPlus > 0 ? stallRip[..ripPlus] : stallRip);
             candidates.AddRange(frames.Where(f => f.Reliable && f.Line > from).Select(f => f.Function));
             stalled = StallWork(candidates.Where(f => !Skipped(f) && !(rcuStall && (f.Contains("rcu", StringComparison.Ordinal) || f.Contains("apic_timer_interrupt", StringComparison.Ordinal)))).ToList());
         }
