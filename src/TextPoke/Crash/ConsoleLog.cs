@@ -509,7 +509,7 @@ public static partial class ConsoleLog
     [
         "do_syscall_", "do_fast_syscall_", "entry_SYSCALL", "process_one_work", "worker_thread", "do_softirq", "__do_softirq",
         "net_rx_action", "netif_receive_skb", "__netif_receive_skb", "call_timer_fn", "run_timer_softirq", "_run_timers",
-        "expire_timers", "run_ksoftirqd", "smpboot_thread_fn", "kthread", "ret_from_fork", "start_secondary", "cpu_startup_entry",
+        "expire_timers", "run_ksoftirqd", "smpboot_thread_fn", "=kthread", "ret_from_fork", "start_secondary", "cpu_startup_entry",
         "vfs_write", "vfs_read", "vfs_iter_read", "vfs_iter_write", "do_iter_read", "do_iter_write", "vfs_ioctl", "blkdev_ioctl",
         "^call_read_iter", "^call_write_iter", "do_iter_readv_writev", "^call_mmap", "mmap_region", "do_mmap", "do_dentry_open", "vfs_open",
         "^sock_sendmsg", "^sock_recvmsg", "^sock_release", "^__sock_release", "__sys_setsockopt", "kernel_setsockopt", "sock_common_setsockopt",
@@ -534,7 +534,9 @@ public static partial class ConsoleLog
     {
         for (int i = 0; i < frames.Count; i++)
         {
-            if (!DispatchPoints.Any(d => d[0] == '^' ? frames[i].StartsWith(d[1..], StringComparison.Ordinal) : frames[i].Contains(d, StringComparison.Ordinal))
+            // "^name": a prefix, "=name": the whole name, else a substring.
+            if (!DispatchPoints.Any(d => d[0] == '^' ? frames[i].StartsWith(d[1..], StringComparison.Ordinal) : d[0] == '=' ? frames[i] == d[1..]
+                    : frames[i].Contains(d, StringComparison.Ordinal))
                 && !DispatchingSyscall().IsMatch(frames[i])) continue;
             var work = frames[i].Contains("smp_call_function", StringComparison.Ordinal) ? "smp_call_function" : i > 0 ? frames[i - 1] : frames[i];
             foreach (var prefix in SyscallPrefixes)
@@ -630,6 +632,10 @@ public static partial class ConsoleLog
         // Data-structure and page helpers that BUG or fault on their callers' behalf.
         "skb_put", "skb_push", "skb_pull", "skb_over_panic", "skb_under_panic", "rb_erase", "rb_next", "rb_prev", "rb_first",
         "rb_insert", "__rb_", "__phys_addr", "folio_unlock", "check_heap_object", "mutex_optimistic_spin", "assertfail",
+        // Library code that reports or faults on behalf of its caller: CRCs, hash tables, ID allocators, fortify, object-size
+        // checks, the work-queue insertion path, and reporting helpers of irqflags, ref_tracker and seqlock asserts.
+        "crc16", "crc32", "crc_itu_t", "crc_t10dif", "crc_ccitt", "rhashtable_", "ida_free", "ida_alloc", "fortify_", "check_object_size",
+        "insert_work", "__queue_work", "warn_bogus_irq_restore", "ref_tracker", "seqprop_assert",
         // Unwinders and printf internals.
         "dump_backtrace", "walk_stackframe", "arch_stack_walk", "scnprintf", "va_format", "format_decode",
         // arm64 fault entry.
