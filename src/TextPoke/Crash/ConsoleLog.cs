@@ -82,7 +82,8 @@ public static partial class ConsoleLog
         new(new Regex(@"^BUG: Bad page map"), "BUG: Bad page map", "BUG", Fixed: true),
         new(new Regex(@"^BUG: (?:TASK )?stack guard page was hit"), "BUG: stack guard page was hit in {0}", "BUG", NoStackTrace: true),
         // Raised while freeing the page: the culprit is whoever freed it.
-        new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG", Skip: ["free_unref", "free_page", "__free_pages", "free_pages", "bad_page", "page_is_bad", "free_pcp", "release_pages", "folios_put", "__folio_put", "put_page"]),
+        new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG", Skip: ["free_unref", "free_page", "__free_pages", "free_pages", "bad_page", "page_is_bad", "free_pcp", "release_pages", "folios_put", "__folio_put", "put_page",
+            "page_frag_free", "skb_release_data", "folio_batch", "lru_add"]),
         new(new Regex(@"^BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", "BUG", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^BUG: non-zero nr_(ptes|pmds) on freeing mm"), "BUG: non-zero nr_{1} on freeing mm", "BUG", Fixed: true, NoStackTrace: true),
         // The second half of the header (printed separately) was lost or garbled.
@@ -635,7 +636,10 @@ public static partial class ConsoleLog
         // Library code that reports or faults on behalf of its caller: CRCs, hash tables, ID allocators, fortify, object-size
         // checks, the work-queue insertion path, and reporting helpers of irqflags, ref_tracker and seqlock asserts.
         "crc16", "crc32", "crc_itu_t", "crc_t10dif", "crc_ccitt", "rhashtable_", "ida_free", "ida_alloc", "fortify_", "check_object_size",
-        "insert_work", "__queue_work", "warn_bogus_irq_restore", "ref_tracker", "seqprop_assert",
+        "insert_work", "queue_work", "queue_delayed_work", "warn_bogus_irq_restore", "ref_tracker", "seqprop_assert", "put_device",
+        "__unregister_client", "lock_timer_base", "aes_encrypt", "aes_expandkey", "read_once_word_nocheck",
+        // Device printk helpers.
+        "dev_info", "dev_notice", "dev_warn", "dev_err", "dev_alert", "dev_crit", "dev_emerg",
         // Unwinders and printf internals.
         "dump_backtrace", "walk_stackframe", "arch_stack_walk", "scnprintf", "va_format", "format_decode",
         // arm64 fault entry.
