@@ -329,8 +329,8 @@ public static partial class ConsoleLog
         // Fault injection prints its own stack (should_fail...) into reports: frames from there on are not the report's,
         // and the report is corrupted.
         var reportFrames = frames;
-        // (WARNINGs are named from their RIP line before the trace, which the injected stack does not reach.)
-        int injected = rule.Type == "WARNING" ? -1 : frames.FindIndex(f => f.Reliable && f.Function.StartsWith("should_fail", StringComparison.Ordinal));
+        // (A WARNING with a kernel RIP line is named from it, before the injected stack.)
+        int injected = rule.Type == "WARNING" && rip != null ? -1 : frames.FindIndex(f => f.Reliable && f.Function.StartsWith("should_fail", StringComparison.Ordinal));
         if (injected >= 0) frames = frames.Take(injected).ToList();
         string? lockSite = null;
         if (rule.Type == "LOCKDEP")
@@ -608,7 +608,7 @@ public static partial class ConsoleLog
         "kmemleak_", "kzalloc", "kcalloc", "kmemdup", "kstrdup", "krealloc", "kvmalloc", "kvzalloc", "__kvmalloc", "vmalloc",
         "vzalloc", "__vmalloc", "sock_kmalloc", "__do_kmalloc", "slab_alloc", "alloc_pages", "__alloc_pages", "__get_free_pages",
         "alloc_inode", "new_slab", "sk_prot_alloc", "sk_alloc", "create_object", "kvasprintf", "kasprintf", "pcpu_", "__pcpu_",
-        "debug_objects_", "kobject_",
+        "debug_objects_", "kobject_", "insert_work",
         "call_rwsem_", "__wait_rcu_gp", "wait_on_page", "trace_hardirqs", "stack_trace_", "save_stack", "__save_stack",
     ];
 
@@ -636,14 +636,14 @@ public static partial class ConsoleLog
         // Library code that reports or faults on behalf of its caller: CRCs, hash tables, ID allocators, fortify, object-size
         // checks, the work-queue insertion path, and reporting helpers of irqflags, ref_tracker and seqlock asserts.
         "crc16", "crc32", "crc_itu_t", "crc_t10dif", "crc_ccitt", "rhashtable_", "ida_free", "ida_alloc", "fortify_", "check_object_size",
-        "insert_work", "queue_work", "queue_delayed_work", "warn_bogus_irq_restore", "ref_tracker", "seqprop_assert", "put_device",
+        "queue_work", "queue_delayed_work", "warn_bogus_irq_restore", "ref_tracker", "seqprop_assert", "put_device",
         "__unregister_client", "lock_timer_base", "aes_encrypt", "aes_expandkey", "read_once_word_nocheck",
         // Device printk helpers.
         "dev_info", "dev_notice", "dev_warn", "dev_err", "dev_alert", "dev_crit", "dev_emerg",
         // Unwinders and printf internals.
         "dump_backtrace", "walk_stackframe", "arch_stack_walk", "scnprintf", "va_format", "format_decode",
         // arm64 fault entry.
-        "write_comp_data", "asm_call_irq_on_stack", "__switch_to", "do_DataAbort",
+        "write_comp_data", "asm_call_irq_on_stack", "__switch_to", "do_DataAbort", "should_fail",
         "__do_kernel_fault", "do_mem_abort", "el1_abort", "el1_da", "el1h_64_sync", "el1_sync", "do_tag_check_fault", "do_bad_area",
         "do_translation_fault", "__hwasan", "might_resched",
         // Instrumented atomics and bitops report on behalf of their callers.
