@@ -387,7 +387,9 @@ public static partial class ConsoleLog
         }
         bool stall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal) || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal)
             || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal);
-        string? guilty = header != null ? header : stall ? stalled
+        // Stalls and hangs are named only by their extractors: when those find nothing, the report is corrupted.
+        bool hung = rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die", StringComparison.Ordinal);
+        string? guilty = header != null ? header : stall || hung ? stalled
             : stalled ?? lockSite ?? (rip != null && !Skipped(rip) ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
             : frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function);
         // Stalls keep the syscall's own symbol once the wrapper prefix is gone ("sys_rmdir" of older kernels).
@@ -559,7 +561,9 @@ public static partial class ConsoleLog
             if (f.StartsWith("synchronize_rcu", StringComparison.Ordinal) || f.StartsWith("synchronize_srcu", StringComparison.Ordinal)
                 || f.StartsWith("synchronize_net", StringComparison.Ordinal) || f.StartsWith("synchronize_sched", StringComparison.Ordinal)) return "synchronize_rcu";
         }
-        string[] waiting = ["sched", "_lock", "_slowlock", "down", "completion", "kthread", "wait", "synchronize", "context_switch", "__switch_to", "cancel_delayed_work"];
+        // (and the hung-task detector's own frames when it dumps every CPU)
+        string[] waiting = ["sched", "_lock", "_slowlock", "down", "completion", "kthread", "wait", "synchronize", "context_switch", "__switch_to",
+            "cancel_delayed_work", "rcu_barrier", "cpumask_backtrace", "watchdog", "hung_task", "ret_from_fork", "entry_SYSCALL", "do_syscall"];
         return frames.FirstOrDefault(f => !waiting.Any(w => f.Contains(w, StringComparison.Ordinal)) && !Uninteresting(f));
     }
 
