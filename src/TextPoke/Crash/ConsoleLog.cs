@@ -140,7 +140,7 @@ public static partial class ConsoleLog
     [GeneratedRegex(@"^(?:(?:RIP: [0-9a-f]{4}:|IP: )(?:\[<[0-9a-f]+>\]\s+)?(?:\[<[0-9a-f]+>\] )?|(?:pc : |PC is at |NIP \[[0-9a-f]+\] )(?=[A-Za-z_][^\s]*\+0x))([A-Za-z_][^\s]*)")]
     private static partial Regex RipLine();
 
-    [GeneratedRegex(@"^\s*\[<[0-9a-f]+>\] \(([A-Za-z0-9_.$]+)(?:\+0x([0-9a-f]+)/0x([0-9a-f]+))?\) from \[<[0-9a-f]+>\]")]
+    [GeneratedRegex(@"^\s*\[<[0-9a-f]+>\] \([A-Za-z0-9_.$]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\) from \[<[0-9a-f]+>\] \(([A-Za-z0-9_.$]+)(?:\+0x([0-9a-f]+)/0x([0-9a-f]+))?(?: [^)]*)?\)")]
     private static partial Regex ArmFrameLine();
     // A frame: " func+0xoff/0xsize [module]", "? " when unreliable; 4.x kernels put "[<addr>] " and "<IRQ>"/"<EOI>" before
     // (powerpc: "[sp] [pc] func+off/size").
@@ -345,7 +345,11 @@ public static partial class ConsoleLog
         }
         // A WARNING's header names where WARN() sits; the report is named after the code that ran into it: the RIP, then
         // the trace (the header's function only picks the reporting helpers' kinds below).
-        bool Skipped(string f) => Uninteresting(f) || rule.Skip?.Any(x => f.Contains(x, StringComparison.Ordinal)) == true;
+        // A WARN_ON in a core library or header checks how its caller uses it: the report is named after the caller.
+        string? blamesCaller = rule.Type == "WARNING" && rule.FunctionFromHeader && WarningFile().Match(lines[start]) is { Success: true } wf
+            && CallerBlamingFile().IsMatch(wf.Groups[1].Value) ? Function(match.Groups[1].Value) : null;
+        bool Skipped(string f) => Uninteresting(f) || rule.Skip?.Any(x => f.Contains(x, StringComparison.Ordinal)) == true
+            || blamesCaller != null && Function(f.IndexOf('+') is var p and > 0 ? f[..p] : f) == blamesCaller;
         string? header = rule.FunctionFromHeader && rule.Type is not ("PANIC" or "WARNING") ? match.Groups[rule.Format.Contains("{1}") ? 2 : 1].Value : null;
         if (header != null && Skipped(header)) header = frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function;
         // "BUG: workqueue leaked lock or atomic" names the work function on its own line.
@@ -588,6 +592,18 @@ public static partial class ConsoleLog
             ["lock_", "__lock_", "lockdep_", "up_", "up_read", "up_write", "__up_", "mutex_", "__mutex_", "lock_sock", "release_sock"]),
     ];
 
+    /// <summary>The source file a WARNING header names ("at lib/refcount.c:25 ..." or "WARNING: fs/buffer.c:1183 at ...").</summary>
+    [GeneratedRegex(@"^WARNING: (?:CPU: \d+ PID: -?\d+ at )?(\S+\.[ch]):\d+")]
+    private static partial Regex WarningFile();
+
+    /// <summary>
+    /// Files whose WARN_ONs check how the caller uses them: lib/, the allocators and mm utilities, RCU, locking,
+    /// the scheduler, softirq/timer/workqueue/kthread cores, printk and panic, the fault and trap handlers, the core
+    /// socket/skb/netdevice code, proc registration, and the dentry and buffer-head reference helpers.
+    /// </summary>
+    [GeneratedRegex(@"^(?:\./)?(?:(?:virt/)?lib/|mm/(?:kasan|kmsan|kfence)/|mm/(?:sl[aou]b|slab_common|memory|percpu\w*|vmalloc|page_alloc|util|usercopy)\.c$|kernel/(?:rcu|locking|sched|printk)/|kernel/(?:kcov|panic|softirq|kthread|workqueue)\.c$|kernel/time/timer\.c$|arch/[^/]+/kernel/traps\.c$|arch/[^/]+/mm/(?:fault|physaddr)\.c$|net/core/(?:dev|sock|skbuff)\.c$|fs/proc/generic\.c$|fs/(?:dcache|buffer)\.c$)")]
+    private static partial Regex CallerBlamingFile();
+
     [GeneratedRegex(@"is trying to acquire|\] takes:|just changed the state of lock")]
     private static partial Regex LockSiteIntro();
 
@@ -653,6 +669,10 @@ public static partial class ConsoleLog
         // Instrumented atomics and bitops report on behalf of their callers.
         "atomic_read", "atomic_set", "atomic_inc", "atomic_dec", "atomic_add", "atomic_sub", "_atomic_dec_and_lock", "test_and_clear_bit",
         "test_and_set_bit", "set_bit", "clear_bit", "hex_dump",
+        // Tracepoint glue and debug-object probes run inside the function that reports, not the one at fault.
+        "perf_trace", "timer_is_static_object", "work_is_static_object",
+        // Reference drops and user-copy allocators warn about their callers.
+        "dput", "memdup_user",
     ];
 
     static bool Uninteresting(string symbol) =>
