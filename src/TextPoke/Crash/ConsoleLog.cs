@@ -337,10 +337,11 @@ public static partial class ConsoleLog
         {
             // The lock site that names the report is the first "at: func" after the sentence that introduces it
             // ("... is trying to acquire lock:", "... takes:", "... just changed the state of lock:"), else the first one.
-            int from = start;
-            for (int i = start; i <= end; i++)
+            // Suspicious RCU usage lists the locks held only as context: it is named after its stack, never a lock site.
+            int from = rule.Format.Contains("suspicious RCU usage", StringComparison.Ordinal) ? -1 : start;
+            for (int i = start; from >= 0 && i <= end; i++)
                 if (LockSiteIntro().IsMatch(lines[i])) { from = i; break; }
-            for (int i = from; i <= end && lockSite == null; i++)
+            for (int i = from; from >= 0 && i <= end && lockSite == null; i++)
                 if (LockSiteLine().Match(lines[i]) is { Success: true } ls && !Uninteresting(ls.Groups[1].Value)) lockSite = ls.Groups[1].Value;
         }
         // A WARNING's header names where WARN() sits; the report is named after the code that ran into it: the RIP, then
@@ -639,7 +640,7 @@ public static partial class ConsoleLog
     public static readonly IReadOnlyList<string> NotGuiltyAnywhere =
     [
         "kasan", "__asan", "__sanitizer", "kmsan", "__msan", "check_memory_region", "panic", "lockdep", "dump_stack", "warn_slowpath",
-        "__warn", "report_bug", "fixup_bug", "_trap", "invalid_op", "print_address_description",
+        "__warn", "report_bug", "fixup_bug", "invalid_op", "print_address_description",
         "memcpy", "memset", "memmove", "memcmp", "memchr", "strcmp", "strncmp", "strlen", "strnlen", "strcpy", "strncpy", "strscpy",
         "strlcpy", "strchr", "strnstr", "copy_to_user", "copy_from_user", "put_user", "get_user", "might_fault", "might_sleep",
         "spin_lock", "spin_unlock", "spin_trylock", "raw_read_lock", "raw_write_lock", "mutex_lock", "mutex_unlock", "mutex_trylock",
@@ -673,6 +674,8 @@ public static partial class ConsoleLog
         "perf_trace", "timer_is_static_object", "work_is_static_object",
         // Reference drops and user-copy allocators warn about their callers.
         "dput", "memdup_user",
+        // Timer teardown and page unlocking act on objects their callers hand them.
+        "timer_delete", "sk_stop_timer", "unlock_page",
     ];
 
     static bool Uninteresting(string symbol) =>
