@@ -19,7 +19,8 @@ public static partial class ConsoleLog
     /// <paramref name="FramesAfter"/>: the guilty function is the first frame after the line containing this text.
     /// </summary>
     public sealed record TitleRule(Regex Header, string Format, string Type, bool FunctionFromHeader = false, string[]? Skip = null,
-        bool Fixed = false, bool AlwaysCorrupted = false, bool TraceFollowsHeader = false, bool NoStackTrace = false, string? FramesAfter = null);
+        bool Fixed = false, bool AlwaysCorrupted = false, bool TraceFollowsHeader = false, bool NoStackTrace = false, string? FramesAfter = null,
+        bool OnlyFramesAfter = false);
 
     [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")]
     private static partial Regex Prefix();
@@ -82,8 +83,11 @@ public static partial class ConsoleLog
         new(new Regex(@"^BUG: Bad page map"), "BUG: Bad page map", "BUG", Fixed: true),
         new(new Regex(@"^BUG: (?:TASK )?stack guard page was hit"), "BUG: stack guard page was hit in {0}", "BUG", NoStackTrace: true),
         // Raised while freeing the page: the culprit is whoever freed it.
-        new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG", Skip: ["free_unref", "free_page", "__free_pages", "free_pages", "bad_page", "page_is_bad", "free_pcp", "release_pages", "folios_put", "__folio_put", "put_page",
-            "page_frag_free", "skb_release_data", "folio_batch", "lru_add"]),
+        // A page freed with bad state is the fault of whoever owned it: named after the allocation stack page_owner
+        // recorded; without page_owner the report cannot say who, and is corrupted.
+        new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG", FramesAfter: "page last allocated via", OnlyFramesAfter: true,
+            Skip: ["set_page_owner", "post_alloc_hook", "prep_new_page", "get_page_from_freelist", "alloc_pages", "folio_alloc", "alloc_folio",
+                "__filemap_get_folio", "pagecache_get_page", "page_pool_alloc", "alloc_page_buffers", "page_frag_alloc"]),
         new(new Regex(@"^BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", "BUG", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^BUG: non-zero nr_(ptes|pmds) on freeing mm"), "BUG: non-zero nr_{1} on freeing mm", "BUG", Fixed: true, NoStackTrace: true),
         // The second half of the header (printed separately) was lost or garbled.
@@ -394,7 +398,7 @@ public static partial class ConsoleLog
             || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal);
         // Stalls and hangs are named only by their extractors: when those find nothing, the report is corrupted.
         bool hung = rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die", StringComparison.Ordinal);
-        string? guilty = header != null ? header : stall || hung ? stalled
+        string? guilty = header != null || rule.OnlyFramesAfter ? header : stall || hung ? stalled
             : stalled ?? lockSite ?? (rip != null && !Skipped(rip) ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
             : frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function);
         // Stalls keep the syscall's own symbol once the wrapper prefix is gone ("sys_rmdir" of older kernels).
