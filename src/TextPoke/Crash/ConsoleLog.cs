@@ -230,6 +230,10 @@ public static partial class ConsoleLog
             int limit = lines.Count;
             for (int n = s + 1; n < starts.Count; n++)
                 if (context.Length == 0 || contexts[starts[n].Line] == context) { limit = starts[n].Line; break; }
+            // Without caller ids, messages that print a stack of their own (an allocation failure, an injected fault) in
+            // the middle of a report leave nothing after them that can be told apart: the report ends there.
+            for (int i = start + 1; context.Length == 0 && i < limit; i++)
+                if (StackPrintingMessage().IsMatch(lines[i])) { limit = i; break; }
             if (context.Length > 0)
             {
                 view = new List<string>(lines);
@@ -281,6 +285,7 @@ public static partial class ConsoleLog
         string? comm = null, version = null, rip = null, code = null;
         var frames = new List<CrashFrame>();
         bool inTrace = rule.TraceFollowsHeader;
+        int ripLine = -1;
         int interruptEnd = -1; // the line of the last "</IRQ>" / "<EOI>": the interrupted task's frames follow it
         for (int i = start; i <= end; i++)
         {
@@ -298,7 +303,7 @@ public static partial class ConsoleLog
                     && l[(t + 9)..].Split(' ', StringSplitOptions.RemoveEmptyEntries).FirstOrDefault(w => char.IsAsciiDigit(w[0])) is { } v)
                     version = v;
             }
-            if (rip == null && RipLine().Match(l) is { Success: true } r) rip = r.Groups[1].Value;
+            if (rip == null && RipLine().Match(l) is { Success: true } r) { rip = r.Groups[1].Value; ripLine = i; }
             if (code == null && l.StartsWith("Code: ", StringComparison.Ordinal)) code = l[6..];
             // "Call Trace:" in oopses; kmemleak prints "  backtrace:" (frames carry file:line when the kernel symbolizes).
             // arm64 prints "Call trace:".
@@ -334,7 +339,14 @@ public static partial class ConsoleLog
         // and the report is corrupted.
         var reportFrames = frames;
         // (A WARNING with a kernel RIP line is named from it, before the injected stack.)
-        int injected = rule.Type == "WARNING" && rip != null ? -1 : frames.FindIndex(f => f.Reliable && f.Function.StartsWith("should_fail", StringComparison.Ordinal));
+        // (An injected stack printed before that RIP line mixes its frames into the trace: only the RIP can be trusted.)
+        int injected = frames.FindIndex(f => f.Reliable && f.Function.StartsWith("should_fail", StringComparison.Ordinal));
+        if (rule.Type == "WARNING" && rip != null)
+        {
+            injected = -1;
+            for (int i = start; i < ripLine && injected < 0; i++)
+                if (!ReferenceEquals(lines[i], OtherTask) && InjectedFrame().IsMatch(lines[i])) injected = 0;
+        }
         if (injected >= 0) frames = frames.Take(injected).ToList();
         string? lockSite = null;
         if (rule.Type == "LOCKDEP")
@@ -608,6 +620,12 @@ public static partial class ConsoleLog
     /// </summary>
     [GeneratedRegex(@"^(?:\./)?(?:(?:virt/)?lib/|mm/(?:kasan|kmsan|kfence)/|mm/(?:sl[aou]b|slab_common|memory|percpu\w*|vmalloc|page_alloc|util|usercopy)\.c$|kernel/(?:rcu|locking|sched|printk)/|kernel/(?:kcov|panic|softirq|kthread|workqueue)\.c$|kernel/time/timer\.c$|arch/[^/]+/kernel/traps\.c$|arch/[^/]+/mm/(?:fault|physaddr)\.c$|net/core/(?:dev|sock|skbuff)\.c$|fs/proc/generic\.c$|fs/(?:dcache|buffer)\.c$)")]
     private static partial Regex CallerBlamingFile();
+
+    [GeneratedRegex(@"vmalloc: allocation failure:|FAULT_INJECTION: forcing a failure|FAULT_FLAG_ALLOW_RETRY missing")]
+    private static partial Regex StackPrintingMessage();
+
+    [GeneratedRegex(@"^\s*(?:\[<?[0-9a-f]+>?\] )?should_fail")]
+    private static partial Regex InjectedFrame();
 
     [GeneratedRegex(@"is trying to acquire|\] takes:|just changed the state of lock")]
     private static partial Regex LockSiteIntro();
