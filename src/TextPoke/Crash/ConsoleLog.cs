@@ -20,7 +20,7 @@ public static partial class ConsoleLog
     /// </summary>
     public sealed record TitleRule(Regex Header, string Format, string Type, bool FunctionFromHeader = false, string[]? Skip = null,
         bool Fixed = false, bool AlwaysCorrupted = false, bool TraceFollowsHeader = false, bool NoStackTrace = false, string? FramesAfter = null,
-        bool OnlyFramesAfter = false);
+        bool OnlyFramesAfter = false, Regex? Requires = null);
 
     [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")]
     private static partial Regex Prefix();
@@ -104,7 +104,11 @@ public static partial class ConsoleLog
         new(new Regex(@"^WARNING: (?:possible circular locking dependency|possible recursive locking|possible irq lock inversion dependency)"), "possible deadlock in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: inconsistent lock state"), "inconsistent lock state in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: bad unlock balance detected!"), "WARNING: bad unlock balance in {0}", "LOCKDEP", FramesAfter: "is trying to release lock"),
-        new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}", "LOCKDEP", Skip: ["rcu", "kmem", "slab", "kmalloc", "vmalloc", "kcalloc", "kzalloc"]),
+        // Lockdep's RCU report names the source line of the check; a report cut before it (another report or a stack
+        // of its own interrupting it) is only its header.
+        new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}", "LOCKDEP", Skip: ["rcu", "kmem", "slab", "kmalloc", "vmalloc", "kcalloc", "kzalloc"],
+            Requires: new Regex(@"^\S+\.[ch]:\d+ ")),
+        new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage", "WARNING", Fixed: true, AlwaysCorrupted: true),
         new(new Regex(@"^WARNING: held lock freed!"), "WARNING: held lock freed in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: [Nn]ested lock was not taken"), "WARNING: nested lock was not taken in {0}", "LOCKDEP"),
         // Lockdep's wait-context check: named after the code that took the lock (from the trace, not a lock site).
@@ -246,6 +250,10 @@ public static partial class ConsoleLog
                 end = i;
                 if (EndLine().IsMatch(view[i])) break;
             }
+            // A rule that needs a line of its report's body gives way to the next rule for the header when it is missing.
+            while (rule.Requires is { } required && !view.Skip(start).Take(end - start + 1).Any(required.IsMatch)
+                && Rules.SkipWhile(r => !ReferenceEquals(r, rule)).Skip(1).FirstOrDefault(r => r.Header.IsMatch(lines[start])) is { } next)
+                (rule, match) = (next, next.Header.Match(lines[start]));
             var report = Build(view, first, start, end, rule, match, panicked);
             // With caller ids, a report interrupted by another report of the same task before it printed its trace
             // (a WARNING while dumping an RCU stall) goes on after it: its frames are looked for up to the end of the log.

@@ -54,7 +54,7 @@ public static class CrashTypes
         ("WARNING: bad unlock balance", "LOCKDEP"),
         ("BUG: bad unlock balance", "LOCKDEP"),
         ("WARNING: nested lock was not taken", "LOCKDEP"),
-        ("WARNING: suspicious RCU usage", "LOCKDEP"),
+        ("WARNING: suspicious RCU usage in ", "LOCKDEP"),
         ("BUG: using __this_cpu_read() in preemptible code", "LOCKDEP"),
         ("WARNING: refcount bug", "REFCOUNT_WARNING"),
         ("WARNING", "WARNING"),
