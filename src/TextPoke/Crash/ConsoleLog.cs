@@ -195,6 +195,7 @@ public static partial class ConsoleLog
     {
         var lines = rawLines.Select(Strip).ToList();
         var contexts = rawLines.Select(l => CallerId().Match(l) is { Success: true } c ? c.Groups[1].Value : "").ToList();
+        var stamped = rawLines.Select(l => Timestamp().IsMatch(l)).ToList();
         bool panicked = lines.Any(l => l.StartsWith("Kernel panic - not syncing", StringComparison.Ordinal));
         var starts = new List<(int Line, TitleRule Rule, Match Match)>();
         for (int i = 0; i < lines.Count; i++)
@@ -242,6 +243,13 @@ public static partial class ConsoleLog
             {
                 view = new List<string>(lines);
                 for (int i = start; i < limit; i++) if (contexts[i] != context) view[i] = OtherTask;
+            }
+            // A report printed with timestamps is made of kernel lines only: untimed lines in between are other programs'
+            // output on the same console.
+            else if (stamped[start])
+            {
+                view = new List<string>(lines);
+                for (int i = start; i < limit; i++) if (!stamped[i]) view[i] = OtherTask;
             }
             int end = start;
             for (int i = start; i < limit; i++)
@@ -445,7 +453,8 @@ public static partial class ConsoleLog
         bool traceFollows = reportFrames.Count > 0;
         for (int i = start; i < lines.Count && !traceFollows; i++)
             traceFollows = !ReferenceEquals(lines[i], OtherTask) && (lines[i].Contains("Call Trace", StringComparison.OrdinalIgnoreCase) || lines[i].Contains("backtrace:", StringComparison.OrdinalIgnoreCase));
-        bool corrupted = rule.AlwaysCorrupted || needsFunction && function == null || needsTrace && !traceFollows || injected >= 0;
+        bool corrupted = rule.AlwaysCorrupted || needsFunction && function == null || needsTrace && !traceFollows || injected >= 0
+            || needsTrace && EmptyStack(lines, start, end);
         // {0} is the guilty function, {1}, {2}... the header's groups (a KASAN kind, a panic message).
         var arguments = new object[Math.Max(2, match.Groups.Count)];
         arguments[0] = rule.Type == "PANIC" ? function ?? "" : function ?? "corrupted";
@@ -628,6 +637,41 @@ public static partial class ConsoleLog
     /// </summary>
     [GeneratedRegex(@"^(?:\./)?(?:(?:virt/)?lib/|mm/(?:kasan|kmsan|kfence)/|mm/(?:sl[aou]b|slab_common|memory|percpu\w*|vmalloc|page_alloc|util|usercopy)\.c$|kernel/(?:rcu|locking|sched|printk)/|kernel/(?:kcov|panic|softirq|kthread|workqueue)\.c$|kernel/time/timer\.c$|arch/[^/]+/kernel/traps\.c$|arch/[^/]+/mm/(?:fault|physaddr)\.c$|net/core/(?:dev|sock|skbuff)\.c$|fs/proc/generic\.c$|fs/(?:dcache|buffer)\.c$)")]
     private static partial Regex CallerBlamingFile();
+
+    [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?\[\s*\d+\.\d+\]")]
+    private static partial Regex Timestamp();
+
+    [GeneratedRegex(@"Call Trace|Allocated(?: by task \d+)?:|Freed(?: by task \d+)?:|[^k] backtrace:", RegexOptions.IgnoreCase)]
+    private static partial Regex StackKeyword();
+
+    /// <summary>
+    /// A stack the report announces ("Call Trace:", "Allocated by task N:", "Freed by task N:", "backtrace:") but that
+    /// has no frame in the next lines before the next stack starts: the report lost it.
+    /// </summary>
+    static bool EmptyStack(List<string> lines, int start, int end)
+    {
+        var seen = new HashSet<string>();
+        for (int i = start; i <= end; i++)
+        {
+            if (ReferenceEquals(lines[i], OtherTask) || StackKeyword().Match(lines[i]) is not { Success: true } k) continue;
+            // The first of each kind counts ("Allocated by task 1:" and "Allocated by task 2:" are one kind).
+            string kind = DecimalNumber().Replace(k.Value.Trim().ToLowerInvariant(), "N");
+            if (!seen.Add(kind)) continue;
+            bool frame = false;
+            for (int j = i + 1, n = 0; j <= end && n < 15 && !frame; j++)
+            {
+                if (ReferenceEquals(lines[j], OtherTask)) continue;
+                if (StackKeyword().IsMatch(lines[j])) break;
+                // Unreliable ("? ") frames are not counted: only the reliable ones say the stack is there.
+                var f = FrameLine().Match(lines[j]);
+                if (f.Success && f.Groups[1].Success || lines[j].EndsWith(" (unreliable)", StringComparison.Ordinal)) continue;
+                n++;
+                frame = f.Success || lines[j].Contains("(stack is not available)", StringComparison.Ordinal) || ArmFrameLine().IsMatch(lines[j]);
+            }
+            if (!frame) return true;
+        }
+        return false;
+    }
 
     [GeneratedRegex(@"vmalloc: allocation failure:|FAULT_INJECTION: forcing a failure|FAULT_FLAG_ALLOW_RETRY missing")]
     private static partial Regex StackPrintingMessage();
