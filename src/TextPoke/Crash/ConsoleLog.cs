@@ -454,7 +454,7 @@ public static partial class ConsoleLog
         for (int i = start; i < lines.Count && !traceFollows; i++)
             traceFollows = !ReferenceEquals(lines[i], OtherTask) && (lines[i].Contains("Call Trace", StringComparison.OrdinalIgnoreCase) || lines[i].Contains("backtrace:", StringComparison.OrdinalIgnoreCase));
         bool corrupted = rule.AlwaysCorrupted || needsFunction && function == null || needsTrace && !traceFollows || injected >= 0
-            || needsTrace && EmptyStack(lines, start, end);
+            || needsTrace && EmptyStack(lines, start, end, rip != null);
         // {0} is the guilty function, {1}, {2}... the header's groups (a KASAN kind, a panic message).
         var arguments = new object[Math.Max(2, match.Groups.Count)];
         arguments[0] = rule.Type == "PANIC" ? function ?? "" : function ?? "corrupted";
@@ -648,7 +648,7 @@ public static partial class ConsoleLog
     /// A stack the report announces ("Call Trace:", "Allocated by task N:", "Freed by task N:", "backtrace:") but that
     /// has no frame in the next lines before the next stack starts: the report lost it.
     /// </summary>
-    static bool EmptyStack(List<string> lines, int start, int end)
+    static bool EmptyStack(List<string> lines, int start, int end, bool hasRip)
     {
         var seen = new HashSet<string>();
         for (int i = start; i <= end; i++)
@@ -662,9 +662,10 @@ public static partial class ConsoleLog
             {
                 if (ReferenceEquals(lines[j], OtherTask)) continue;
                 if (StackKeyword().IsMatch(lines[j])) break;
-                // Unreliable ("? ") frames are not counted: only the reliable ones say the stack is there.
+                // Unreliable ("? ") frames say nothing by themselves, unless the report has the CPU's own RIP to name
+                // it: then a stack of unreliable frames only (early boot, unwinder quirks) is still its stack.
                 var f = FrameLine().Match(lines[j]);
-                if (f.Success && f.Groups[1].Success || lines[j].EndsWith(" (unreliable)", StringComparison.Ordinal)) continue;
+                if (!hasRip && (f.Success && f.Groups[1].Success || lines[j].EndsWith(" (unreliable)", StringComparison.Ordinal))) continue;
                 n++;
                 frame = f.Success || lines[j].Contains("(stack is not available)", StringComparison.Ordinal) || ArmFrameLine().IsMatch(lines[j]);
             }
