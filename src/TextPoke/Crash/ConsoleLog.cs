@@ -102,7 +102,8 @@ public static partial class ConsoleLog
         // 6.x: "WARNING: fs/jfs/jfs_dmap.c:2987 at dbAdjTree+0x../0x.., CPU#0: jfsCommit/112".
         new(new Regex(@"^WARNING: \S+\.[ch]:\d+ at ([A-Za-z0-9_.$]+)"), "WARNING in {0}", "WARNING", FunctionFromHeader: true),
         new(new Regex(@"^WARNING: (?:possible circular locking dependency|possible recursive locking|possible irq lock inversion dependency)"), "possible deadlock in {0}", "LOCKDEP"),
-        new(new Regex(@"^WARNING: inconsistent lock state"), "inconsistent lock state in {0}", "LOCKDEP"),
+        new(new Regex(@"^WARNING: inconsistent lock state"), "inconsistent lock state in {0}", "LOCKDEP",
+            Skip: ["mark_lock", "mark_held_locks", "mark_usage", "print_usage_bug", "valid_state", "raw_spin_rq_", "trace_hardirqs", "lock_acquire"]),
         new(new Regex(@"^WARNING: bad unlock balance detected!"), "WARNING: bad unlock balance in {0}", "LOCKDEP", FramesAfter: "is trying to release lock"),
         // Lockdep's RCU report names the source line of the check; a report cut before it (another report or a stack
         // of its own interrupting it) is only its header.
@@ -426,6 +427,10 @@ public static partial class ConsoleLog
             || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal);
         // Stalls and hangs are named only by their extractors: when those find nothing, the report is corrupted.
         bool hung = rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die", StringComparison.Ordinal);
+        // An inconsistent lock state's lock was taken both ways somewhere: the report is named after the stack that
+        // took it the wrong way, and after the lock's site only when that stack is missing.
+        if (rule.Format.StartsWith("inconsistent lock state", StringComparison.Ordinal) && frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function)) is { } taker)
+            lockSite = taker.Function;
         string? guilty = header != null || rule.OnlyFramesAfter ? header : stall || hung ? stalled
             : stalled ?? lockSite ?? (rip != null && !Skipped(rip) ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
             : frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function);
@@ -705,7 +710,7 @@ public static partial class ConsoleLog
         "vzalloc", "__vmalloc", "sock_kmalloc", "__do_kmalloc", "slab_alloc", "alloc_pages", "__alloc_pages", "__get_free_pages",
         "alloc_inode", "new_slab", "sk_prot_alloc", "sk_alloc", "create_object", "kvasprintf", "kasprintf", "pcpu_", "__pcpu_",
         "debug_objects_", "kobject_", "insert_work",
-        "call_rwsem_", "__wait_rcu_gp", "wait_on_page", "trace_hardirqs", "stack_trace_", "save_stack", "__save_stack",
+        "call_rwsem_", "__wait_rcu_gp", "iput", "wait_on_page", "trace_hardirqs", "stack_trace_", "save_stack", "__save_stack",
     ];
 
     /// <summary>
