@@ -432,7 +432,7 @@ public static partial class ConsoleLog
         if (rule.Format.StartsWith("inconsistent lock state", StringComparison.Ordinal) && frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function)) is { } taker)
             lockSite = taker.Function;
         string? guilty = header != null || rule.OnlyFramesAfter ? header : stall || hung ? stalled
-            : stalled ?? lockSite ?? (rip != null && !Skipped(rip) ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
+            : stalled ?? lockSite ?? (rip != null && !Skipped(rip) && rule.Type != "LOCKDEP" ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
             : frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function);
         // Stalls keep the syscall's own symbol once the wrapper prefix is gone ("sys_rmdir" of older kernels).
         string? function = guilty == null ? null : stall ? (guilty.IndexOf('.') is var dot and > 0 ? guilty[..dot] : guilty) : Function(guilty);
@@ -447,8 +447,8 @@ public static partial class ConsoleLog
             {
                 // The guilty function is the first caller of the reporter: past its last frame in the trace.
                 // (With panic_on_warn the trace first shows the panic and the trap: past those too.)
-                int from = Math.Max(frames.FindLastIndex(f => warningKind.Reporters.Any(r => f.Function.StartsWith(r, StringComparison.Ordinal))),
-                    frames.FindLastIndex(f => f.Function is "invalid_op" or "asm_exc_invalid_op" or "exc_invalid_op" or "do_invalid_op" or "handle_bug" or "fixup_bug")) + 1;
+                int from = Math.Max(frames.FindLastIndex(f => f.Reliable && warningKind.Reporters.Any(r => f.Function.StartsWith(r, StringComparison.Ordinal))),
+                    frames.FindLastIndex(f => f.Reliable && f.Function is "invalid_op" or "asm_exc_invalid_op" or "exc_invalid_op" or "do_invalid_op" or "handle_bug" or "fixup_bug")) + 1;
                 var caller = frames.Skip(from).FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function) && !warningKind.Skip.Any(x => f.Function.Contains(x, StringComparison.Ordinal)));
                 function = caller == null ? null : Function(caller.Function);
             }
@@ -702,7 +702,7 @@ public static partial class ConsoleLog
         "mutex_lock", "__mutex_lock", "mutex_unlock", "down_", "__down", "rwsem_", "_raw_", "do_raw_", "spin_", "lock_acquire",
         "__lock_acquire", "lock_release", "lockdep_", "check_", "validate_chain", "kasan_", "__kasan_", "__asan_", "asan_",
         "memcpy", "memmove", "memset", "memcmp", "strlen", "strcpy", "strncpy", "copy_user", "_copy_", "__copy_",
-        "wait_for_completion", "__wait_for_common", "wait_for_common", "flush_work", "synchronize_", "kmalloc", "__kmalloc",
+        "wait_for_completion", "__wait_for_common", "wait_for_common", "flush_work", "kmalloc", "__kmalloc",
         "kmem_cache_", "kfree", "do_error_trap", "do_invalid_op", "invalid_op", "do_trap", "exc_", "asm_exc_", "handle_bug",
         "bad_page", "fixup_bug", "ubsan_", "__ubsan_", "refcount_", "__list_", "list_",
         "__sanitizer_", "__x86_indirect_thunk", "__x86_return_thunk", "nmi_", "native_", "io_serial_", "unwind_",
@@ -723,7 +723,7 @@ public static partial class ConsoleLog
         "__warn", "report_bug", "fixup_bug", "invalid_op", "print_address_description",
         "memcpy", "memset", "memmove", "memcmp", "memchr", "strcmp", "strncmp", "strlen", "strnlen", "strcpy", "strncpy", "strscpy",
         "strlcpy", "strchr", "strnstr", "copy_to_user", "copy_from_user", "put_user", "get_user", "might_fault", "might_sleep",
-        "spin_lock", "spin_unlock", "spin_trylock", "raw_read_lock", "raw_write_lock", "mutex_lock", "mutex_unlock", "mutex_trylock",
+        "spin_lock", "spin_unlock", "spin_trylock", "raw_read_lock", "raw_write_lock", "_write_lock", "_write_unlock", "mutex_lock", "mutex_unlock", "mutex_trylock",
         "lock_acquire", "lock_release", "lock_class", "osq_lock", "refcount_", "_indirect_thunk_", "printk", "snprintf", "debug_object",
         "list_add", "list_del", "string", "pointer", "read_word_at_a_time", "__wake_up", "finish_wait", "kthread_stop", "flush_work",
         "flush_workqueue", "drain_workqueue", "destroy_workqueue", "cancel_work_sync", "__cancel_work_timer", "del_timer",
@@ -758,7 +758,10 @@ public static partial class ConsoleLog
         "timer_delete", "sk_stop_timer", "unlock_page",
     ];
 
-    static bool Uninteresting(string symbol) =>
+    /// <summary>Helpers recognised only by their whole name (a prefix would take their relatives: complete_all...).</summary>
+    public static readonly IReadOnlyList<string> NotGuiltyExactly = ["complete"];
+
+    static bool Uninteresting(string symbol) => NotGuiltyExactly.Contains(Function(symbol)) ||
         NotGuilty.Any(p => symbol.StartsWith(p, StringComparison.Ordinal)) || NotGuiltyAnywhere.Any(p => symbol.Contains(p, StringComparison.Ordinal));
 
     [GeneratedRegex(@"^(?:Allocated by task|Freed by task|The buggy address|Memory state around|Last potentially related|Second to last potentially|Modules linked in:|Kernel panic - not syncing|Dumping ftrace|---\[ end trace|irq event stamp:|Showing all locks held|INFO: lockdep is turned off|other info that might help us debug this:|Uninit was (?:created|stored)|Local variable|Bytes .* of .* are uninitialized|Memory access of size)")]
