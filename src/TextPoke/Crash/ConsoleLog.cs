@@ -393,9 +393,12 @@ public static partial class ConsoleLog
         // Stalls and lockups loop somewhere inside a larger piece of work, so the top frame is arbitrary: they are named
         // after the work, the frame just above the first dispatch point (a syscall, a work item, a softirq, ...).
         // An RCU stall is reported from the timer interrupt: only the interrupted task's frames (and RIP) count.
+        // A stack overflow is a runaway recursion, named after the work that started it in the same way.
         string? stalled = null;
         bool rcuStall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal);
-        if (rcuStall || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal) || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal))
+        bool stall = rcuStall || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal) || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal)
+            || rule.Format.StartsWith("BUG: stack guard page was hit", StringComparison.Ordinal);
+        if (stall)
         {
             // The interrupted context starts after the timer interrupt's frame (else after </IRQ>).
             int timer = rcuStall ? TimerInterruptLine(lines, start, end) : -1;
@@ -423,8 +426,6 @@ public static partial class ConsoleLog
                 if (!f.Groups[1].Success && !Skipped(f.Groups[2].Value)) header = f.Groups[2].Value;
             }
         }
-        bool stall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal) || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal)
-            || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal);
         // Stalls and hangs are named only by their extractors: when those find nothing, the report is corrupted.
         bool hung = rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die", StringComparison.Ordinal);
         // An inconsistent lock state's lock was taken both ways somewhere: the report is named after the stack that
@@ -744,7 +745,7 @@ public static partial class ConsoleLog
         // Unwinders and printf internals.
         "dump_backtrace", "walk_stackframe", "arch_stack_walk", "scnprintf", "va_format", "format_decode",
         // arm64 fault entry.
-        "write_comp_data", "asm_call_irq_on_stack", "__switch_to", "do_DataAbort", "should_fail",
+        "asm_call_irq_on_stack", "__switch_to", "do_DataAbort", "should_fail",
         "__do_kernel_fault", "do_mem_abort", "el1_abort", "el1_da", "el1h_64_sync", "el1_sync", "do_tag_check_fault", "do_bad_area",
         "do_translation_fault", "__hwasan", "might_resched",
         // Instrumented atomics and bitops report on behalf of their callers.
