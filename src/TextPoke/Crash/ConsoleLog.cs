@@ -409,7 +409,9 @@ public static partial class ConsoleLog
             for (int i = from + 1; rcuStall && from >= 0 && i <= end && stallRip == null; i++)
                 if (!ReferenceEquals(lines[i], OtherTask) && RipLine().Match(lines[i]) is { Success: true } r2) stallRip = r2.Groups[1].Value;
             if (stallRip != null) candidates.Add(stallRip.IndexOf('+') is var ripPlus && ripPlus > 0 ? stallRip[..ripPlus] : stallRip);
-            candidates.AddRange(frames.Where(f => f.Reliable && f.Line > from).Select(f => f.Function));
+            // An RCU stall without the interrupt that caught the stalled CPU shows only other tasks' stacks (the grace-period
+            // kthread's): nothing there names the stall.
+            if (!rcuStall || from >= 0) candidates.AddRange(frames.Where(f => f.Reliable && f.Line > from).Select(f => f.Function));
             stalled = StallWork(candidates.Where(f => !Skipped(f) && !(rcuStall && (f.Contains("rcu", StringComparison.Ordinal) || f.Contains("apic_timer_interrupt", StringComparison.Ordinal)))).ToList());
         }
         else if (rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die", StringComparison.Ordinal))
@@ -544,6 +546,11 @@ public static partial class ConsoleLog
     static int TimerInterruptLine(List<string> lines, int start, int end)
     {
         for (int i = start; i <= end; i++) if (lines[i].Contains("apic_timer_interrupt", StringComparison.Ordinal)) return i;
+        // arm: the IRQ exception entry from kernel mode (arm64's el1h_64_irq since 5.14, el1_irq before; 32-bit __irq_svc).
+        for (int i = start; i <= end; i++)
+            if ((FrameLine().Match(lines[i]) is { Success: true } f && !f.Groups[1].Success ? f.Groups[2].Value
+                    : ArmFrameLine().Match(lines[i]) is { Success: true } a ? a.Groups[1].Value : null) is "el1h_64_irq" or "el1_irq" or "__irq_svc")
+                return i;
         return -1;
     }
 
@@ -568,13 +575,15 @@ public static partial class ConsoleLog
         "tasklet_action_common", "compat_ioctl", "^new_sync_read", "^new_sync_write",
         // Cross-CPU calls: the stall is in waiting for the other CPUs, whoever asked.
         "smp_call_function",
+        // 32-bit arm's system-call path, arm64's system-call dispatcher.
+        "=ret_fast_syscall", "=invoke_syscall",
     ];
 
     // The ioctl, connect and socketpair syscalls dispatch to a driver or protocol: the frame above them names the work.
     [GeneratedRegex(@"^(?:compat_)?(?:SYSC|SyS|__sys|___sys|__do_sys|__se_sys|__x64_sys|__ia32_sys|__arm64_sys|ksys)_(?:socketpair|connect|ioctl)")]
     private static partial Regex DispatchingSyscall();
 
-    static readonly string[] SyscallPrefixes = ["__x64_", "SYSC_", "SyS_", "compat_SYSC_", "compat_SyS_", "__ia32_sys_"];
+    static readonly string[] SyscallPrefixes = ["__x64_", "SYSC_", "SyS_", "compat_SYSC_", "compat_SyS_", "__ia32_", "__arm64_", "ksys_"];
 
     /// <summary>The frame just above the first dispatch point (syscall wrapper prefixes dropped); null when none.</summary>
     static string? StallWork(List<string> frames)
@@ -706,7 +715,7 @@ public static partial class ConsoleLog
         "wait_for_completion", "__wait_for_common", "wait_for_common", "flush_work", "kmalloc", "__kmalloc",
         "kmem_cache_", "kfree", "do_error_trap", "do_invalid_op", "invalid_op", "do_trap", "exc_", "asm_exc_", "handle_bug",
         "bad_page", "fixup_bug", "ubsan_", "__ubsan_", "refcount_", "__list_", "list_",
-        "__sanitizer_", "__x86_indirect_thunk", "__x86_return_thunk", "nmi_", "native_", "io_serial_", "unwind_",
+        "__sanitizer_", "__x86_indirect_thunk", "__x86_return_thunk", "nmi_", "io_serial_", "unwind_",
         "kmemleak_", "kzalloc", "kcalloc", "kmemdup", "kstrdup", "krealloc", "kvmalloc", "kvzalloc", "__kvmalloc", "vmalloc",
         "vzalloc", "__vmalloc", "sock_kmalloc", "__do_kmalloc", "slab_alloc", "alloc_pages", "__alloc_pages", "__get_free_pages",
         "alloc_inode", "new_slab", "sk_prot_alloc", "sk_alloc", "create_object", "kvasprintf", "kasprintf", "pcpu_", "__pcpu_",
