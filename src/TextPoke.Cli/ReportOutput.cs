@@ -147,7 +147,7 @@ static class ReportOutput
     internal static object Json(CrashReport x, IReadOnlyList<string> explanation, CodeDisassembly.Syntax syntax, Symbolizer? source = null) => new
     {
         title = x.Title, altTitles = ConsoleLog.AltTitles(x).ToList(), type = x.Type, category = CrashTypes.Of(x.Title),
-        corrupted = x.Corrupted, corruptedReason = x.CorruptedReason, panicked = x.Panicked, frame = x.Frame,
+        corrupted = x.Corrupted, corruptedReason = x.CorruptedReason, panicked = x.Panicked, frame = x.Frame, rawFrame = x.RawFrame,
         startLine = x.StartLine, endLine = x.EndLine, cpu = x.Cpu, pid = x.Pid, comm = x.Comm, kernelVersion = x.KernelVersion, rip = x.Rip, code = x.Code,
         codeDisassembly = x.Code == null ? [] : CodeDisassembly.Disassemble(x.Code, syntax)
             .Select(i => new { offset = i.Offset, bytes = i.Bytes, text = i.Text, faulting = i.Faulting, invalid = i.Invalid }).ToList(),

@@ -394,7 +394,7 @@ public static partial class ConsoleLog
         // after the work, the frame just above the first dispatch point (a syscall, a work item, a softirq, ...).
         // An RCU stall is reported from the timer interrupt: only the interrupted task's frames (and RIP) count.
         // A stack overflow is a runaway recursion, named after the work that started it in the same way.
-        string? stalled = null;
+        string? stalled = null, stalledRaw = null;
         bool rcuStall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal);
         bool stall = rcuStall || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal) || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal)
             || rule.Format.StartsWith("BUG: stack guard page was hit", StringComparison.Ordinal);
@@ -412,10 +412,10 @@ public static partial class ConsoleLog
             // An RCU stall without the interrupt that caught the stalled CPU shows only other tasks' stacks (the grace-period
             // kthread's): nothing there names the stall.
             if (!rcuStall || from >= 0) candidates.AddRange(frames.Where(f => f.Reliable && f.Line > from).Select(f => f.Function));
-            stalled = StallWork(candidates.Where(f => !Skipped(f) && !(rcuStall && (f.Contains("rcu", StringComparison.Ordinal) || f.Contains("apic_timer_interrupt", StringComparison.Ordinal)))).ToList());
+            (stalled, stalledRaw) = StallWork(candidates.Where(f => !Skipped(f) && !(rcuStall && (f.Contains("rcu", StringComparison.Ordinal) || f.Contains("apic_timer_interrupt", StringComparison.Ordinal)))).ToList()) ?? default;
         }
         else if (rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die", StringComparison.Ordinal))
-            stalled = HungWait(frames.Where(f => f.Reliable).Select(f => f.Function).ToList());
+            (stalled, stalledRaw) = HungWait(frames.Where(f => f.Reliable).Select(f => f.Function).ToList()) ?? default;
         if (rule.FramesAfter != null)
         {
             int at = -1;
@@ -439,6 +439,9 @@ public static partial class ConsoleLog
             : frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function);
         // Stalls keep the syscall's own symbol once the wrapper prefix is gone ("sys_rmdir" of older kernels).
         string? function = guilty == null ? null : stall ? (guilty.IndexOf('.') is var dot and > 0 ? guilty[..dot] : guilty) : Function(guilty);
+        // The symbol as the log prints it (without a compiler suffix), when the title shortens it.
+        static string? Unsuffixed(string? symbol) => symbol == null ? null : symbol.IndexOf('.') is var d and > 0 ? symbol[..d] : symbol;
+        string? rawFrame = Unsuffixed((stall || hung) && guilty != null && guilty == stalled ? stalledRaw : guilty);
         WarningKind? warningKind = null;
         if (rule.Type == "WARNING" && rule.FunctionFromHeader)
         {
@@ -454,6 +457,7 @@ public static partial class ConsoleLog
                     frames.FindLastIndex(f => f.Reliable && f.Function is "invalid_op" or "asm_exc_invalid_op" or "exc_invalid_op" or "do_invalid_op" or "handle_bug" or "fixup_bug")) + 1;
                 var caller = frames.Skip(from).FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function) && !warningKind.Skip.Any(x => f.Function.Contains(x, StringComparison.Ordinal)));
                 function = caller == null ? null : Function(caller.Function);
+                rawFrame = Unsuffixed(caller?.Function);
             }
         }
         // Corrupted: the header alone survived, or a title that names a function found none, or the report has no trace.
@@ -480,7 +484,7 @@ public static partial class ConsoleLog
         {
             Title = title, Type = rule.Type, StartLine = first, EndLine = end,
             Corrupted = corrupted, CorruptedReason = !corrupted ? null : function == null ? "no guilty function" : "no call trace",
-            Panicked = panicked, Frame = function, Cpu = cpu, Pid = pid, Comm = comm, KernelVersion = version, Rip = rip, Code = code,
+            Panicked = panicked, Frame = function, RawFrame = rawFrame != function ? rawFrame : null, Cpu = cpu, Pid = pid, Comm = comm, KernelVersion = version, Rip = rip, Code = code,
             Frames = reportFrames, Lines = lines.Skip(first).Take(end - first + 1).Where(l => !ReferenceEquals(l, OtherTask)).ToList(),
         };
     }
@@ -586,7 +590,7 @@ public static partial class ConsoleLog
     static readonly string[] SyscallPrefixes = ["__x64_", "SYSC_", "SyS_", "compat_SYSC_", "compat_SyS_", "__ia32_", "__arm64_", "ksys_"];
 
     /// <summary>The frame just above the first dispatch point (syscall wrapper prefixes dropped); null when none.</summary>
-    static string? StallWork(List<string> frames)
+    static (string Work, string Raw)? StallWork(List<string> frames)
     {
         for (int i = 0; i < frames.Count; i++)
         {
@@ -594,10 +598,11 @@ public static partial class ConsoleLog
             if (!DispatchPoints.Any(d => d[0] == '^' ? frames[i].StartsWith(d[1..], StringComparison.Ordinal) : d[0] == '=' ? frames[i] == d[1..]
                     : frames[i].Contains(d, StringComparison.Ordinal))
                 && !DispatchingSyscall().IsMatch(frames[i])) continue;
-            var work = frames[i].Contains("smp_call_function", StringComparison.Ordinal) ? "smp_call_function" : i > 0 ? frames[i - 1] : frames[i];
+            var raw = frames[i].Contains("smp_call_function", StringComparison.Ordinal) ? frames[i] : i > 0 ? frames[i - 1] : frames[i];
+            var work = raw.Contains("smp_call_function", StringComparison.Ordinal) ? "smp_call_function" : raw;
             foreach (var prefix in SyscallPrefixes)
                 if (work.StartsWith(prefix, StringComparison.Ordinal)) work = work[prefix.Length..];
-            return work;
+            return (work, raw);
         }
         return null;
     }
@@ -606,18 +611,19 @@ public static partial class ConsoleLog
     /// A hung task waits somewhere: hangs on rtnl_lock and on RCU grace periods are grouped under those; otherwise the
     /// first frame that is not waiting, scheduling or locking.
     /// </summary>
-    static string? HungWait(List<string> frames)
+    static (string Work, string Raw)? HungWait(List<string> frames)
     {
         foreach (var f in frames)
         {
-            if (f.StartsWith("rtnl_lock", StringComparison.Ordinal)) return "rtnl_lock";
-            if (f.StartsWith("synchronize_rcu", StringComparison.Ordinal) || f.StartsWith("synchronize_srcu", StringComparison.Ordinal)
-                || f.StartsWith("synchronize_net", StringComparison.Ordinal) || f.StartsWith("synchronize_sched", StringComparison.Ordinal)) return "synchronize_rcu";
+            if (f.StartsWith("rtnl_lock", StringComparison.Ordinal)) return ("rtnl_lock", f);
+            // Hangs in any RCU grace-period wait are one bucket, whichever flavour waited.
+            if (f.Contains("synchronize_rcu", StringComparison.Ordinal) || f.Contains("synchronize_srcu", StringComparison.Ordinal)
+                || f.StartsWith("synchronize_net", StringComparison.Ordinal) || f.StartsWith("synchronize_sched", StringComparison.Ordinal)) return ("synchronize_rcu", f);
         }
         // (and the hung-task detector's own frames when it dumps every CPU)
         string[] waiting = ["sched", "_lock", "_slowlock", "down", "completion", "kthread", "wait", "synchronize", "context_switch", "__switch_to",
             "cancel_delayed_work", "rcu_barrier", "cpumask_backtrace", "watchdog", "hung_task", "ret_from_fork", "entry_SYSCALL", "do_syscall"];
-        return frames.FirstOrDefault(f => !waiting.Any(w => f.Contains(w, StringComparison.Ordinal)) && !Uninteresting(f));
+        return frames.FirstOrDefault(f => !waiting.Any(w => f.Contains(w, StringComparison.Ordinal)) && !Uninteresting(f)) is { } hung ? (hung, hung) : null;
     }
 
     /// <summary>A WARNING raised by a reporting helper on behalf of its caller: its title names the caller.</summary>
@@ -795,13 +801,36 @@ public static partial class ConsoleLog
             : $"KASAN: {kind} {access} in {function ?? "corrupted"}";
     }
 
-    /// <summary>Alternative titles under which the same bug is known ("bad-access in FUNC", "hang in FUNC"...).</summary>
+    /// <summary>
+    /// Alternative titles under which the same bug is known: the title with the frame as the log prints it when the
+    /// title shortens it ("... in __x64_sys_rmdir"), and the kind of failure in the function ("stall in FUNC",
+    /// "hang in FUNC", "bad-access in FUNC", "invalid-free in FUNC", "stack-overflow in FUNC"), for both names.
+    /// </summary>
     public static IEnumerable<string> AltTitles(CrashReport report)
     {
-        if (report.Frame == null) yield break;
+        string frame = report.Frame ?? "corrupted";
+        bool named = report.Title.EndsWith(" in " + frame, StringComparison.Ordinal);
+        if (!named) yield break;
+        // The raw name and what dropping one wrapper prefix leaves of it (__se_sys_mremap, sys_mremap for "mremap").
+        var names = new List<string>();
+        if (report.RawFrame is { } raw)
+        {
+            names.Add(raw);
+            foreach (var prefix in WrapperPrefixes)
+                if (raw.StartsWith(prefix, StringComparison.Ordinal) && raw.Length > prefix.Length) names.Add(raw[prefix.Length..]);
+        }
+        names = names.Where(n => n != frame).Distinct().ToList();
+        foreach (var name in names) yield return report.Title[..^frame.Length] + name;
         string type = CrashTypes.Of(report.Title);
-        if (type == "HANG") yield return $"hang in {report.Frame}";
-        if (type is "MEMORY_SAFETY_BUG" or "NULL-POINTER-DEREFERENCE" or "DoS" || type.StartsWith("KASAN", StringComparison.Ordinal))
-            yield return $"bad-access in {report.Frame}";
+        string title = report.Title;
+        string? kind = title.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal) || title.StartsWith("BUG: soft lockup", StringComparison.Ordinal) ? "stall"
+            : type == "HANG" ? "hang"
+            : title.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal) || title.StartsWith("BUG: stack guard page was hit", StringComparison.Ordinal) ? "stack-overflow"
+            : type.EndsWith("INVALID-FREE", StringComparison.Ordinal) ? "invalid-free"
+            : type is "MEMORY_SAFETY_BUG" or "NULL-POINTER-DEREFERENCE" or "DoS" or "MEMORY_SAFETY_UBSAN" || type.StartsWith("KASAN", StringComparison.Ordinal)
+                || type.StartsWith("KMSAN", StringComparison.Ordinal) || type.StartsWith("KFENCE", StringComparison.Ordinal) ? "bad-access" : null;
+        if (kind == null) yield break;
+        yield return $"{kind} in {frame}";
+        foreach (var name in names) yield return $"{kind} in {name}";
     }
 }

@@ -48,7 +48,8 @@ public sealed record CorpusScore(int Files, int Found, int Title, int Alt, int T
                 string key = l[..colon], value = l[(colon + 2)..];
                 switch (key)
                 {
-                    case "TITLE": title = value; break;
+                    // An empty title says the same as none: the log holds no crash.
+                    case "TITLE": title = value.Trim().Length == 0 ? null : value; break;
                     case "ALT": alts.Add(value); break;
                     case "TYPE": type = value; break;
                     case "CORRUPTED": corrupted = value == "Y"; break;

@@ -21,6 +21,8 @@ public sealed record CrashReport
     public bool Panicked { get; init; }
     /// <summary>The guilty function (from the title rule, else the RIP, else the first reliable frame).</summary>
     public string? Frame { get; init; }
+    /// <summary>The guilty frame as the log prints it, when the title shortens it (a system-call wrapper, a grouped name).</summary>
+    public string? RawFrame { get; init; }
     public int? Cpu { get; init; }
     public int? Pid { get; init; }
     public string? Comm { get; init; }
