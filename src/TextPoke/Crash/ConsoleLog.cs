@@ -126,7 +126,7 @@ public static partial class ConsoleLog
         new(new Regex(@"^UBSAN: ([a-z\-]+(?: [a-z\-]+)*) in "), "UBSAN: {1} in {0}", "UBSAN"),
         new(new Regex(@"^INFO: task .* blocked (?:in I/O wait )?for more than \d+ seconds"), "INFO: task hung in {0}", "HANG"),
         new(new Regex(@"^INFO: task .* can't die for more than \d+ seconds"), "INFO: task can't die in {0}", "HANG"),
-        new(new Regex(@"^(?:rcu: )?INFO: rcu_(?:sched|preempt|bh) (?:self-)?detected (?:stall|expedited stalls)"), "INFO: rcu detected stall in {0}", "HANG"),
+        new(new Regex(@"^(?:rcu: )?INFO: rcu_(?:sched|preempt|bh|tasks(?:_trace|_rude)?) (?:self-)?detected (?:stall|expedited stalls)"), "INFO: rcu detected stall in {0}", "HANG"),
         new(new Regex(@"^divide(?: |_)error: "), "divide error in {0}", "BUG"),
         new(new Regex(@"^stack segment: "), "stack segment fault in {0}", "BUG"),
         new(new Regex(@"^invalid opcode: "), "invalid opcode in {0}", "BUG"),
@@ -204,6 +204,10 @@ public static partial class ConsoleLog
             // Two CPUs printing at once merge lines ("...user memory accessgeneral protection fault: 0000"): a header
             // in the middle of a line starts a report there.
             if (!Rules.Any(r => r.Header.IsMatch(lines[i])) && MergedHeader(lines[i]) is { } tail) lines[i] = tail;
+            // A task name may hold a newline: the hung-task header then continues on the next line of the same context.
+            if (lines[i].StartsWith("INFO: task ", StringComparison.Ordinal) && !lines[i].Contains(" blocked ", StringComparison.Ordinal) && i + 1 < lines.Count
+                && contexts[i + 1] == contexts[i] && HungTaskTail().IsMatch(lines[i + 1]))
+                lines[i] = lines[i] + "\\n" + lines[i + 1];
             if (NotReports.Any(r => r.IsMatch(lines[i]))) continue;
             foreach (var rule in Rules)
             {
@@ -694,6 +698,9 @@ public static partial class ConsoleLog
         }
         return false;
     }
+
+    [GeneratedRegex(@":\d+ blocked (?:in I/O wait )?for more than \d+ seconds")]
+    private static partial Regex HungTaskTail();
 
     [GeneratedRegex(@"vmalloc: allocation failure:|FAULT_INJECTION: forcing a failure|FAULT_FLAG_ALLOW_RETRY missing")]
     private static partial Regex StackPrintingMessage();
