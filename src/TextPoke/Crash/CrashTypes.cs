@@ -14,6 +14,10 @@ public static class CrashTypes
         ("KASAN: null-ptr-deref Write", "KASAN-NULL-POINTER-DEREFERENCE-WRITE"),
         ("KASAN: slab-use-after-free Read", "KASAN-USE-AFTER-FREE-READ"),
         ("KASAN: slab-use-after-free Write", "KASAN-USE-AFTER-FREE-WRITE"),
+        // Old headers without the access line ("KASAN: use-after-free in FUNC at addr ADDR") count as reads, like any
+        // KASAN title without a direction.
+        ("KASAN: use-after-free", "KASAN-USE-AFTER-FREE-READ"),
+        ("KASAN: slab-use-after-free", "KASAN-USE-AFTER-FREE-READ"),
         ("KASAN: slab-out-of-bounds Read", "KASAN-READ"),
         ("KASAN: slab-out-of-bounds Write", "KASAN-WRITE"),
         ("KASAN: invalid-free", "KASAN-INVALID-FREE"),
