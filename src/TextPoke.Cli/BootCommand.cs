@@ -83,7 +83,7 @@ static partial class Commands
                         using var progress = BootProgress.Start(result.GetValue(live) || result.GetValue(json) ? null : stdout, times > 1 ? $"boot {i + 1}/{times}" : "boot");
                         var r = BootRunner.Run(request, line =>
                         {
-                            if (result.GetValue(live) && !result.GetValue(json)) stdout.WriteLine(line);
+                            if (result.GetValue(live) && !result.GetValue(json)) { stdout.WriteLine(line); stdout.Flush(); }
                             progress?.Line(line);
                         }, interrupt.Token);
                         progress?.Dispose();

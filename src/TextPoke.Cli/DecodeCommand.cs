@@ -67,7 +67,8 @@ static partial class Commands
                 }
                 stdout.WriteLine();
                 stdout.WriteLine(reports.Count == 0 ? "summary  no crash found"
-                    : $"summary  {reports.Count} report{(reports.Count == 1 ? "" : "s")}: " + string.Join("; ", reports.Select(r => r.Title)));
+                    : $"summary  {reports.Count} report{(reports.Count == 1 ? "" : "s")}: " + string.Join("; ", reports.GroupBy(r => r.Title)
+                        .Select(g => g.Count() == 1 ? g.Key : $"{g.Key} ({g.Count()} times)")));
             }
             return reports.Count == 0 ? ExitCodes.Clean : ExitCodes.Findings;
         });

@@ -225,6 +225,25 @@ public static partial class ConsoleLog
             }
         }
         var reports = new List<CrashReport>();
+        var views = new Dictionary<string, List<string>>();
+        var traceAhead = new Dictionary<List<string>, bool[]>(ReferenceEqualityComparer.Instance);
+        List<string> ViewOf(string key, Func<int, bool> keep)
+        {
+            if (views.TryGetValue(key, out var v)) return v;
+            v = new List<string>(lines.Count);
+            for (int i = 0; i < lines.Count; i++) v.Add(keep(i) ? lines[i] : OtherTask);
+            return views[key] = v;
+        }
+        // Whether a stack ("Call Trace", "backtrace:") is printed at or after each line of a view.
+        bool[] TraceAhead(List<string> view)
+        {
+            if (traceAhead.TryGetValue(view, out var ahead)) return ahead;
+            ahead = new bool[view.Count + 1];
+            for (int i = view.Count - 1; i >= 0; i--)
+                ahead[i] = ahead[i + 1] || !ReferenceEquals(view[i], OtherTask) && (view[i].Contains("Call Trace", StringComparison.OrdinalIgnoreCase)
+                    || view[i].Contains("backtrace:", StringComparison.OrdinalIgnoreCase));
+            return traceAhead[view] = ahead;
+        }
         for (int s = 0; s < starts.Count; s++)
         {
             var (start, rule, match) = starts[s];
@@ -244,18 +263,11 @@ public static partial class ConsoleLog
             // the middle of a report leave nothing after them that can be told apart: the report ends there.
             for (int i = start + 1; context.Length == 0 && i < limit; i++)
                 if (StackPrintingMessage().IsMatch(lines[i])) { limit = i; break; }
-            if (context.Length > 0)
-            {
-                view = new List<string>(lines);
-                for (int i = start; i < limit; i++) if (contexts[i] != context) view[i] = OtherTask;
-            }
+            // (Views are made once per context and shared by its reports: a log of thousands of reports stays linear.)
+            if (context.Length > 0) view = ViewOf(context, i => contexts[i] == context);
             // A report printed with timestamps is made of kernel lines only: untimed lines in between are other programs'
             // output on the same console.
-            else if (stamped[start])
-            {
-                view = new List<string>(lines);
-                for (int i = start; i < limit; i++) if (!stamped[i]) view[i] = OtherTask;
-            }
+            else if (stamped[start]) view = ViewOf("\0timed", i => stamped[i]);
             int end = start;
             for (int i = start; i < limit; i++)
             {
@@ -267,14 +279,12 @@ public static partial class ConsoleLog
             while (rule.Requires is { } required && !view.Skip(start).Take(end - start + 1).Any(required.IsMatch)
                 && Rules.SkipWhile(r => !ReferenceEquals(r, rule)).Skip(1).FirstOrDefault(r => r.Header.IsMatch(lines[start])) is { } next)
                 (rule, match) = (next, next.Header.Match(lines[start]));
-            var report = Build(view, first, start, end, rule, match, panicked);
+            var report = Build(view, TraceAhead(view), first, start, end, rule, match, panicked);
             // With caller ids, a report interrupted by another report of the same task before it printed its trace
             // (a WARNING while dumping an RCU stall) goes on after it: its frames are looked for up to the end of the log.
             if (context.Length > 0 && report.Frames.Count == 0 && report.Rip == null && limit < lines.Count)
             {
-                var all = new List<string>(lines);
-                for (int i = start; i < all.Count; i++) if (contexts[i] != context) all[i] = OtherTask;
-                var longer = Build(all, first, start, all.Count - 1, rule, match, panicked);
+                var longer = Build(view, TraceAhead(view), first, start, view.Count - 1, rule, match, panicked);
                 if (longer.Frames.Count > 0) report = longer with { EndLine = end, Lines = report.Lines };
             }
             reports.Add(report);
@@ -300,7 +310,7 @@ public static partial class ConsoleLog
         return null;
     }
 
-    static CrashReport Build(List<string> lines, int first, int start, int end, TitleRule rule, Match match, bool panicked)
+    static CrashReport Build(List<string> lines, bool[] traceAhead, int first, int start, int end, TitleRule rule, Match match, bool panicked)
     {
         int? cpu = null, pid = null;
         string? comm = null, version = null, rip = null, code = null;
@@ -466,9 +476,7 @@ public static partial class ConsoleLog
         }
         // Corrupted: the header alone survived, or a title that names a function found none, or the report has no trace.
         bool needsFunction = !rule.Fixed && rule.Type != "PANIC", needsTrace = !rule.NoStackTrace && rule.Type != "HANG";
-        bool traceFollows = reportFrames.Count > 0;
-        for (int i = start; i < lines.Count && !traceFollows; i++)
-            traceFollows = !ReferenceEquals(lines[i], OtherTask) && (lines[i].Contains("Call Trace", StringComparison.OrdinalIgnoreCase) || lines[i].Contains("backtrace:", StringComparison.OrdinalIgnoreCase));
+        bool traceFollows = reportFrames.Count > 0 || traceAhead[start];
         bool corrupted = rule.AlwaysCorrupted || needsFunction && function == null || needsTrace && !traceFollows || injected >= 0
             || needsTrace && EmptyStack(lines, start, end, rip != null);
         // {0} is the guilty function, {1}, {2}... the header's groups (a KASAN kind, a panic message).

@@ -22,6 +22,25 @@ public class DecodeTests
     }
 
     [Fact]
+    public void RepeatedReports_EachReported_SummaryGroupsTheirTitles()
+    {
+        // The seed's report three times over (a CI log of a kernel that crashed on every run), then a WARNING (no RIP
+        // line: named after its first frame).
+        var seed = File.ReadAllLines(SeedLog);
+        var log = Path.Combine(Path.GetTempPath(), $"textpoke-repeated-{Environment.ProcessId}.log");
+        File.WriteAllLines(log, seed.Concat(seed).Concat(seed).Append("[   99.000000] WARNING: CPU: 0 PID: 1 at fs/inode.c:10 iget_locked+0x1/0x2")
+            .Append("[   99.000001] Call Trace:").Append("[   99.000002]  ext4_iget+0x10/0x20").Append("[   99.000003]  ext4_lookup+0x10/0x20"));
+        try
+        {
+            var r = CliRun.Run("decode", log);
+            Assert.Equal(1, r.Exit);
+            Assert.Equal(3, r.Lines.Count(l => l == "report   kernel BUG in __jump_label_patch  [BUG]"));
+            Assert.Contains("summary  4 reports: kernel BUG in __jump_label_patch (3 times); WARNING in ext4_iget", r.Lines);
+        }
+        finally { File.Delete(log); }
+    }
+
+    [Fact]
     public void CleanBootLog_NoCrash_ExitZero()
     {
         var r = CliRun.Run("decode", BootLog("debian-6.1.0-53-amd64-ok.log"));

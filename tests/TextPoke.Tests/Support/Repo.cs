@@ -15,12 +15,39 @@ public static class Repo
     public static string Fixtures => Path.Combine(Root, "tests", "fixtures");
     public static string Shared => Path.GetFullPath(Path.Combine(Root, "..", "shared"));
 
+    /// <summary>
+    /// The run's scratch folder, removed when the test process exits (TEXTPOKE_KEEP_SCRATCH=1 keeps it for a look);
+    /// folders that runs killed before their exit left behind are removed too.
+    /// </summary>
     static readonly Lazy<string> ScratchRoot = new(() =>
     {
+        foreach (var stale in Directory.EnumerateDirectories(Path.GetTempPath(), "textpoke-tests-*"))
+            if (int.TryParse(Path.GetFileName(stale)["textpoke-tests-".Length..], out int pid) && pid != Environment.ProcessId && !Running(pid))
+                TryDelete(stale);
         var dir = Path.Combine(Path.GetTempPath(), $"textpoke-tests-{Environment.ProcessId}");
         Directory.CreateDirectory(dir);
+        if (Environment.GetEnvironmentVariable("TEXTPOKE_KEEP_SCRATCH") != "1")
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(dir);
         return dir;
     });
+
+    static bool Running(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
+    static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
 
     /// <summary>A new empty folder for one test.</summary>
     public static string Scratch(string name)
