@@ -99,6 +99,8 @@ static class ReportOutput
             foreach (var f in report.Frames.Take(maxFrames))
             {
                 string frame = $"{(f.Reliable ? "" : "? ")}{f.Function}+0x{f.Offset:x}/0x{f.Size:x}{(f.Module != null ? $" [{f.Module}]" : "")}";
+                // Rust symbols are printed mangled by the kernel: the readable name follows in braces.
+                if (RustDemangler.Demangle(f.Function) is { } rust) frame += $" {{{rust}}}";
                 var resolved = source?.Resolve(f.Function, f.Offset, f.Size, f.Module);
                 if (resolved?.Innermost is not { File: not null } first) { o.WriteLine($"           {frame}"); continue; }
                 // decode_stacktrace.sh style: the frame, then where it is; inlined code gets one line per level, each
@@ -158,7 +160,7 @@ static class ReportOutput
             var first = r?.Innermost;
             return new
             {
-                function = f.Function, offset = f.Offset, size = f.Size, module = f.Module, reliable = f.Reliable,
+                function = f.Function, demangled = RustDemangler.Demangle(f.Function), offset = f.Offset, size = f.Size, module = f.Module, reliable = f.Reliable,
                 address = f.Address is { } a ? $"0x{a:x16}" : null,
                 imageAddress = r is { } resolved ? $"0x{resolved.Address:x16}" : null,
                 file = first?.File, line = first?.File == null ? null : (int?)first.Line, sourceFunction = first?.Function,

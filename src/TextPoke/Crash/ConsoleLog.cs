@@ -20,7 +20,7 @@ public static partial class ConsoleLog
     /// </summary>
     public sealed record TitleRule(Regex Header, string Format, string Type, bool FunctionFromHeader = false, string[]? Skip = null,
         bool Fixed = false, bool AlwaysCorrupted = false, bool TraceFollowsHeader = false, bool NoStackTrace = false, string? FramesAfter = null,
-        bool OnlyFramesAfter = false, Regex? Requires = null);
+        bool OnlyFramesAfter = false, Regex? Requires = null, bool MessageOnNextLine = false, bool NamedByTrace = false, Regex? Absorbs = null);
 
     [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")]
     private static partial Regex Prefix();
@@ -34,8 +34,18 @@ public static partial class ConsoleLog
     const string Func = @"([A-Za-z0-9_.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+";
 
     /// <summary>The rules, most specific first. Extend here, not with ifs.</summary>
+    /// <summary>Rust's panic machinery and standard libraries, which a Rust panic passes through on its way to BUG().</summary>
+    static readonly string[] RustRuntime = ["__rustc::", "rust_begin_unwind", "core::", "alloc::", "std::", "rust_helper_", "kernel::panic"];
+
     public static readonly IReadOnlyList<TitleRule> Rules =
     [
+        // Rust code panicking in the kernel: "rust_kernel: panicked at FILE:LINE:COL:" and the message on the next line
+        // (older kernels: "panicked at 'MESSAGE', FILE"), then the BUG that rust_helper_BUG raises, which is the same
+        // report. Named after the first Rust frame outside the panic machinery.
+        new(new Regex(@"^rust_kernel: panicked at '(.+)', \S+$"), "{1} in {0}", "BUG", NamedByTrace: true, Absorbs: new Regex(@"^kernel BUG at rust/"),
+            Skip: RustRuntime),
+        new(new Regex(@"^rust_kernel: panicked at \S+:\d+:\d+:$"), "{1} in {0}", "BUG", MessageOnNextLine: true, NamedByTrace: true,
+            Absorbs: new Regex(@"^kernel BUG at rust/"), Skip: RustRuntime),
         new(new Regex(@"^kernel BUG at mm/usercopy\.c"), "BUG: bad usercopy in {0}", "BUG", Skip: ["usercopy", "__check"]),
         new(new Regex(@"^kernel BUG at lib/list_debug\.c"), "BUG: corrupted list in {0}", "BUG"),
         new(new Regex(@"^kernel BUG at ([^:]+):(\d+)!"), "kernel BUG in {0}", "BUG"),
@@ -168,6 +178,8 @@ public static partial class ConsoleLog
     /// <summary>The name of an Itanium C++ mangled function ("_Z8fakeNameiii" -> fakeName); other names as they are.</summary>
     static string Demangle(string symbol)
     {
+        // Rust (v0 mangling, as the kernel's Rust code is built).
+        if (symbol.StartsWith("_R", StringComparison.Ordinal)) return RustDemangler.Demangle(symbol) ?? symbol;
         if (!symbol.StartsWith("_Z", StringComparison.Ordinal) || symbol.Length < 4 || !char.IsAsciiDigit(symbol[2])) return symbol;
         int at = 2, length = 0;
         while (at < symbol.Length && char.IsAsciiDigit(symbol[at])) length = length * 10 + (symbol[at++] - '0');
@@ -217,7 +229,7 @@ public static partial class ConsoleLog
                 // The die banner ("Oops: 0000 [#1]", "invalid opcode: 0000 [#1]") that follows a BUG or page-fault
                 // header within a few lines is part of that report.
                 if (starts.Count > 0 && i - starts[^1].Line <= 24 && (lines[i].StartsWith("invalid opcode", StringComparison.Ordinal) || lines[i].StartsWith("Oops: ", StringComparison.Ordinal)
-                    || lines[i].StartsWith("Internal error: ", StringComparison.Ordinal))
+                    || lines[i].StartsWith("Internal error: ", StringComparison.Ordinal) || starts[^1].Rule.Absorbs?.IsMatch(lines[i]) == true)
                     && !lines.Skip(starts[^1].Line).Take(i - starts[^1].Line).Any(EndLine().IsMatch)) break;
                 if (rule.Type == "PANIC" && starts.Count > 0) break;
                 starts.Add((i, rule, m));
@@ -396,7 +408,7 @@ public static partial class ConsoleLog
         // A WARN_ON in a core library or header checks how its caller uses it: the report is named after the caller.
         string? blamesCaller = rule.Type == "WARNING" && rule.FunctionFromHeader && WarningFile().Match(lines[start]) is { Success: true } wf
             && CallerBlamingFile().IsMatch(wf.Groups[1].Value) ? Function(match.Groups[1].Value) : null;
-        bool Skipped(string f) => Uninteresting(f) || rule.Skip?.Any(x => f.Contains(x, StringComparison.Ordinal)) == true
+        bool Skipped(string f) => Uninteresting(f) || rule.Skip?.Any(x => Demangle(f).Contains(x, StringComparison.Ordinal)) == true
             || blamesCaller != null && Function(f.IndexOf('+') is var p and > 0 ? f[..p] : f) == blamesCaller;
         string? header = rule.FunctionFromHeader && rule.Type is not ("PANIC" or "WARNING") ? match.Groups[rule.Format.Contains("{1}") ? 2 : 1].Value : null;
         if (header != null && Skipped(header)) header = frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function;
@@ -449,7 +461,7 @@ public static partial class ConsoleLog
         if (rule.Format.StartsWith("inconsistent lock state", StringComparison.Ordinal) && frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function)) is { } taker)
             lockSite = taker.Function;
         string? guilty = header != null || rule.OnlyFramesAfter ? header : stall || hung ? stalled
-            : stalled ?? lockSite ?? (rip != null && !Skipped(rip) && rule.Type != "LOCKDEP" ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
+            : stalled ?? lockSite ?? (rip != null && !Skipped(rip) && rule.Type != "LOCKDEP" && !rule.NamedByTrace ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
             : frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function);
         // Stalls keep the syscall's own symbol once the wrapper prefix is gone ("sys_rmdir" of older kernels).
         string? function = guilty == null ? null : stall ? (guilty.IndexOf('.') is var dot and > 0 ? guilty[..dot] : guilty) : Function(guilty);
@@ -483,6 +495,9 @@ public static partial class ConsoleLog
         var arguments = new object[Math.Max(2, match.Groups.Count)];
         arguments[0] = rule.Type == "PANIC" ? function ?? "" : function ?? "corrupted";
         for (int g = 1; g < arguments.Length; g++) arguments[g] = g < match.Groups.Count ? match.Groups[g].Value.Trim() : "";
+        if (rule.MessageOnNextLine)
+            for (int i = start + 1; i <= end; i++)
+                if (!ReferenceEquals(lines[i], OtherTask)) { arguments[1] = lines[i].Trim(); break; }
         string title = warningKind != null ? string.Format(CultureInfo.InvariantCulture, warningKind.Format, function ?? "corrupted")
             : string.Format(CultureInfo.InvariantCulture, rule.Format, arguments);
         if (rule.Type == "KASAN")
