@@ -299,6 +299,10 @@ public static partial class ConsoleLog
                 var longer = Build(view, TraceAhead(view), first, start, view.Count - 1, rule, match, panicked);
                 if (longer.Frames.Count > 0) report = longer with { EndLine = end, Lines = report.Lines };
             }
+            // (Only with caller ids can the interrupting report be told to be the same task's: without them, another
+            // CPU's report merely prints in between.)
+            if (!report.Corrupted && context.Length > 0 && rule.Type is "KASAN" or "KMSAN" or "KFENCE" or "UBSAN" or "KCSAN" && Interrupted(view, start, limit))
+                report = report with { Corrupted = true, CorruptedReason = "interrupted by another report" };
             reports.Add(report);
         }
         if (reports.Count == 0 && Reboot(lines) is { } reboot) reports.Add(reboot);
@@ -489,8 +493,13 @@ public static partial class ConsoleLog
         // Corrupted: the header alone survived, or a title that names a function found none, or the report has no trace.
         bool needsFunction = !rule.Fixed && rule.Type != "PANIC", needsTrace = !rule.NoStackTrace && rule.Type != "HANG";
         bool traceFollows = reportFrames.Count > 0 || traceAhead[start];
-        bool corrupted = rule.AlwaysCorrupted || needsFunction && function == null || needsTrace && !traceFollows || injected >= 0
-            || needsTrace && EmptyStack(lines, start, end, rip != null);
+        string? reason = rule.AlwaysCorrupted ? "the header says the real report was lost"
+            : needsFunction && function == null ? "no guilty function"
+            : needsTrace && !traceFollows ? "no call trace"
+            : injected >= 0 ? "an injected fault's stack is mixed in"
+            : needsTrace && EmptyStack(lines, start, end, rip != null) ? "a stack without frames"
+            : null;
+        bool corrupted = reason != null;
         // {0} is the guilty function, {1}, {2}... the header's groups (a KASAN kind, a panic message).
         var arguments = new object[Math.Max(2, match.Groups.Count)];
         arguments[0] = rule.Type == "PANIC" ? function ?? "" : function ?? "corrupted";
@@ -504,13 +513,17 @@ public static partial class ConsoleLog
         {
             title = KasanTitle(lines, start, end, match.Groups[1].Value, function, rule.Fixed, lines[start]);
             // Without its "Read/Write of size" line the report is a bare header (old kernels, or lost lines).
-            if (!title.Contains(" Read", StringComparison.Ordinal) && !title.Contains(" Write", StringComparison.Ordinal) && !title.StartsWith("KASAN: invalid-free", StringComparison.Ordinal)) corrupted = true;
+            if (!title.Contains(" Read", StringComparison.Ordinal) && !title.Contains(" Write", StringComparison.Ordinal) && !title.StartsWith("KASAN: invalid-free", StringComparison.Ordinal))
+            {
+                corrupted = true;
+                reason ??= "no access line (Read/Write of size N)";
+            }
         }
         title = Sanitize(title);
         return new CrashReport
         {
             Title = title, Type = rule.Type, StartLine = first, EndLine = end,
-            Corrupted = corrupted, CorruptedReason = !corrupted ? null : function == null ? "no guilty function" : "no call trace",
+            Corrupted = corrupted, CorruptedReason = corrupted ? reason : null,
             Panicked = panicked, Frame = function, RawFrame = rawFrame != function ? rawFrame : null, Cpu = cpu, Pid = pid, Comm = comm, KernelVersion = version, Rip = rip, Code = code,
             Frames = reportFrames, Lines = lines.Skip(first).Take(end - first + 1).Where(l => !ReferenceEquals(l, OtherTask)).ToList(),
         };
@@ -688,6 +701,23 @@ public static partial class ConsoleLog
 
     [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?\[\s*\d+\.\d+\]")]
     private static partial Regex Timestamp();
+
+    /// <summary>
+    /// Sanitizer reports (KASAN, KMSAN, KFENCE, UBSAN...) are framed by "=====" lines: one whose closing line had not
+    /// come when the same task's next report started was interrupted by it. (A log that simply ends is not.)
+    /// </summary>
+    static bool Interrupted(List<string> lines, int start, int next)
+    {
+        if (next >= lines.Count) return false;
+        int before = start - 1;
+        while (before >= 0 && ReferenceEquals(lines[before], OtherTask)) before--;
+        if (before < 0 || !Separator(lines[before])) return false;
+        for (int i = start + 1; i < next; i++)
+            if (!ReferenceEquals(lines[i], OtherTask) && Separator(lines[i])) return false;
+        return true;
+    }
+
+    static bool Separator(string line) => line.Length >= 20 && line.AsSpan().Trim().IndexOfAnyExcept('=') < 0;
 
     [GeneratedRegex(@"Call Trace|Allocated(?: by task \d+)?:|Freed(?: by task \d+)?:|[^k] backtrace:", RegexOptions.IgnoreCase)]
     private static partial Regex StackKeyword();
