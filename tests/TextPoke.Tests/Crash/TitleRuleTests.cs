@@ -146,4 +146,104 @@ public class TitleRuleTests
         Assert.Equal("REBOOT", CrashTypes.Of(reboot.Title));
         Assert.Empty(ConsoleLog.Parse(["# qemu-system-x86_64 -kernel bzImage", "\u001bcSeaBIOS (version 1.16.2-debian-1.16.2-1)", "[    0.000000] Linux version 6.1.0"]));
     }
+
+    [Fact]
+    public void WarningInCoreLibraryFile_BlamesItsCaller_WarningElsewhere_NamesItself()
+    {
+        string[] Trace(string header, string rip) => [header, $"RIP: 0010:{rip}", "Call Trace:", " <TASK>", " kvm_put_kvm+0x8df/0xb80", " kvm_vm_release+0x42/0x60", " </TASK>"];
+        // kernel/rcu/ checks how its caller uses SRCU: the report is about kvm_put_kvm.
+        Assert.Equal("WARNING in kvm_put_kvm", First(Trace("WARNING: CPU: 0 PID: 1 at kernel/rcu/srcutree.c:653 cleanup_srcu_struct+0x37c/0x520",
+            "cleanup_srcu_struct+0x37c/0x520"))!.Title);
+        // The 6.x header names the file first.
+        Assert.Equal("WARNING in kvm_put_kvm", First(Trace("WARNING: fs/buffer.c:1183 at mark_buffer_dirty+0x299/0x3f0, CPU#1: syz/1",
+            "mark_buffer_dirty+0x299/0x3f0"))!.Title);
+        // A driver's or filesystem's own WARN_ON names the function it sits in.
+        Assert.Equal("WARNING in jfs_flush_journal", First(Trace("WARNING: CPU: 0 PID: 1 at fs/jfs/jfs_logmgr.c:1550 jfs_flush_journal+0x1/0x2",
+            "jfs_flush_journal+0x1/0x2"))!.Title);
+        // An inline helper in a header is already its caller's code.
+        Assert.Equal("WARNING in strp_data_ready", First(Trace("WARNING: CPU: 0 PID: 1 at ./include/net/sock.h:1508 strp_data_ready+0x2b7/0x390",
+            "strp_data_ready+0x2b7/0x390"))!.Title);
+    }
+
+    [Fact]
+    public void BadPageState_NamedAfterTheAllocationStack_CorruptedWithoutOne()
+    {
+        string[] head = ["BUG: Bad page state in process syz  pfn:7deea", "page dumped because: PAGE_FLAGS_CHECK_AT_FREE flag(s) set"];
+        string[] owner = ["page_owner tracks the page as allocated", "page last allocated via order 0, migratetype Unmovable, gfp_mask 0x40c40(GFP_NOFS|__GFP_COMP)",
+            " post_alloc_hook+0x1f3/0x230", " __alloc_pages_noprof+0x256/0x6c0", " pagecache_get_page+0x2c/0x200", " __get_metapage+0x2b4/0x1050",
+            " diNewExt+0xacf/0x37e0", "page last free pid 5083 tgid 5083 stack trace:", " free_unref_page+0xd19/0xea0"];
+        string[] trace = ["Call Trace:", " <TASK>", " bad_page+0x1/0x2", " free_unref_folios+0x1/0x2", " folio_add_lru+0x1/0x2", " shmem_write_begin+0x1/0x2", " </TASK>"];
+        var named = First([.. head, .. owner, .. trace])!;
+        Assert.Equal("BUG: Bad page state in __get_metapage", named.Title);
+        Assert.False(named.Corrupted);
+        var unknown = First([.. head, .. trace])!;
+        Assert.Equal("BUG: Bad page state in corrupted", unknown.Title);
+        Assert.Equal("no guilty function", unknown.CorruptedReason);
+    }
+
+    [Fact]
+    public void AnnouncedStackWithoutFrames_IsCorrupted_UnlessTheRipNamesTheReport()
+    {
+        // KASAN's "Call Trace:" followed by nothing but the next section: the stack was lost.
+        var lost = First("BUG: KASAN: use-after-free in __unwind_start+0x2d/0x330", "Write of size 88 at addr ffff8801d818fe98 by task loop0/4078",
+            "Call Trace:", " ? kthread+0x37a/0x440", " ? ret_from_fork+0x24/0x30", "", "Allocated by task 0:", "(stack is not available)")!;
+        Assert.Equal("KASAN: use-after-free Write in __unwind_start", lost.Title);
+        Assert.Equal("a stack without frames", lost.CorruptedReason);
+        // The same KASAN report with a reliable frame is whole.
+        Assert.False(First("BUG: KASAN: use-after-free in __unwind_start+0x2d/0x330", "Write of size 88 at addr ffff8801d818fe98 by task loop0/4078",
+            "Call Trace:", " unwind_start+0x1/0x2", " kthread+0x37a/0x440", "", "Allocated by task 0:", "(stack is not available)")!.Corrupted);
+        // A BUG with the CPU's own RIP and only "?" frames (the seed's early-boot trace) is still whole.
+        Assert.False(First("kernel BUG at arch/x86/kernel/jump_label.c:73!", "invalid opcode: 0000 [#1] PREEMPT SMP NOPTI",
+            "RIP: 0010:__jump_label_patch+0x190/0x1a0", "Call Trace:", " <TASK>", " ? swap_writepage+0x1c/0x60", " ? init_zswap+0x19b/0x233", " </TASK>")!.Corrupted);
+    }
+
+    [Fact]
+    public void UntimedLinesInATimedReport_AreOtherProgramsOutput()
+    {
+        string[] log = ["[  251.257471] WARNING: CPU: 0 PID: 5944 at net/strparser/strparser.c:10 strp_data_ready+0x2b7/0x390",
+            "[  251.290229] Call Trace:", "2017/12/25 06:06:21 executing program 3:", "socketpair$inet6_udp(0xa, 0x2, 0x0, &(0x7f0000c18000))",
+            "[  251.300000]  strp_data_ready+0x2b7/0x390", "[  251.300001]  sock_def_readable+0x1/0x2"];
+        var r = First(log)!;
+        Assert.False(r.Corrupted);
+        Assert.DoesNotContain(r.Lines, l => l.Contains("executing program", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void RustPanic_IsOneReport_NamedAfterTheRustFunctionThatPanicked()
+    {
+        var reports = ConsoleLog.Parse([
+            "[   23.717039][  T298] rust_kernel: panicked at drivers/android/binder/node.rs:877:13:",
+            "[   23.717039][  T298] attempt to subtract with overflow",
+            "[   23.745283][  T298] ------------[ cut here ]------------",
+            "[   23.771620][  T298] kernel BUG at rust/helpers/bug.c:7!",
+            "[   23.772028][  T298] Oops: invalid opcode: 0000 [#1] PREEMPT SMP KASAN PTI",
+            "[   23.829979][  T298] RIP: 0010:rust_helper_BUG+0x8/0x10",
+            "[   24.057562][  T298] Call Trace:",
+            "[   24.063751][  T298]  _RNvCscSpY9Juk0HT_7___rustc17rust_begin_unwind+0x15b/0x160",
+            "[   24.063752][  T298]  _RNvNtNtCs9jEwPDbx20M_4core9panicking11panic_const24panic_const_sub_overflow+0xb2/0xc0",
+            "[   24.063753][  T298]  _RNvMs3_NtCshgDM7dBCdno_11rust_binder7processNtB5_7Process10update_ref+0x17e5/0x1860",
+            "[   24.063754][  T298]  __x64_sys_ioctl+0x7f/0xa0",
+        ]);
+        var r = Assert.Single(reports);
+        Assert.Equal("attempt to subtract with overflow in <rust_binder::process::Process>::update_ref", r.Title);
+        Assert.False(r.Corrupted);
+        // Without the Rust panic line, the same BUG is titled by its RIP as any BUG is.
+        Assert.Equal("kernel BUG in rust_helper_BUG", First("kernel BUG at rust/helpers/bug.c:7!", "RIP: 0010:rust_helper_BUG+0x8/0x10",
+            "Call Trace:", " __x64_sys_ioctl+0x7f/0xa0")!.Title);
+    }
+
+    [Fact]
+    public void SanitizerReportCutByTheSameTasksNextReport_IsCorrupted()
+    {
+        string[] kmsan = ["[ 1307.507727][    T0] =====================================================",
+            "[ 1307.514750][    T0] BUG: KMSAN: uninit-value in __perf_event_task_sched_in+0x2b6/0xca0",
+            "[ 1307.514815][    T0]  __perf_event_task_sched_in+0x2b6/0xca0", "[ 1307.514872][    T0]  finish_task_switch+0x72c/0xad0"];
+        string[] warning = ["[ 1307.515910][    T0] WARNING: CPU: 1 PID: 0 at lib/stackdepot.c:293 stack_depot_fetch+0x2f/0x60",
+            "[ 1307.516553][    T0] Call Trace:", "[ 1307.516583][    T0]  kmsan_print_origin+0x41/0x2e0"];
+        string[] close = ["[ 1307.518663][    T0] ====================================================="];
+        var cut = ConsoleLog.Parse([.. kmsan, .. warning, .. close])[0];
+        Assert.Equal("interrupted by another report", cut.CorruptedReason);
+        // Closed before the next report: whole.
+        Assert.False(ConsoleLog.Parse([.. kmsan, .. close, .. warning])[0].Corrupted);
+    }
 }
