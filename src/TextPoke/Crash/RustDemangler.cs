@@ -133,15 +133,10 @@ public static class RustDemangler
                     Type(o);
                     o.Append('>');
                     break;
-                case 'X': // <T as Trait> (trait impl)
+                case 'X': // <T as Trait> (trait impl): the impl's own path, then as a trait definition
                     SkipDisambiguator();
                     SkipPath();
-                    o.Append('<');
-                    Type(o);
-                    o.Append(" as ");
-                    Path(o, inValue: false);
-                    o.Append('>');
-                    break;
+                    goto case 'Y';
                 case 'Y': // <T as Trait> (trait definition)
                     o.Append('<');
                     Type(o);
