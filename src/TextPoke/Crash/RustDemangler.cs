@@ -40,8 +40,10 @@ public static class RustDemangler
     sealed class Parser(string text, int start)
     {
         int _at = start;
-        int _depth;
+        int _depth, _steps;
         const int MaxDepth = 200;
+        // Back-references can name a subtree many times over: bound the whole work, not only the depth.
+        const int MaxSteps = 20_000;
 
         public char Peek() => _at < text.Length ? text[_at] : '\0';
         char Next() => _at < text.Length ? text[_at++] : throw new FormatException("truncated");
@@ -113,7 +115,7 @@ public static class RustDemangler
 
         void Enter()
         {
-            if (++_depth > MaxDepth) throw new FormatException("too deep");
+            if (++_depth > MaxDepth || ++_steps > MaxSteps) throw new FormatException("too deep or too large");
         }
 
         public void Path(StringBuilder o, bool inValue)

@@ -41,4 +41,32 @@ public class RustDemanglerTests
         var symbol = "_RINvCs1_1a1f" + new string('R', 10_000) + "mEB2_";
         Assert.Null(RustDemangler.Demangle(symbol));
     }
+
+    [Fact]
+    public void Demangle_BackReferencesThatDoubleEachTime_AreRefusedNotExpanded()
+    {
+        // Each tuple holds the previous one twice: 2^60 leaves if expanded.
+        var sb = new System.Text.StringBuilder("_RINvCs1_1a1fTmmE");
+        var positions = new List<int> { "_RINvCs1_1a1f".Length - 2 };
+        for (int i = 0; i < 60; i++)
+        {
+            int back = positions[^1];
+            positions.Add(sb.Length - 2);
+            string refTo = "B" + Base62(back) + "_";
+            sb.Append('T').Append(refTo).Append(refTo).Append('E');
+        }
+        sb.Append("EB2_");
+        Assert.Null(RustDemangler.Demangle(sb.ToString()));
+    }
+
+    /// <summary>A back-reference's base-62 digits for position <paramref name="n"/> (0 is written as nothing).</summary>
+    static string Base62(int n)
+    {
+        if (n == 0) return "";
+        const string digits = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        n--;
+        var s = "";
+        do { s = digits[n % 62] + s; n /= 62; } while (n > 0);
+        return s;
+    }
 }
