@@ -409,7 +409,8 @@ public static partial class ConsoleLog
         }
         // A WARNING's header names where WARN() sits; the report is named after the code that ran into it: the RIP, then
         // the trace (the header's function only picks the reporting helpers' kinds below).
-        // A WARN_ON in a core library or header checks how its caller uses it: the report is named after the caller.
+        // A WARN_ON in a core library file checks how its caller uses it: the report is named after the caller. (One in a
+        // header is inlined into its caller already: the header names that caller.)
         string? blamesCaller = rule.Type == "WARNING" && rule.FunctionFromHeader && WarningFile().Match(lines[start]) is { Success: true } wf
             && CallerBlamingFile().IsMatch(wf.Groups[1].Value) ? Function(match.Groups[1].Value) : null;
         bool Skipped(string f) => Uninteresting(f) || rule.Skip?.Any(x => Demangle(f).Contains(x, StringComparison.Ordinal)) == true
