@@ -160,7 +160,7 @@ void DecodeBenchmark()
 {
     string peer = Manifest(root, "--source")["DECODE_STACKTRACE"];
     string vmlinux = manifest["GOLDEN_DBG_VMLINUX"];
-    string log = Path.Combine(root, "..", "shared", "corpus", "boot-logs", "debian-6.1.0-53-amd64-swap_writepage-jmp.log");
+    string log = Path.Combine(root, "tests", "data", "boot-logs", "debian-6.1.0-53-amd64-swap_writepage-jmp.log");
     string peerOut = Path.Combine(work, "decode_stacktrace.out");
     var script = Median(() => Process("sh", "-c", $"bash '{peer}' '{vmlinux}' < '{log}' > '{peerOut}'"));
     var textpoke = Median(() => Run("dotnet", [cli, "decode", log, "--vmlinux", vmlinux], mustSucceed: false));

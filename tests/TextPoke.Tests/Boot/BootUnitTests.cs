@@ -88,7 +88,7 @@ public class BootUnitTests
         return result;
     }
 
-    static string Corpus(string name) => Path.Combine(Repo.Shared, "corpus", "boot-logs", name);
+    static string Corpus(string name) => Repo.BootLog(name);
 
     [Fact]
     public void Watcher_RecordedCrash_StopsAtTheCrash_EvenIfQemuHangs()
@@ -140,7 +140,7 @@ public class BootUnitTests
     [Fact]
     public void Parser_SeedLog()
     {
-        var report = Assert.Single(ConsoleLog.Parse(File.ReadAllLines(Path.Combine(Repo.Shared, "seed", "000_ef90ed5475707ff5.txt"))));
+        var report = Assert.Single(ConsoleLog.Parse(File.ReadAllLines(Repo.SeedLog)));
         Assert.Equal("kernel BUG in __jump_label_patch", report.Title);
         Assert.Equal("5.19.0-local+", report.KernelVersion);
         Assert.Equal("swapper/0", report.Comm);

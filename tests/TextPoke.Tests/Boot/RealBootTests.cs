@@ -6,6 +6,7 @@ using TextPoke.Tests.Support;
 namespace TextPoke.Tests.Boot;
 
 /// <summary>The seed end to end on Debian's kernel under QEMU (TCG where KVM cannot run it): poke, boot, crash, fix, boot.</summary>
+[Trait("Tier", "full")]
 public class RealBootTests
 {
     static string Payload(string name)

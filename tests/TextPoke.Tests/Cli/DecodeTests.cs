@@ -6,8 +6,8 @@ namespace TextPoke.Tests.Cli;
 /// <summary>textpoke decode on real logs: the seed's, the Debian reproduction with its kernel, a clean boot, bad input.</summary>
 public class DecodeTests
 {
-    static string BootLog(string name) => Path.Combine(Repo.Shared, "corpus", "boot-logs", name);
-    static string SeedLog => Directory.EnumerateFiles(Path.Combine(Repo.Shared, "seed"), "000_*.txt").Single();
+    static string BootLog(string name) => Repo.BootLog(name);
+    static string SeedLog => Repo.SeedLog;
 
     [Fact]
     public void SeedLog_OneJumpLabelBug_ExitOne()
@@ -50,6 +50,7 @@ public class DecodeTests
         Assert.Equal(0, json.RootElement.GetProperty("reports").GetArrayLength());
     }
 
+    [Trait("Tier", "full")]
     [Fact]
     public void DebianCrash_WithItsKernel_ExplainsTheSite_Json()
     {

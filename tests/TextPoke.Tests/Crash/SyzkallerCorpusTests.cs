@@ -5,7 +5,7 @@ using Xunit.Abstractions;
 namespace TextPoke.Tests.Crash;
 
 /// <summary>
-/// syzkaller's report corpus (../shared/corpus/syzkaller-linux-reports): per-field agreement and the headline. The
+/// syzkaller's report corpus (tests/data/syzkaller-linux-reports): per-field agreement and the headline. The
 /// threshold is the headline reached so far; it may only go up.
 /// </summary>
 public class SyzkallerCorpusTests(ITestOutputHelper output)
@@ -17,7 +17,7 @@ public class SyzkallerCorpusTests(ITestOutputHelper output)
     [Fact]
     public void Corpus_HeadlineAtLeastTheReachedThreshold()
     {
-        var cases = CorpusScore.Read(Path.Combine(Repo.Shared, "corpus", "syzkaller-linux-reports"));
+        var cases = CorpusScore.Read(Path.Combine(Repo.Data, "syzkaller-linux-reports"));
         Assert.True(cases.Count > 500, $"{cases.Count} corpus files");
         var score = CorpusScore.Score(cases);
         output.WriteLine(score.Table());

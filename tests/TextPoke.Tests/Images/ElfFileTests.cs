@@ -9,6 +9,7 @@ namespace TextPoke.Tests.Images;
 
 public class ElfFileTests
 {
+    [Trait("Tier", "full")]
     [Fact]
     public void DebianPayload_HasSegmentsAndThePvhNote()
     {

@@ -4,6 +4,7 @@ using TextPoke.Tests.Support;
 namespace TextPoke.Tests.Modules;
 
 /// <summary>The whole module tree of Debian's generic package, as installed, checked in one command.</summary>
+[Trait("Tier", "full")]
 public class ModuleTreeTests
 {
     [Fact]

@@ -12,6 +12,7 @@ using TextPoke.X86;
 namespace TextPoke.Tests.Real;
 
 /// <summary>simulate --boot on real kernels, and against the text of the same kernel booted in QEMU.</summary>
+[Trait("Tier", "full")]
 public class BootSimulationTests
 {
     static BootPatcher Simulate(KernelImage image, string cpu = "qemu64", bool keepGoing = false)

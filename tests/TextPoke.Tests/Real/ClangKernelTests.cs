@@ -9,6 +9,7 @@ namespace TextPoke.Tests.Real;
 /// A Clang ThinLTO kernel — the seed's build mode — built from Debian's linux-source-6.1 with clang-19/lld-19 by
 /// scripts/build-clang-kernel (config: tests/kernels/clang-thinlto.config), cached after the first build.
 /// </summary>
+[Trait("Tier", "full")]
 public class ClangKernelTests
 {
     static readonly Lazy<Dictionary<string, string>> Build = new(() =>

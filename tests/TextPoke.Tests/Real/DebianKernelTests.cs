@@ -11,6 +11,7 @@ namespace TextPoke.Tests.Real;
 /// Real Debian kernels (apt-get download, cached by scripts/fetch-kernels): an unmodified distro kernel gives zero
 /// findings; a copy with one NOP site turned into the JMP to its target gives exactly one finding with the kernel's line.
 /// </summary>
+[Trait("Tier", "full")]
 public class DebianKernelTests
 {
     static (int Findings, JumpLabelReport Report, ImageSymbols Symbols) CheckFile(string path)
@@ -103,7 +104,7 @@ public class DebianKernelTests
         const string line = "jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x27/0xa0 [ffffffff812ff407] (eb 0d 48 89 ee != 66 90 0f 1f 00)) size:2 type:1";
         Assert.Equal(line, report.Findings[0].KernelLines[0]);
         // The real console log of that poked kernel, apart from the hashed %p value.
-        var log = File.ReadAllLines(Path.Combine(Repo.Shared, "corpus", "boot-logs", "debian-6.1.0-53-amd64-swap_writepage-jmp.log"));
+        var log = File.ReadAllLines(Repo.BootLog("debian-6.1.0-53-amd64-swap_writepage-jmp.log"));
         var booted = log.Single(l => l.Contains("jump_label: Fatal kernel bug"));
         booted = booted[(booted.IndexOf("] ", StringComparison.Ordinal) + 2)..];
         Assert.Equal(

@@ -10,9 +10,10 @@ namespace TextPoke.Tests.Real;
 /// The seed on a real kernel: Debian 6.1.0-53 with the frontswap_enabled_key site in swap_writepage flipped (found by
 /// key and function), simulated, explained and repaired; compared with the console log of that kernel's real boot.
 /// </summary>
+[Trait("Tier", "full")]
 public class DebianSimulateTests
 {
-    static readonly string[] BootLog = File.ReadAllLines(Path.Combine(Repo.Shared, "corpus", "boot-logs", "debian-6.1.0-53-amd64-swap_writepage-jmp.log"));
+    static readonly string[] BootLog = File.ReadAllLines(Repo.BootLog("debian-6.1.0-53-amd64-swap_writepage-jmp.log"));
 
     static string Console(string text) => text[(text.IndexOf("] ", StringComparison.Ordinal) + 2)..];
     static string Unhash(string line) => Regex.Replace(line, @"\[[0-9a-f]{16}\]", "[%p]");

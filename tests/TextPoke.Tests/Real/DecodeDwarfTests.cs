@@ -5,12 +5,13 @@ using TextPoke.Tests.Support;
 namespace TextPoke.Tests.Real;
 
 /// <summary>
-/// The Debian crash log of ../shared/corpus/boot-logs decoded against its kernel's unstripped vmlinux (Debian's
+/// The Debian crash log of tests/data/boot-logs decoded against its kernel's unstripped vmlinux (Debian's
 /// linux-image-6.1.0-53-amd64-dbg): every frame gets file:line, the same as addr2line -i on the same vmlinux.
 /// </summary>
+[Trait("Tier", "full")]
 public class DecodeDwarfTests
 {
-    static string CrashLog => Path.Combine(Repo.Shared, "corpus", "boot-logs", "debian-6.1.0-53-amd64-swap_writepage-jmp.log");
+    static string CrashLog => Repo.BootLog("debian-6.1.0-53-amd64-swap_writepage-jmp.log");
 
     [Fact]
     public void DebianCrash_EveryFrameHasFileAndLine_AsAddr2LineSays()

@@ -2,6 +2,7 @@ using TextPoke.Tests.Support;
 
 namespace TextPoke.Tests.Real;
 
+[Trait("Tier", "full")]
 public class ExtractTests
 {
     [Fact]

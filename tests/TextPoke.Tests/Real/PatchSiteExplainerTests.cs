@@ -9,6 +9,7 @@ namespace TextPoke.Tests.Real;
 /// log of a poked kernel (tests/fixtures/logs), decoded against the poked image (the bad bytes are in the file) and
 /// against the original (they are not: the text changed at run time, or it is another image).
 /// </summary>
+[Trait("Tier", "full")]
 public class PatchSiteExplainerTests
 {
     static readonly Lazy<(string Original, string Poked)> Images = new(() =>

@@ -8,6 +8,8 @@ public static class DebianKernels
 {
     static readonly Lazy<Dictionary<string, string>> Manifest = new(() =>
     {
+        if (Environment.GetEnvironmentVariable("TEXTPOKE_TESTS_QUICK") == "1")
+            throw new InvalidOperationException("this test reads downloaded Debian kernels: mark it [Trait(\"Tier\", \"full\")] (./test --quick runs the rest)");
         var output = Tool.Run(Path.Combine(Repo.Root, "scripts", "fetch-kernels"), []);
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);

@@ -13,7 +13,10 @@ public static class Repo
     }
 
     public static string Fixtures => Path.Combine(Root, "tests", "fixtures");
-    public static string Shared => Path.GetFullPath(Path.Combine(Root, "..", "shared"));
+    /// <summary>The data the tests read (crash logs, boot logs, the seed); see tests/data/README.md.</summary>
+    public static string Data => Path.Combine(Root, "tests", "data");
+    public static string BootLog(string name) => Path.Combine(Data, "boot-logs", name);
+    public static string SeedLog => Path.Combine(Data, "seed", "000_ef90ed5475707ff5.txt");
 
     /// <summary>
     /// The run's scratch folder, removed when the test process exits (TEXTPOKE_KEEP_SCRATCH=1 keeps it for a look);

@@ -87,6 +87,7 @@ public class SiteTableTests
         Assert.DoesNotContain(Check(Fixtures.Build("jump-clean")).Findings, f => f.Table is "orc" or "mcount");
     }
 
+    [Trait("Tier", "full")]
     [Fact]
     public void TablesSelection_AndSitesTable()
     {
@@ -128,10 +129,12 @@ public class SiteTableTests
         return f;
     }
 
+    [Trait("Tier", "full")]
     [Fact]
     public void RealKernel_PokedLockPrefix() =>
         Assert.Equal("smp.not-lock", PokeAndCheck("smp_locks", (e, t) => (t["smp_locks"].Sites[100].Address, [0x3e])).Rule);
 
+    [Trait("Tier", "full")]
     [Fact]
     public void RealKernel_PokedReturnSite()
     {
@@ -139,6 +142,7 @@ public class SiteTableTests
         Assert.StartsWith("missing return thunk: ", f.KernelLines[0]);
     }
 
+    [Trait("Tier", "full")]
     [Fact]
     public void RealKernel_PokedRetpolineSite() =>
         Assert.Equal("retpoline.not-a-thunk", PokeAndCheck("retpoline_sites", (e, t) =>
@@ -149,6 +153,7 @@ public class SiteTableTests
             return (site.Address, jump);
         }).Rule);
 
+    [Trait("Tier", "full")]
     [Fact]
     public void RealKernel_PokedFtraceSite()
     {
@@ -156,15 +161,18 @@ public class SiteTableTests
         Assert.Equal(" actual:   66:90:66:90:90", f.KernelLines[3]);
     }
 
+    [Trait("Tier", "full")]
     [Fact]
     public void RealKernel_PokedStaticCallSite() =>
         Assert.StartsWith("unexpected static_call insn opcode 0xcc at ", PokeAndCheck("static_calls", (e, t) =>
             (t["static_calls"].Sites.First(s => s.State == "call").Address, [0xcc])).KernelLines[0]);
 
+    [Trait("Tier", "full")]
     [Fact]
     public void RealKernel_PokedBugSite() =>
         Assert.Equal("bug.not-ud2", PokeAndCheck("bug_table", (e, t) => (t["bug_table"].Sites[10].Address, [0x90, 0x90])).Rule);
 
+    [Trait("Tier", "full")]
     [Fact]
     public void RealKernel_UnsortedExceptionTable() =>
         Assert.Equal("ex.unsorted", PokeAndCheck("ex_table", (e, t) =>
@@ -178,6 +186,7 @@ public class SiteTableTests
             return (field, value);
         }).Rule);
 
+    [Trait("Tier", "full")]
     [Fact]
     public void RealKernel_AlternativeCuttingAnInstruction() =>
         Assert.Equal("alt.split-instruction", PokeAndCheck("alt", (e, t) =>
@@ -189,10 +198,12 @@ public class SiteTableTests
             return (b.Start + (ulong)(12 * i) + 10, [5]);
         }).Rule);
 
+    [Trait("Tier", "full")]
     [Fact]
     public void RealKernel_ParavirtEntryShorterThanItsCall() =>
         Assert.Equal("paravirt.bad-length", PokeAndCheck("paravirt", (e, t) => (t["paravirt"].Bounds!.Start + 16 * 100 + 9, [3])).Rule);
 
+    [Trait("Tier", "full")]
     [Fact]
     public void RealKernel_UnsortedOrc()
     {
