@@ -61,7 +61,7 @@ public static class Kallsyms
         var found = new List<int>();
         ReadOnlySpan<byte> digits = "0\u00001\u00002\u00003\u00004\u00005\u00006\u00007\u00008\u00009\u0000"u8;
         int at = 0;
-        while (found.Count < 16)
+        while (found.Count < 256)
         {
             int i = bytes[at..].IndexOf(digits);
             if (i < 0) break;
@@ -81,7 +81,12 @@ public static class Kallsyms
                 if (len == 0) ok = false;
                 start = p + 1;
             }
-            if (ok) found.Add(start);
+            if (!ok) continue;
+            // Token 0 has no NUL before it: printable bytes that end the table before it (a marker or sequence number
+            // such as 39 31, "91") walk back as part of it. Every suffix of that first token is a candidate; the token
+            // index that must follow the table decides which one is real.
+            int firstEnd = bytes[start..].IndexOf((byte)0);
+            for (int s = start; s < start + firstEnd; s++) found.Add(s);
         }
         return found;
     }

@@ -22,7 +22,11 @@ public static class KallsymsMaker
 
     static string Token(int b) => b is >= 0x21 and <= 0x7e ? ((char)b).ToString() : Pairs[b % Pairs.Length] + (b >= 0x80 ? "" : "");
 
-    public static List<SymbolEntry> Symbols(Layout layout, int count)
+    /// <summary>
+    /// <paramref name="lastByName"/>: the index of the symbol that sorts last by name, so it is the last entry of
+    /// seqs_of_names, the bytes right before the token table.
+    /// </summary>
+    public static List<SymbolEntry> Symbols(Layout layout, int count, int lastByName = -1)
     {
         var list = new List<SymbolEntry>();
         if (layout.AbsolutePercpu)
@@ -34,6 +38,7 @@ public static class KallsymsMaker
                 0 => $"__do_sys_call_{i}",
                 1 => $"static_key_slow_inc_{i}",
                 2 => $"ret_from_fork_{i}",
+                _ when i == lastByName => "zzz_sorts_last",
                 3 when layout.BigNames && i % 21 == 3 => "__pfx_" + new string('x', 150) + $"_{i}",
                 _ => $"func_{i}",
             };

@@ -30,6 +30,24 @@ public class KallsymsLayoutTests
         if (big) Assert.Contains(symbols, s => s.Name.Length > 128);
     }
 
+    /// <summary>
+    /// Debian 6.1.0-53-cloud and 6.1.0-54-cloud: the last 3-byte seqs_of_names entry is 00 39 31 ("91"), printable and
+    /// right before the token table, so walking back from the digit tokens takes "91" as the start of token 0. The token
+    /// index that follows the table must decide where token 0 starts.
+    /// </summary>
+    [Fact]
+    public void PrintableBytesBeforeTheTokenTable_AreNotPartOfTheFirstToken()
+    {
+        var layout = new KallsymsMaker.Layout(KallsymsOrder.OffsetsFirst, 3, false, true);
+        var expected = KallsymsMaker.Symbols(layout, 14648, lastByName: 0x3931); // 3 * 14648 bytes of seqs: no padding after them
+        var elf = KallsymsMaker.BuildElf(layout, expected);
+        Assert.True(elf.AsSpan().IndexOf("\u000091__\u0000"u8) > 0, "the fixture must put 00 39 31 right before token 0 (\"__\")");
+        using var image = KernelImage.FromElfBytes("seqs ending in 91", elf);
+        var (found, symbols, reason) = Kallsyms.Recover(image);
+        Assert.True(found != null, reason);
+        Assert.Equal(expected, symbols);
+    }
+
     [Fact]
     public void ImageWithoutKallsyms_SaysWhy()
     {
