@@ -74,7 +74,7 @@ static partial class Commands
                     var check = CheckRunner.Run(img, symbols, selected);
                     if (result.GetValue(json)) JsonOutput.Check(stdout, check);
                     else TextOutput.Check(stdout, check);
-                    return check.Clean ? ExitCodes.Clean : ExitCodes.Findings;
+                    return ExitCodes.Of(check.Verdict);
                 }
             }
             else if (kernelPath == null) kernelPath = path;
@@ -90,7 +90,7 @@ static partial class Commands
                         var check = CheckRunner.Run(img, symbols, selected, name => JumpLabelCheck.KeyByName(kernel, kernelSymbols, name));
                         if (result.GetValue(json)) JsonOutput.Check(stdout, check);
                         else TextOutput.Check(stdout, check);
-                        return check.Clean ? ExitCodes.Clean : ExitCodes.Findings;
+                        return ExitCodes.Of(check.Verdict);
                     }
                 }
             }

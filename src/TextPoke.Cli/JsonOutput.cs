@@ -44,15 +44,17 @@ static class JsonOutput
     };
 
     static object? JumpTableJson(JumpLabelReport? jump) => jump == null ? null
-        : TableJson(JumpLabelCheck.TableName, jump.Bounds, jump.Era?.Name, jump.Era?.Kernels, jump.EraEvidence, jump.Absent, jump.Stats, jump.Findings);
+        : TableJson(JumpLabelCheck.TableName, jump.Status, jump.Bounds, jump.Era?.Name, jump.Era?.Kernels, jump.EraEvidence, jump.Absent, jump.Stats, jump.Findings);
 
-    static object TableJson(TableReport t) => TableJson(t.Name, t.Bounds, t.Layout, null, t.Evidence, t.Absent,
+    static object TableJson(TableReport t) => TableJson(t.Name, t.Status, t.Bounds, t.Layout, null, t.Evidence, t.Absent,
         t.Absent != null ? null : new Dictionary<string, int>(t.Counts) { ["entries"] = t.Entries, ["findings"] = t.Findings.Count }, t.Findings);
 
     /// <summary>One table, the jump table or any other, in the same shape.</summary>
-    static object TableJson(string name, TableBounds? bounds, string? layout, string? kernels, string? evidence, string? absent, object? stats, IEnumerable<Finding> findings) => new
+    static object TableJson(string name, TableStatus status, TableBounds? bounds, string? layout, string? kernels, string? evidence, string? absent,
+        object? stats, IEnumerable<Finding> findings) => new
     {
         name,
+        status,
         present = bounds != null,
         start = bounds is { } b ? Hex(b.Start) : null,
         stop = bounds is { } b2 ? Hex(b2.Stop) : null,
@@ -74,6 +76,8 @@ static class JsonOutput
             tables = new[] { JumpTableJson(result.Jump) }.Where(t => t != null).Concat(result.Tables.Select(TableJson)),
             moduleFindings = result.Module.Select(FindingJson),
             findings = result.Findings.Count(),
+            result = result.Verdict,
+            notChecked = result.NotChecked.Select(t => t.Name),
             clean = result.Clean,
         };
         o.WriteLine(JsonSerializer.Serialize(doc, Options));

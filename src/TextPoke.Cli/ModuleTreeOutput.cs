@@ -60,8 +60,9 @@ static class ModuleTreeOutput
             if (json) Json(stdout, kernelCheck, treeDir, results, sw.Elapsed);
             else Text(stdout, kernelCheck, kernelPath, treeDir, release, results, sw.Elapsed, verbose);
             bool errors = results.Any(r => r.Error != null);
-            bool findings = results.Any(r => r.Findings.Count > 0) || kernelCheck is { Clean: false };
-            return errors ? ExitCodes.BadInput : findings ? ExitCodes.Findings : ExitCodes.Clean;
+            bool findings = results.Any(r => r.Findings.Count > 0) || kernelCheck is { Verdict: CheckVerdict.Findings };
+            bool unread = kernelCheck is { Verdict: CheckVerdict.NotChecked };
+            return errors || unread && !findings ? ExitCodes.BadInput : findings ? ExitCodes.Findings : ExitCodes.Clean;
         }
         finally
         {
@@ -100,7 +101,7 @@ static class ModuleTreeOutput
         int findingCount = results.Sum(r => r.Findings.Count), entries = results.Sum(r => r.Jump?.Stats?.Entries ?? 0);
         o.WriteLine($"  total: {results.Count} modules: {clean} clean, {withFindings} with findings ({findingCount} findings), {errors} error{(errors == 1 ? "" : "s")}; {entries} jump entries in modules");
         int kernelFindings = kernel?.Findings.Count() ?? 0;
-        o.WriteLine(findingCount + kernelFindings == 0 && errors == 0 ? "result: clean, 0 findings"
+        o.WriteLine(findingCount + kernelFindings == 0 && errors == 0 ? (kernel is { Verdict: CheckVerdict.NotChecked } ? TextOutput.ResultLine(kernel) : "result: clean, 0 findings")
             : $"result: {kernelFindings + findingCount} finding{(kernelFindings + findingCount == 1 ? "" : "s")} ({kernelFindings} in the kernel, {findingCount} in modules){(errors > 0 ? $", {errors} module{(errors == 1 ? "" : "s")} could not be checked" : "")}");
     }
 

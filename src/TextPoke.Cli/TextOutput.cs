@@ -46,10 +46,23 @@ static class TextOutput
         o.WriteLine("summary");
         if (jump != null) o.WriteLine($"  {JumpSummary(jump)}");
         foreach (var t in result.Tables) o.WriteLine($"  {TableSummary(t)}");
+        o.WriteLine(ResultLine(result));
+    }
+
+    /// <summary>The last line of a check: clean only when every table the image has was read and judged.</summary>
+    public static string ResultLine(CheckResult result)
+    {
         int count = result.Findings.Count();
         int bugs = result.Findings.Count(f => f.Severity == Severity.Bug);
-        o.WriteLine(count == 0 ? "result: clean, 0 findings"
-            : $"result: {count} finding{(count == 1 ? "" : "s")}{(bugs > 0 ? $", {bugs} of them will crash or corrupt the kernel" : "")}");
+        var unread = result.NotChecked.Select(t => t.Name).ToList();
+        string notChecked = unread.Count == 0 ? "" : $"; not checked: {string.Join(", ", unread)}";
+        return result.Verdict switch
+        {
+            CheckVerdict.Clean => "result: clean, 0 findings",
+            CheckVerdict.NotChecked => $"result: not checked, 0 findings in the tables read, but {unread.Count} table{(unread.Count == 1 ? "" : "s")} " +
+                $"the image has or may have could not be read: {string.Join(", ", unread)}",
+            _ => $"result: {count} finding{(count == 1 ? "" : "s")}{(bugs > 0 ? $", {bugs} of them will crash or corrupt the kernel" : "")}{notChecked}",
+        };
     }
 
     static string TableSummary(TableReport t)

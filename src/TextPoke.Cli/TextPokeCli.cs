@@ -7,6 +7,14 @@ namespace TextPoke.Cli;
 public static class ExitCodes
 {
     public const int Clean = 0, Findings = 1, BadInput = 2;
+
+    /// <summary>0 clean, 1 findings, 2 when a table the image has could not be read (never "clean" for what was not checked).</summary>
+    public static int Of(TextPoke.Checks.CheckVerdict verdict) => verdict switch
+    {
+        TextPoke.Checks.CheckVerdict.Clean => Clean,
+        TextPoke.Checks.CheckVerdict.Findings => Findings,
+        _ => BadInput,
+    };
 }
 
 /// <summary>The textpoke command line. All output goes through the given writers, so tests can run it in-process.</summary>

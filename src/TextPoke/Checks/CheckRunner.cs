@@ -14,7 +14,28 @@ public sealed class CheckResult
     /// <summary>Every other table, in <see cref="SiteTables.All"/> order.</summary>
     public IReadOnlyList<TableReport> Tables { get; init; } = [];
     public IEnumerable<Finding> Findings => Module.Concat(Jump?.Findings ?? Enumerable.Empty<Finding>()).Concat(Tables.SelectMany(t => t.Findings));
-    public bool Clean => !Findings.Any();
+
+    /// <summary>The tables the image has, or may have, that could not be read: name and why.</summary>
+    public IEnumerable<(string Name, string Why)> NotChecked =>
+        (Jump is { Status: TableStatus.NotChecked } j ? [(JumpLabelCheck.TableName, j.Absent ?? "not read")] : Enumerable.Empty<(string, string)>())
+            .Concat(Tables.Where(t => t.Status == TableStatus.NotChecked).Select(t => (t.Name, t.Absent ?? "not read")));
+
+    /// <summary>Findings decide first (the kernel will misbehave); then whether everything the image has was read.</summary>
+    public CheckVerdict Verdict => Findings.Any() ? CheckVerdict.Findings : NotChecked.Any() ? CheckVerdict.NotChecked : CheckVerdict.Clean;
+
+    /// <summary>No findings, and every table the image has was read.</summary>
+    public bool Clean => Verdict == CheckVerdict.Clean;
+}
+
+/// <summary>The outcome of a check, as the exit code reports it: 0, 1, 2.</summary>
+public enum CheckVerdict
+{
+    /// <summary>Every table the image has was read, and nothing will misbehave.</summary>
+    Clean,
+    /// <summary>At least one site will make the kernel misbehave.</summary>
+    Findings,
+    /// <summary>No findings in what was read, but a table the image has (or may have) could not be read.</summary>
+    NotChecked,
 }
 
 /// <summary>Runs the selected tables' checks over a loaded image.</summary>

@@ -36,6 +36,7 @@ public sealed class JumpLabelReport
     public string? EraEvidence { get; init; }
     /// <summary>Why the table was not checked (absent, undecidable layout), or null.</summary>
     public string? Absent { get; init; }
+    public TableStatus Status { get; init; } = TableStatus.Checked;
     public JumpSite[] Sites { get; init; } = [];
     public StaticKeyInfo[] Keys { get; internal set; } = [];
     public List<Finding> Findings { get; } = [];
@@ -60,15 +61,27 @@ public static class JumpLabelCheck
         var bounds = JumpTable.Locate(image, symbols);
         if (bounds == null)
         {
-            string why = symbols.Names.Source == SymbolSource.None
-                ? $"no {JumpTable.SectionName} section and no symbols to find {JumpTable.StartSymbol}/{JumpTable.StopSymbol} (stripped image without kallsyms; pass --system-map)"
-                : $"no {JumpTable.SectionName} section, and {JumpTable.StartSymbol}/{JumpTable.StopSymbol} are not in {symbols.Describe()} (kernel without CONFIG_JUMP_LABEL, or kallsyms without KALLSYMS_ALL: pass --system-map)";
-            return new JumpLabelReport { Image = image.Path, Absent = why, Module = image.ModuleName };
+            if (SiteTables.CannotLocate(image, symbols, JumpTable.SectionName, JumpTable.StartSymbol, JumpTable.StopSymbol) is { } unknown)
+                return new JumpLabelReport { Image = image.Path, Absent = unknown, Module = image.ModuleName, Status = TableStatus.NotChecked };
+            // kernel/jump_label.c is built only with CONFIG_JUMP_LABEL: with its code in the symbols, the table exists and
+            // only its bounds are missing (kallsyms without KALLSYMS_ALL names no data symbols).
+            bool hasJumpLabels = !image.Elf.IsRelocatable && symbols.Names.Contains("jump_label_init");
+            string why = hasJumpLabels
+                ? $"not found, and cannot be ruled out: the kernel has jump labels (jump_label_init), but {JumpTable.StartSymbol}/{JumpTable.StopSymbol} are not in {symbols.Describe()} (kallsyms without KALLSYMS_ALL: pass --system-map)"
+                : $"no {JumpTable.SectionName} section, and {JumpTable.StartSymbol}/{JumpTable.StopSymbol} are not in {symbols.Describe()} (kernel without CONFIG_JUMP_LABEL)";
+            return new JumpLabelReport
+            {
+                Image = image.Path, Absent = why, Module = image.ModuleName, Status = hasJumpLabels ? TableStatus.NotChecked : TableStatus.Absent,
+            };
         }
 
         JumpLabelReport Malformed(string message, string? absent = null)
         {
-            var report = new JumpLabelReport { Image = image.Path, Bounds = bounds, Module = image.ModuleName, Absent = absent };
+            var report = new JumpLabelReport
+            {
+                Image = image.Path, Bounds = bounds, Module = image.ModuleName, Absent = absent,
+                Status = absent == null ? TableStatus.Checked : TableStatus.NotChecked,
+            };
             report.Findings.Add(TableFinding(bounds, message));
             report.Stats = new JumpTableStats(0, 0, 0, 0, 0, 0, 0, 0, 0, report.Findings.Count);
             return report;

@@ -76,12 +76,21 @@ public static class SiteTables
     {
         var bounds = SiteArray.Locate(context.Image, context.Symbols, table.StartSymbol, table.StopSymbol, table.Section);
         if (bounds == null)
-            return new TableReport { Name = table.Name, Title = table.Title, Absent = "absent from this image (no section, no start/stop symbols)" };
+            return CannotLocate(context.Image, context.Symbols, table.Section, table.StartSymbol, table.StopSymbol) is { } why
+                ? new TableReport { Name = table.Name, Title = table.Title, Absent = why, Status = TableStatus.NotChecked }
+                : new TableReport { Name = table.Name, Title = table.Title, Absent = "absent from this image (no section, no start/stop symbols)", Status = TableStatus.Absent };
         if (table.Check == null)
-            return new TableReport { Name = table.Name, Title = table.Title, Bounds = bounds, Absent = $"present ({bounds.Length} bytes) but not read by this version of textpoke" };
+            return new TableReport
+            {
+                Name = table.Name, Title = table.Title, Bounds = bounds, Status = TableStatus.NotChecked,
+                Absent = $"present ({bounds.Length} bytes) but not read by this version of textpoke",
+            };
         if (bounds.Length == 0)
         {
-            var empty = new TableReport { Name = table.Name, Title = table.Title, Bounds = bounds, Layout = "empty", Evidence = "start and stop are equal" };
+            var empty = new TableReport
+            {
+                Name = table.Name, Title = table.Title, Bounds = bounds, Layout = "empty", Evidence = "start and stop are equal", Status = TableStatus.Empty,
+            };
             if (table.WhenEmpty?.Invoke(context, bounds) is { } finding) empty.Findings.Add(finding);
             return empty;
         }
@@ -92,7 +101,26 @@ public static class SiteTables
         new() { Name = name, Title = title, Bounds = bounds, Layout = layout, Evidence = evidence, Entries = entries };
 
     static TableReport Unreadable(string name, string title, TableBounds bounds, string why) =>
-        new() { Name = name, Title = title, Bounds = bounds, Absent = $"layout could not be decided: {why}" };
+        new() { Name = name, Title = title, Bounds = bounds, Absent = $"layout could not be decided: {why}", Status = TableStatus.NotChecked };
+
+    // Tables that a linked x86 vmlinux merges into another output section (include/asm-generic/vmlinux.lds.h:
+    // JUMP_TABLE_DATA in .data..ro_after_init, MCOUNT_REC in .init.data, STATIC_CALL_DATA in .rodata); every other
+    // table is an output section of its own (arch/x86/kernel/vmlinux.lds.S, EXCEPTION_TABLE, BUG_TABLE, ORC_UNWIND_TABLE).
+    static readonly string[] MergedWhenLinked = ["__jump_table", "__mcount_loc", ".static_call_sites"];
+
+    /// <summary>
+    /// Why a table that was not found may still be in the image, or null when not finding it means the kernel has none.
+    /// A linked image without any symbols (a stripped vmlinuz whose kallsyms could not be recovered) cannot show a table
+    /// that lives inside another section: its absence proves nothing. An unlinked object keeps every table in its own
+    /// section, and so does a linked image for the tables not merged, so there a missing section is a missing table.
+    /// </summary>
+    public static string? CannotLocate(KernelImage image, ImageSymbols symbols, string? section, string? start, string? stop)
+    {
+        if (image.Elf.IsRelocatable || symbols.Names.Source != SymbolSource.None) return null;
+        if (image.Elf.Sections.Any(s => s.IsAllocated) && section != null && !MergedWhenLinked.Contains(section)) return null;
+        return $"not found, and cannot be ruled out: no {section ?? start} section and no symbols to find {start}/{stop} " +
+            "(stripped image without kallsyms; pass --system-map)";
+    }
 
     // --- .smp_locks: s32 rel32 to a LOCK prefix (arch/x86/include/asm/alternative.h LOCK_PREFIX_HERE) ------------------
     static TableReport SmpLocks(TableContext c, TableBounds b)

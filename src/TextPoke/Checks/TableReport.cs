@@ -2,6 +2,22 @@ using TextPoke.Tables;
 
 namespace TextPoke.Checks;
 
+/// <summary>What became of one table in a check.</summary>
+public enum TableStatus
+{
+    /// <summary>Read, every entry judged.</summary>
+    Checked,
+    /// <summary>Present, with no entries (start equals stop).</summary>
+    Empty,
+    /// <summary>Not in this image: the kernel was built without it.</summary>
+    Absent,
+    /// <summary>
+    /// The image has the table, or may have it, but textpoke could not read it (layout undecided, entries cut, no
+    /// symbols to find it): nothing about it is known, so the check cannot be clean.
+    /// </summary>
+    NotChecked,
+}
+
 /// <summary>One site of a table for `sites --table`: address, what it holds, and where it leads.</summary>
 public readonly record struct TableSite(ulong Address, string State, ulong? Target = null, string? Note = null);
 
@@ -17,6 +33,7 @@ public sealed class TableReport
     public string? Evidence { get; init; }
     /// <summary>Why the table was not checked (absent from this kernel, layout undecided, not read by textpoke yet).</summary>
     public string? Absent { get; init; }
+    public TableStatus Status { get; init; } = TableStatus.Checked;
     public int Entries { get; internal set; }
     public List<Finding> Findings { get; } = [];
     public List<TableSite> Sites { get; } = [];

@@ -26,6 +26,34 @@ public class CliTests
         Assert.Contains(r.Lines, l => System.Text.RegularExpressions.Regex.IsMatch(l, @"^symbols  \.symtab \(\d+ symbols\)$"));
     }
 
+    /// <summary>
+    /// A stripped image whose jump table lives inside another section cannot show it without symbols: the check says
+    /// what it could not read and exits 2, never "clean" (the same bytes with their .symtab are clean, exit 0). With a
+    /// finding elsewhere the finding decides: exit 1, and the line still names what was not read.
+    /// </summary>
+    [Fact]
+    public void Check_TableThatCouldNotBeRead_IsNeverClean_Exit2()
+    {
+        string dir = Repo.Scratch("stripped");
+        foreach (var name in new[] { "jump-clean", "tables-broken" })
+            Tool.Run("objcopy", ["--strip-all", Fixtures.Build(name), Path.Combine(dir, name)]);
+        Assert.Equal(0, CliRun.Run("check", Fixtures.Build("jump-clean")).Exit);
+
+        var r = CliRun.Run("check", Path.Combine(dir, "jump-clean"));
+        Assert.Equal(2, r.Exit);
+        Assert.Contains("result: not checked, 0 findings in the tables read, but 3 tables the image has or may have could not be read: jump, mcount, static_calls", r.Lines);
+        Assert.Contains(r.Lines, l => l.StartsWith("  jump            __jump_table: not checked: not found, and cannot be ruled out"));
+        using var doc = JsonDocument.Parse(CliRun.Run("check", Path.Combine(dir, "jump-clean"), "--json").Out);
+        Assert.Equal("not-checked", doc.RootElement.GetProperty("result").GetString());
+        Assert.False(doc.RootElement.GetProperty("clean").GetBoolean());
+        Assert.Equal("not-checked", doc.RootElement.GetProperty("tables")[0].GetProperty("status").GetString());
+        Assert.Equal("jump", doc.RootElement.GetProperty("notChecked")[0].GetString());
+
+        var broken = CliRun.Run("check", Path.Combine(dir, "tables-broken"));
+        Assert.Equal(1, broken.Exit);
+        Assert.Contains(broken.Lines, l => l.StartsWith("result: ") && l.EndsWith("; not checked: jump, mcount, static_calls"));
+    }
+
     [Fact]
     public void Check_Json_CarriesTheSameFinding()
     {
