@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using TextPoke.Emulation;
 using TextPoke.Images;
+using TextPoke.Messages;
 using TextPoke.Images.Elf;
 using TextPoke.Symbols;
 using TextPoke.Tables;

@@ -1,5 +1,6 @@
 using System.Text;
 using TextPoke.Images;
+using TextPoke.Messages;
 using TextPoke.Images.Elf;
 using static TextPoke.Images.Elf.ElfConstants;
 
@@ -40,7 +41,7 @@ public static class ModuleCheck
                     findings.Add(new Finding
                     {
                         Table = TableName, Rule = "module.unknown-relocation", Severity = Severity.Bug, Title = "relocation type the x86-64 module loader does not know",
-                        KernelLines = [$"{image.ModuleName}: Unknown rela relocation: {r.Type}"],
+                        KernelLines = [KernelMessages.ModuleUnknownRelocation(image.ModuleName, r.Type)],
                         Explanation = $"{rela.Name} has a {RelocationName(r.Type)} at {target.Name}+0x{r.Offset:x}; __apply_relocate_add rejects it and the module does not load (-ENOEXEC).",
                     });
                     return findings;
@@ -56,7 +57,7 @@ public static class ModuleCheck
                 {
                     Table = TableName, Rule = "module.nonzero-relocation-target", Severity = Severity.Bug,
                     Title = "relocation target is not zero in the file", Address = loc, Location = $"{target.Name}+0x{r.Offset:x}",
-                    KernelLines = [$"x86/modules: Skipping invalid relocation target, existing value is nonzero for type {r.Type}, loc {loc:x16}, val {val:x}"],
+                    KernelLines = [KernelMessages.ModuleRelocationNonzero(r.Type, loc, val)],
                     ActualBytes = X86.X86Code.Hex(field),
                     Explanation = $"the {RelocationName(r.Type)} against {name} at {target.Name}+0x{r.Offset:x} would overwrite {X86.X86Code.Hex(field)}; since v6.1.y " +
                         "the loader refuses any relocation whose target is not zero, so the module fails to load with -ENOEXEC (the field was written twice: a tool patched bytes a relocation owns). loc and val use textpoke's load address.",

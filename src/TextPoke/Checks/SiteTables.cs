@@ -1,15 +1,23 @@
 using System.Buffers.Binary;
 using TextPoke.Emulation;
 using TextPoke.Images;
+using TextPoke.Messages;
 using TextPoke.Symbols;
 using TextPoke.Tables;
 using TextPoke.X86;
 
 namespace TextPoke.Checks;
 
-/// <summary>A self-patching table textpoke knows, and how to check it (null: known, not read yet).</summary>
-public sealed record TableDefinition(string Name, string Title, string? StartSymbol, string? StopSymbol, string? Section,
-    Func<TableContext, TableBounds, TableReport>? Check, string Kernels, Func<TableContext, TableBounds, Finding?>? WhenEmpty = null);
+/// <summary>A self-patching table textpoke knows (read by <see cref="PatchTables"/>), and how to check it (null: known, not read yet).</summary>
+public sealed record TableDefinition(TableDescriptor Table, Func<TableContext, TableBounds, TableReport>? Check, Func<TableContext, TableBounds, Finding?>? WhenEmpty = null)
+{
+    public string Name => Table.Name;
+    public string Title => Table.Title;
+    public string? StartSymbol => Table.StartSymbol;
+    public string? StopSymbol => Table.StopSymbol;
+    public string? Section => Table.Section;
+    public string Kernels => Table.Kernels;
+}
 
 /// <summary>What every table check shares: the image, its names, one decoder, the image's __bug_table.</summary>
 public sealed class TableContext(KernelImage image, ImageSymbols symbols)
@@ -57,24 +65,24 @@ public static class SiteTables
 {
     public static readonly IReadOnlyList<TableDefinition> All =
     [
-        new("smp_locks", ".smp_locks", "__smp_locks", "__smp_locks_end", ".smp_locks", SmpLocks, "v2.6..v6.12"),
-        new("return_sites", ".return_sites", "__return_sites", "__return_sites_end", ".return_sites", ReturnSites, "v5.19..v6.12 (and backports)"),
-        new("retpoline_sites", ".retpoline_sites", "__retpoline_sites", "__retpoline_sites_end", ".retpoline_sites", RetpolineSites, "v5.16..v6.12 (and backports)"),
-        new("mcount", "__mcount_loc", "__start_mcount_loc", "__stop_mcount_loc", "__mcount_loc", Mcount, "v2.6..v6.12", McountMissing),
-        new("static_calls", ".static_call_sites", "__start_static_call_sites", "__stop_static_call_sites", ".static_call_sites", StaticCalls, "v5.10..v6.12"),
-        new("ex_table", "__ex_table", "__start___ex_table", "__stop___ex_table", "__ex_table", ExceptionTable, "v4.19..v6.12"),
-        new("bug_table", "__bug_table", "__start___bug_table", "__stop___bug_table", "__bug_table", Bugs, "v4.19..v6.12"),
-        new("orc", ".orc_unwind_ip/.orc_unwind", "__start_orc_unwind_ip", "__stop_orc_unwind_ip", ".orc_unwind_ip", Orc, "v4.14..v6.12", OrcMissing),
-        new("alt", ".altinstructions", "__alt_instructions", "__alt_instructions_end", ".altinstructions", Alternatives, "v2.6..v6.12"),
-        new("paravirt", ".parainstructions", "__parainstructions", "__parainstructions_end", ".parainstructions", Paravirt, "v2.6..v6.7"),
-        new("call_sites", ".call_sites", "__call_sites", "__call_sites_end", ".call_sites", CallSites, "v6.2..v6.12"),
-        new("ibt_endbr_seal", ".ibt_endbr_seal", "__ibt_endbr_seal", "__ibt_endbr_seal_end", ".ibt_endbr_seal", EndbrSeal, "v5.18..v6.12"),
-        new("cfi_sites", ".cfi_sites", "__cfi_sites", "__cfi_sites_end", ".cfi_sites", CfiSites, "v6.2..v6.12"),
+        new(PatchTables.SmpLocks, SmpLocks),
+        new(PatchTables.ReturnSites, ReturnSites),
+        new(PatchTables.RetpolineSites, RetpolineSites),
+        new(PatchTables.Mcount, Mcount, McountMissing),
+        new(PatchTables.StaticCalls, StaticCalls),
+        new(PatchTables.ExceptionTable, ExceptionTable),
+        new(PatchTables.BugTable, Bugs),
+        new(PatchTables.Orc, Orc, OrcMissing),
+        new(PatchTables.Alternatives, Alternatives),
+        new(PatchTables.Paravirt, Paravirt),
+        new(PatchTables.CallSites, CallSites),
+        new(PatchTables.EndbrSeal, EndbrSeal),
+        new(PatchTables.CfiSites, CfiSites),
     ];
 
     public static TableReport Run(TableDefinition table, TableContext context)
     {
-        var bounds = SiteArray.Locate(context.Image, context.Symbols, table.StartSymbol, table.StopSymbol, table.Section);
+        var bounds = PatchTables.Locate(context.Image, context.Symbols, table.Table);
         if (bounds == null)
             return CannotLocate(context.Image, context.Symbols, table.Section, table.StartSymbol, table.StopSymbol) is { } why
                 ? new TableReport { Name = table.Name, Title = table.Title, Absent = why, Status = TableStatus.NotChecked }
@@ -97,11 +105,19 @@ public static class SiteTables
         return table.Check(context, bounds);
     }
 
-    static TableReport Report(string name, string title, TableBounds bounds, string layout, string evidence, int entries) =>
-        new() { Name = name, Title = title, Bounds = bounds, Layout = layout, Evidence = evidence, Entries = entries };
+    static TableReport Report(TableDescriptor table, TableBounds bounds, string layout, string evidence, int entries) =>
+        new() { Name = table.Name, Title = table.Title, Bounds = bounds, Layout = layout, Evidence = evidence, Entries = entries };
 
-    static TableReport Unreadable(string name, string title, TableBounds bounds, string why) =>
-        new() { Name = name, Title = title, Bounds = bounds, Absent = $"layout could not be decided: {why}", Status = TableStatus.NotChecked };
+    static TableReport Unreadable(TableDescriptor table, TableBounds bounds, string why) =>
+        new() { Name = table.Name, Title = table.Title, Bounds = bounds, Absent = $"layout could not be decided: {why}", Status = TableStatus.NotChecked };
+
+    /// <summary>The table's entries, or the report that says why they could not be read.</summary>
+    static EntryTable? Entries(TableContext c, TableBounds b, TableDescriptor table, out TableReport? unreadable)
+    {
+        var entries = EntryTable.Read(c.Image, b, table, out var why);
+        unreadable = entries == null ? Unreadable(table, b, why!) : null;
+        return entries;
+    }
 
     // Tables that a linked x86 vmlinux merges into another output section (include/asm-generic/vmlinux.lds.h:
     // JUMP_TABLE_DATA in .data..ro_after_init, MCOUNT_REC in .init.data, STATIC_CALL_DATA in .rodata); every other
@@ -125,16 +141,15 @@ public static class SiteTables
     // --- .smp_locks: s32 rel32 to a LOCK prefix (arch/x86/include/asm/alternative.h LOCK_PREFIX_HERE) ------------------
     static TableReport SmpLocks(TableContext c, TableBounds b)
     {
-        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
-        if (bytes == null || bytes.Length % 4 != 0) return Unreadable("smp_locks", ".smp_locks", b, problem ?? $"{b.Length} bytes is not a whole number of 4-byte entries");
-        var r = Report("smp_locks", ".smp_locks", b, "s32 rel32, 4 bytes", "one layout in every version", 0);
+        if (Entries(c, b, PatchTables.SmpLocks, out var unreadable) is not { } table) return unreadable!;
+        var r = Report(PatchTables.SmpLocks, b, "s32 rel32, 4 bytes", "one layout in every version", 0);
         int entries = 0;
         Span<byte> one = stackalloc byte[1];
-        for (int at = 0; at < bytes.Length; at += 4)
+        for (int i = 0; i < table.Count; i++)
         {
-            if (BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at)) == 0) continue; // page padding
+            if (Rel32Sites.IsPadding(table, i)) continue; // page padding
             entries++;
-            ulong site = SiteArray.Rel32(bytes, b.Start, at);
+            ulong site = Rel32Sites.Site(table, i);
             bool text = c.Image.IsText(site);
             int n = text ? c.Image.Read(site, one) : 0;
             string state = n == 1 && one[0] == 0xf0 ? "lock" : "other";
@@ -158,13 +173,12 @@ public static class SiteTables
     // --- .return_sites: JMP32 to __x86_return_thunk (arch/x86/kernel/alternative.c apply_returns, v5.19..v6.12) ---------
     static TableReport ReturnSites(TableContext c, TableBounds b)
     {
-        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
-        if (bytes == null || bytes.Length % 4 != 0) return Unreadable("return_sites", ".return_sites", b, problem ?? "not a whole number of 4-byte entries");
+        if (Entries(c, b, PatchTables.ReturnSites, out var unreadable) is not { } table) return unreadable!;
         bool judge = c.Image.Elf.IsRelocatable || c.Symbol("__x86_return_thunk") != null;
-        var r = Report("return_sites", ".return_sites", b, "s32 rel32, 4 bytes", judge ? "one layout in every version" : "no __x86_return_thunk symbol: targets not judged", bytes.Length / 4);
-        for (int at = 0; at < bytes.Length; at += 4)
+        var r = Report(PatchTables.ReturnSites, b, "s32 rel32, 4 bytes", judge ? "one layout in every version" : "no __x86_return_thunk symbol: targets not judged", table.Count);
+        for (int i = 0; i < table.Count; i++)
         {
-            ulong site = SiteArray.Rel32(bytes, b.Start, at);
+            ulong site = Rel32Sites.Site(table, i);
             var (insn, raw) = c.Decode(site);
             // apply_returns looks at insn.opcode.bytes[0] after prefixes: Clang's `cs jmp __x86_return_thunk` (2e e9) is a JMP32 too.
             bool jmp32 = insn.IsValid && insn.Raw.Code == Iced.Intel.Code.Jmp_rel32_64;
@@ -180,7 +194,7 @@ public static class SiteTables
                 Table = "return_sites", Rule = insn.IsValid ? "return.missing-thunk" : "return.undecodable", Severity = Severity.Warning,
                 Title = insn.IsValid ? "return site does not jump to __x86_return_thunk" : "return site does not decode",
                 Address = site, Location = c.PS(site), ActualBytes = X86Code.Hex(raw.AsSpan(0, 5)),
-                KernelLines = insn.IsValid ? [$"missing return thunk: {c.PS(site)}-{(dest == 0 ? "0x0" : c.PS(dest))}: {X86Code.Hex(raw.AsSpan(0, 5))}"] : [],
+                KernelLines = insn.IsValid ? [KernelMessages.ReturnThunk(c.PS(site), dest == 0 ? "0x0" : c.PS(dest), raw.AsSpan(0, 5))] : [],
                 Explanation = "apply_returns() expects a JMP to __x86_return_thunk at every .return_sites entry (objtool records each `ret` it turned into that jump). " +
                     "This one is skipped with a WARN_ONCE, so the return stays unpatched: on CPUs that need the return-thunk mitigation (retbleed) this return is unprotected, and without it the thunk is not replaced by a plain ret.",
             });
@@ -194,14 +208,14 @@ public static class SiteTables
 
     static TableReport RetpolineSites(TableContext c, TableBounds b)
     {
-        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
-        if (bytes == null || bytes.Length % 4 != 0) return Unreadable("retpoline_sites", ".retpoline_sites", b, problem ?? "not a whole number of 4-byte entries");
+        if (Entries(c, b, PatchTables.RetpolineSites, out var unreadable) is not { } table) return unreadable!;
         ulong? array = c.Symbol("__x86_indirect_thunk_array") ?? c.Symbol("__x86_indirect_thunk_rax");
         bool judgeThunks = array != null || c.Image.Elf.IsRelocatable;
-        var r = Report("retpoline_sites", ".retpoline_sites", b, "s32 rel32, 4 bytes", judgeThunks ? "one layout in every version" : "no __x86_indirect_thunk_array symbol: targets not judged", bytes.Length / 4);
-        for (int at = 0; at < bytes.Length; at += 4)
+        var r = Report(PatchTables.RetpolineSites, b, "s32 rel32, 4 bytes",
+            judgeThunks ? "one layout in every version" : "no __x86_indirect_thunk_array symbol: targets not judged", table.Count);
+        for (int i = 0; i < table.Count; i++)
         {
-            ulong site = SiteArray.Rel32(bytes, b.Start, at);
+            ulong site = Rel32Sites.Site(table, i);
             var (insn, raw) = c.Decode(site);
             int op = raw[0] == 0x2e ? 1 : 0; // -mindirect-branch-cs-prefix
             bool shape = insn.IsValid && (raw[op] is 0xe8 or 0xe9 || raw[op] == 0x0f && raw[op + 1] is >= 0x80 and <= 0x8f);
@@ -237,17 +251,16 @@ public static class SiteTables
     // --- __mcount_loc: u64 addresses of `call __fentry__` or NOP5 (ftrace_process_locs, ftrace_make_nop) -----------------
     static TableReport Mcount(TableContext c, TableBounds b)
     {
-        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
-        if (bytes == null || bytes.Length % 8 != 0) return Unreadable("mcount", "__mcount_loc", b, problem ?? "not a whole number of 8-byte entries");
+        if (Entries(c, b, PatchTables.Mcount, out var unreadable) is not { } table) return unreadable!;
         ulong? fentry = c.Symbol("__fentry__");
         bool judge = fentry != null || c.Image.Elf.IsRelocatable;
-        var r = Report("mcount", "__mcount_loc", b, "u64 absolute, 8 bytes", judge ? "one layout in every version" : "no __fentry__ symbol: calls not judged", 0);
+        var r = Report(PatchTables.Mcount, b, "u64 absolute, 8 bytes", judge ? "one layout in every version" : "no __fentry__ symbol: calls not judged", 0);
         int entries = 0;
         var nop5 = X86Code.Nop(5).ToArray();
         var raw = new byte[5];
-        for (int at = 0; at < bytes.Length; at += 8)
+        for (int i = 0; i < table.Count; i++)
         {
-            ulong site = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(at));
+            ulong site = McountSites.Site(table, i);
             if (site == 0) continue; // link padding
             entries++;
             Array.Clear(raw);
@@ -264,14 +277,7 @@ public static class SiteTables
                 Table = "mcount", Rule = n < 5 ? "mcount.outside-text" : "mcount.not-fentry", Severity = Severity.Warning,
                 Title = n < 5 ? "ftrace site outside kernel text" : "ftrace site is neither a call to __fentry__ nor a NOP",
                 Address = site, Location = c.PS(site), ActualBytes = n == 5 ? X86Code.Hex(raw) : null, ExpectedBytes = X86Code.Hex(expected),
-                KernelLines = n < 5 ? [] :
-                [
-                    "------------[ ftrace bug ]------------",
-                    "ftrace failed to modify ",
-                    $"[<{site:x16}>] {c.PS(site)}",
-                    $" actual:   {string.Join(':', raw.Select(x => x.ToString("x2")))}",
-                    $" expected: {string.Join(':', expected.Select(x => x.ToString("x2")))}",
-                ],
+                KernelLines = n < 5 ? [] : KernelMessages.FtraceBug(site, c.PS(site), raw, expected),
                 Explanation = "ftrace_init turns every __mcount_loc site into a NOP, first checking that it holds the call to __fentry__ the compiler emitted. " +
                     "This one holds something else: ftrace_bug() prints this, ftrace is disabled for the whole kernel, and the bytes the table points at are the wrong ones (the function moved, or the record is stale).",
             });
@@ -289,7 +295,7 @@ public static class SiteTables
         c.Image.Elf.Section(".orc_lookup") == null && c.Symbol("orc_lookup") == null || c.Image.Elf.IsRelocatable ? null : new Finding
         {
             Table = "orc", Rule = "orc.missing", Severity = Severity.Warning, Title = "ORC unwinder built in, but the ORC table is empty",
-            Address = b.Start, KernelLines = ["WARNING: WARNING: Bad or missing .orc_unwind table.  Disabling unwinder."],
+            Address = b.Start, KernelLines = [KernelMessages.OrcBadOrMissing],
             Explanation = "the kernel was built with CONFIG_UNWINDER_ORC (it reserves .orc_lookup) but .orc_unwind_ip and .orc_unwind are empty: unwind_init() " +
                 "disables the unwinder, so every stack trace is a guess and live patching cannot work. " + ObjtoolStopped,
         };
@@ -299,24 +305,21 @@ public static class SiteTables
         c.Symbol("ftrace_init") == null || c.Symbol("__fentry__") == null || c.Image.Elf.IsRelocatable ? null : new Finding
         {
             Table = "mcount", Rule = "mcount.missing", Severity = Severity.Warning, Title = "ftrace built in, but __mcount_loc is empty",
-            Address = b.Start, KernelLines = ["ftrace: No functions to be traced?"],
+            Address = b.Start, KernelLines = [KernelMessages.FtraceNoFunctions],
             Explanation = "the kernel has ftrace (ftrace_init, __fentry__) but no recorded call sites: ftrace_init() finds nothing, and no function can be traced or live-patched. " + ObjtoolStopped,
         };
 
     // --- .static_call_sites: {s32 addr; s32 key} with TAIL in the key's low bit (__static_call_validate, v5.10..v6.12) -------
     static TableReport StaticCalls(TableContext c, TableBounds b)
     {
-        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
-        if (bytes == null || bytes.Length % 8 != 0) return Unreadable("static_calls", ".static_call_sites", b, problem ?? "not a whole number of 8-byte entries");
-        var r = Report("static_calls", ".static_call_sites", b, "{s32 addr; s32 key}, 8 bytes", "one layout since v5.10", bytes.Length / 8);
+        if (Entries(c, b, PatchTables.StaticCalls, out var unreadable) is not { } table) return unreadable!;
+        var r = Report(PatchTables.StaticCalls, b, "{s32 addr; s32 key}, 8 bytes", "one layout since v5.10", table.Count);
         var nop5 = X86Code.Nop(5).ToArray();
         ReadOnlySpan<byte> xor5rax = [0x2e, 0x2e, 0x2e, 0x31, 0xc0];
         var raw = new byte[8];
-        for (int at = 0; at < bytes.Length; at += 8)
+        for (int i = 0; i < table.Count; i++)
         {
-            ulong site = SiteArray.Rel32(bytes, b.Start, at);
-            ulong keyField = SiteArray.Rel32(bytes, b.Start, at + 4);
-            bool tail = (keyField & 1) != 0;
+            var (site, key, tail, _) = StaticCallSite.Read(table, i);
             Array.Clear(raw);
             int n = c.Image.IsText(site) ? c.Image.Read(site, raw) : 0;
             bool ok = n >= 5 && (tail
@@ -324,9 +327,9 @@ public static class SiteTables
                 : raw[0] == 0xe8 || raw.AsSpan(0, 5).SequenceEqual(nop5) || raw.AsSpan(0, 5).SequenceEqual(xor5rax));
             string state = n < 5 ? "outside text" : ok ? (tail ? "tail " : "") + raw[0] switch { 0xe8 => "call", 0xe9 => "jmp", 0xc3 => "ret", 0x0f => "jcc", _ => "nop" } : "other";
             r.Count(state);
-            r.Sites.Add(new TableSite(site, state, null, $"key {c.PS(keyField & ~3UL)}"));
+            r.Sites.Add(new TableSite(site, state, null, $"key {c.PS(key)}"));
             if (ok) continue;
-            var lines = new List<string> { $"unexpected static_call insn opcode 0x{(n > 0 ? raw[0] : 0):x} at {c.PS(site)}" };
+            var lines = new List<string> { KernelMessages.StaticCallInsn(n > 0 ? raw[0] : (byte)0, c.PS(site)) };
             if (c.BugLine("arch/x86/kernel/static_call.c") is { } bug) lines.Add(bug);
             r.Findings.Add(new Finding
             {
@@ -342,20 +345,16 @@ public static class SiteTables
     // --- __ex_table: {insn, fixup, handler|data}, sorted by insn (sorttable; search_extable's bsearch) ----------------------
     static TableReport ExceptionTable(TableContext c, TableBounds b)
     {
-        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
-        if (bytes == null || bytes.Length % 12 != 0) return Unreadable("ex_table", "__ex_table", b, problem ?? "not a whole number of 12-byte entries");
-        int count = bytes.Length / 12;
+        if (Entries(c, b, PatchTables.ExceptionTable, out var unreadable) is not { } table) return unreadable!;
+        int count = table.Count;
         // <=5.15.0 the third field is a rel32 to an ex_handler_* function; 5.16+ (and later 5.15.y) it is type/reg/flags/imm data.
-        int handlers = 0, sample = Math.Min(count, 64);
-        for (int i = 0; i < sample; i++)
-            if (c.Image.IsText(SiteArray.Rel32(bytes, b.Start, 12 * i + 8))) handlers++;
-        bool old = sample > 0 && handlers * 2 > sample;
-        var r = Report("ex_table", "__ex_table", b, old ? "{insn, fixup, handler} rel32, 12 bytes (<= v5.15.0)" : "{insn, fixup} rel32 + data, 12 bytes (v5.16+)",
-            old ? $"{handlers}/{sample} third fields point into text" : $"{sample - handlers}/{sample} third fields are data, not text pointers", count);
+        bool old = ExceptionEntry.HandlerLayout(c.Image, table, out var evidence);
+        var r = Report(PatchTables.ExceptionTable, b, old ? "{insn, fixup, handler} rel32, 12 bytes (<= v5.15.0)" : "{insn, fixup} rel32 + data, 12 bytes (v5.16+)",
+            evidence, count);
         ulong previous = 0;
         for (int i = 0; i < count; i++)
         {
-            ulong insn = SiteArray.Rel32(bytes, b.Start, 12 * i), fixup = SiteArray.Rel32(bytes, b.Start, 12 * i + 4);
+            var (insn, fixup, _) = ExceptionEntry.Read(table, i);
             bool inText = c.Image.IsText(insn), fixupText = c.Image.IsText(fixup);
             r.Count(inText && fixupText ? "ok" : "outside text");
             r.Sites.Add(new TableSite(insn, inText ? "insn" : "outside text", fixup));
@@ -383,8 +382,8 @@ public static class SiteTables
     static TableReport Bugs(TableContext c, TableBounds b)
     {
         var table = c.Bugs;
-        if (table == null) return Unreadable("bug_table", "__bug_table", b, $"{b.Length} bytes: neither 12-byte (DEBUG_BUGVERBOSE) nor 8-byte entries decode");
-        var r = Report("bug_table", "__bug_table", b,
+        if (table == null) return Unreadable(PatchTables.BugTable, b, $"{b.Length} bytes: neither 12-byte (DEBUG_BUGVERBOSE) nor 8-byte entries decode");
+        var r = Report(PatchTables.BugTable, b,
             table.Format switch { BugEntryFormat.FieldRelative => "12 bytes, field-relative (v5.19+)", BugEntryFormat.EntryRelative => "12 bytes, entry-relative (<= v5.18)", _ => "8 bytes, no file/line" },
             "file pointers land on NUL-terminated paths", table.Entries.Count);
         var one = new byte[2];
@@ -413,18 +412,18 @@ public static class SiteTables
         bool sortedOnDisk = !c.Image.Elf.IsRelocatable && !(c.Image.Version is { } v && (v.Major < 5 || v.Major == 5 && v.Minor < 6));
         string? problem = null;
         var ipBytes = sortedOnDisk ? SiteArray.Bytes(c.Image, b, out problem) : new byte[b.Length <= int.MaxValue ? (int)b.Length : 0];
-        var unwind = SiteArray.Locate(c.Image, c.Symbols, "__start_orc_unwind", "__stop_orc_unwind", ".orc_unwind");
-        if (ipBytes == null) return Unreadable("orc", ".orc_unwind_ip/.orc_unwind", b, problem!);
+        var unwind = PatchTables.Locate(c.Image, c.Symbols, PatchTables.OrcUnwind);
+        if (ipBytes == null) return Unreadable(PatchTables.Orc, b, problem!);
         var header = c.Image.Elf.Section(".orc_header");
         string layout = header != null ? "v6.4+ (.orc_header)" : "v4.14..v6.3 (no .orc_header)";
         int count = ipBytes.Length / 4;
-        var r = Report("orc", ".orc_unwind_ip/.orc_unwind", b, layout + ", 4-byte ip + 6-byte entry", header != null ? "an .orc_header section is present" : "no .orc_header section", count);
+        var r = Report(PatchTables.Orc, b, layout + ", 4-byte ip + 6-byte entry", header != null ? "an .orc_header section is present" : "no .orc_header section", count);
         if (ipBytes.Length % 4 != 0 || unwind == null || unwind.Length != (ulong)count * 6)
         {
             r.Findings.Add(new Finding
             {
                 Table = "orc", Rule = "orc.count-mismatch", Severity = Severity.Warning, Title = ".orc_unwind_ip and .orc_unwind disagree",
-                KernelLines = ["WARNING: WARNING: Bad or missing .orc_unwind table.  Disabling unwinder."],
+                KernelLines = [KernelMessages.OrcBadOrMissing],
                 Explanation = $"{count} ip entries but {(unwind == null ? "no .orc_unwind" : $"{unwind.Length / 6.0:0.#} unwind entries")}: unwind_init() disables the ORC unwinder, so every stack trace falls back to guessing.",
             });
             return r;
@@ -439,7 +438,7 @@ public static class SiteTables
                 r.Findings.Add(new Finding
                 {
                     Table = "orc", Rule = "orc.unsorted", Severity = Severity.Warning, Title = "ORC table is not sorted by ip",
-                    Address = ip, Location = c.PS(ip), KernelLines = ["WARNING: WARNING: Corrupt .orc_unwind table.  Disabling unwinder."],
+                    Address = ip, Location = c.PS(ip), KernelLines = [KernelMessages.OrcCorrupt],
                     Explanation = $"entry {i} ({c.PS(ip)}) comes after {c.PS(previous)}: since v5.6 the table is sorted at build time and the kernel binary-searches it; unwind_init() finds a lookup block whose search fails and disables the unwinder.",
                 });
                 break;
@@ -452,74 +451,21 @@ public static class SiteTables
     }
 
     // --- .altinstructions: struct alt_instr per era (patch-tables.md §1), decided from the bytes -----------------------------
-    internal sealed record AltLayout(int Size, string Name, int FeatureLimit, bool PadLen, bool Flags32);
-
-    /// <summary>One struct alt_instr. Flags: ALTINSTR_FLAG_INV (bit 15 of cpuid, v5.13..v6.2) or the high half of ft_flags (v6.3+).</summary>
-    internal readonly record struct AltEntryFields(ulong Instr, ulong Repl, int Feature, int InstrLen, int ReplLen, int PadLen, int Flags)
-    {
-        public bool Not => (Flags & 1) != 0;
-        public bool DirectCall => (Flags & 2) != 0;
-    }
-
-    static readonly AltLayout[] AltLayouts =
-    [
-        new(12, "12 bytes {instr, repl, u16 cpuid (bit 15: NOT), instrlen, replacementlen} (v5.13..v6.2)", (22 + 2) * 32, false, false),
-        new(14, "14 bytes {instr, repl, u32 ft_flags, instrlen, replacementlen} (v6.3+)", (22 + 2) * 32, false, true),
-        new(13, "13 bytes {instr, repl, u16 cpuid, instrlen, replacementlen, padlen} (<= v5.12)", (20 + 1) * 32, true, false),
-    ];
-
-    const int MaxPatchLen = 255 - 1; // arch/x86/include/asm/alternative.h MAX_PATCH_LEN
-
-    internal static AltEntryFields AltEntry(byte[] bytes, ulong start, int at, AltLayout l)
-    {
-        ulong instr = SiteArray.Rel32(bytes, start, at), repl = SiteArray.Rel32(bytes, start, at + 4);
-        int cpuid = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(at + 8));
-        int feature = l.Flags32 || l.PadLen ? cpuid : cpuid & 0x7fff;
-        int flags = l.Flags32 ? BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(at + 10)) : !l.PadLen && (cpuid & 0x8000) != 0 ? 1 : 0;
-        int lens = l.Flags32 ? 12 : 10;
-        return new(instr, repl, feature, bytes[at + lens], bytes[at + lens + 1], l.PadLen ? bytes[at + 12] : 0, flags);
-    }
-
-    /// <summary>The .altinstructions bytes and the entry layout decided from them (validated against text and .altinstr_replacement).</summary>
-    internal static (AltLayout Layout, byte[] Bytes, int Score, ulong ReplStart, ulong ReplEnd)? ReadAltTable(TableContext c, TableBounds b, out string? why)
-    {
-        var bytes = SiteArray.Bytes(c.Image, b, out why);
-        if (bytes == null) return null;
-        var replacement = SiteArray.Locate(c.Image, c.Symbols, null, null, ".altinstr_replacement");
-        ulong rStart = replacement?.Start ?? 0, rEnd = replacement?.Stop ?? 0;
-        bool ValidEntry(AltEntryFields e, AltLayout l) =>
-            c.Image.IsText(e.Instr) && e.Repl >= rStart && e.Repl + (ulong)e.ReplLen <= rEnd && e.Feature < l.FeatureLimit && e.InstrLen > 0;
-        AltLayout? layout = null;
-        int best = -1;
-        foreach (var l in AltLayouts)
-        {
-            if (bytes.Length % l.Size != 0 || replacement == null) continue;
-            int count = bytes.Length / l.Size, sample = Math.Min(count, 64), good = 0;
-            for (int i = 0; i < sample; i++)
-                if (ValidEntry(AltEntry(bytes, b.Start, (int)((long)i * count / sample) * l.Size, l), l)) good++;
-            int score = sample == 0 ? 0 : good * 100 / sample;
-            if (score > best) { best = score; layout = l; }
-        }
-        if (layout == null || best < 90)
-        {
-            why = replacement == null ? "no .altinstr_replacement section to validate entries against"
-                : $"{b.Length} bytes: no entry size (12, 13, 14) gives entries that point into text and .altinstr_replacement";
-            return null;
-        }
-        return (layout, bytes, best, rStart, rEnd);
-    }
+    const int MaxPatchLen = AltTable.MaxPatchLen;
 
     static TableReport Alternatives(TableContext c, TableBounds b)
     {
-        if (ReadAltTable(c, b, out var why) is not var (layout, bytes, best, rStart, rEnd))
-            return Unreadable("alt", ".altinstructions", b, why!);
-        int entries = bytes.Length / layout.Size;
-        var r = Report("alt", ".altinstructions", b, layout.Name, $"{best}% of sampled entries validate", entries);
+        if (AltTable.Read(c.Image, c.Symbols, b, out var why) is not { } table)
+            return Unreadable(PatchTables.Alternatives, b, why!);
+        var layout = table.Layout;
+        ulong rStart = table.ReplacementStart, rEnd = table.ReplacementEnd;
+        int entries = table.Count;
+        var r = Report(PatchTables.Alternatives, b, layout.Name, $"{table.Score}% of sampled entries validate", entries);
         var decoder = c.Decoder;
         var code = new byte[MaxPatchLen + 16];
         for (int i = 0; i < entries; i++)
         {
-            var e = AltEntry(bytes, b.Start, i * layout.Size, layout);
+            var e = table[i];
             string where = c.PS(e.Instr);
             r.Sites.Add(new TableSite(e.Instr, $"feature {e.Feature >> 5}*32+{e.Feature & 31}, {e.InstrLen}/{e.ReplLen} bytes", e.Repl));
             if (e.InstrLen > MaxPatchLen || e.Feature >= layout.FeatureLimit)
@@ -593,15 +539,14 @@ public static class SiteTables
     // --- .parainstructions: {u64 instr; u8 type; u8 len; u16 clobbers} per 16 bytes (apply_paravirt, v4.19..v6.7) -----------
     static TableReport Paravirt(TableContext c, TableBounds b)
     {
-        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
-        if (bytes == null || bytes.Length % 16 != 0) return Unreadable("paravirt", ".parainstructions", b, problem ?? "not a whole number of 16-byte entries");
+        if (Entries(c, b, PatchTables.Paravirt, out var unreadable) is not { } table) return unreadable!;
         ulong? pvOps = c.Symbol("pv_ops");
-        var r = Report("paravirt", ".parainstructions", b, "16 bytes {u64 instr; u8 type; u8 len; u16 clobbers}", pvOps == null ? "no pv_ops symbol: call slots not judged" : "one layout in v5.x..v6.7", bytes.Length / 16);
+        var r = Report(PatchTables.Paravirt, b, "16 bytes {u64 instr; u8 type; u8 len; u16 clobbers}",
+            pvOps == null ? "no pv_ops symbol: call slots not judged" : "one layout in v5.x..v6.7", table.Count);
         var raw = new byte[32];
-        for (int at = 0; at < bytes.Length; at += 16)
+        for (int at = 0; at < table.Count; at++)
         {
-            ulong site = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(at));
-            int type = bytes[at + 8], len = bytes[at + 9];
+            var (site, type, len, _) = ParavirtSite.Read(table, at);
             int n = c.Image.IsText(site) ? c.Image.Read(site, raw) : 0;
             var insn = n > 0 ? c.Decoder.Decode(raw.AsSpan(0, n), site) : default;
             ulong slot = pvOps is { } p ? p + 8UL * (ulong)type : 0;
@@ -622,35 +567,36 @@ public static class SiteTables
                 Severity = Severity.Bug, Title = "paravirt site does not match its entry", Address = site, Location = c.PS(site),
                 ActualBytes = n > 0 ? X86Code.Hex(raw.AsSpan(0, Math.Min(len, n))) : null,
                 KernelLines = len < 5 || len > MaxPatchLen ? [c.BugLine("arch/x86/kernel/alternative.c") ?? "kernel BUG at arch/x86/kernel/alternative.c!"] : [],
-                Explanation = $"entry {at / 16}: {problemText}. apply_paravirt() rewrites every entry at boot.",
+                Explanation = $"entry {at}: {problemText}. apply_paravirt() rewrites every entry at boot.",
             });
         }
         return r;
     }
 
     // --- .call_sites (v6.2+): direct calls (callthunks_patch_builtin_calls) ------------------------------------------------
-    static TableReport CallSites(TableContext c, TableBounds b) => Rel32Sites(c, b, "call_sites", ".call_sites", (raw, n) => n >= 5 && raw[0] == X86Code.CallOpcode,
+    static TableReport CallSites(TableContext c, TableBounds b) => CheckRel32Sites(c, b, PatchTables.CallSites, (raw, n) => n >= 5 && raw[0] == X86Code.CallOpcode,
         "direct call", "call site is not a direct CALL", "callthunks_patch_builtin_calls() retargets every entry to its call-depth accounting thunk; a site that is not `e8 rel32` is skipped with a WARN, or, worse, patched as if it were a call.");
 
     // --- .ibt_endbr_seal (v5.18+): ENDBR64/ENDBR32 of functions whose address is never taken (apply_seal_endbr) ------------
-    static TableReport EndbrSeal(TableContext c, TableBounds b) => Rel32Sites(c, b, "ibt_endbr_seal", ".ibt_endbr_seal",
+    static TableReport EndbrSeal(TableContext c, TableBounds b) => CheckRel32Sites(c, b, PatchTables.EndbrSeal,
         (raw, n) => n >= 4 && raw[0] == 0xf3 && raw[1] == 0x0f && raw[2] == 0x1e && raw[3] is 0xfa or 0xfb,
         "endbr", "sealed site is not an ENDBR", "apply_seal_endbr() poisons each entry's ENDBR (66 0f 1f 00) and WARN_ON_ONCEs on anything else, which it leaves alone: the function stays a valid indirect-branch target.");
 
     // --- .cfi_sites (v6.2+, Clang kCFI/FineIBT): each __cfi_<fn> preamble is `mov $hash, %eax` + 11 NOPs ---------------------
-    static TableReport CfiSites(TableContext c, TableBounds b) => Rel32Sites(c, b, "cfi_sites", ".cfi_sites",
+    static TableReport CfiSites(TableContext c, TableBounds b) => CheckRel32Sites(c, b, PatchTables.CfiSites,
         (raw, n) => n >= 16 && raw[0] == 0xb8 && raw.AsSpan(5, 11).IndexOfAnyExcept((byte)0x90) < 0,
         "kcfi preamble", "CFI site is not a kCFI preamble", "__apply_fineibt() rewrites each preamble (b8 <hash> + 11 x 90) for FineIBT; with anything else the hash check is wrong and indirect calls to this function fault.");
 
-    static TableReport Rel32Sites(TableContext c, TableBounds b, string name, string title, Func<byte[], int, bool> valid, string state, string findingTitle, string explanation)
+    static TableReport CheckRel32Sites(TableContext c, TableBounds b, TableDescriptor descriptor, Func<byte[], int, bool> valid, string state, string findingTitle,
+        string explanation)
     {
-        var bytes = SiteArray.Bytes(c.Image, b, out var problem);
-        if (bytes == null || bytes.Length % 4 != 0) return Unreadable(name, title, b, problem ?? "not a whole number of 4-byte entries");
-        var r = Report(name, title, b, "s32 rel32, 4 bytes", "one layout since the table appeared", bytes.Length / 4);
+        if (Entries(c, b, descriptor, out var unreadable) is not { } table) return unreadable!;
+        string name = descriptor.Name;
+        var r = Report(descriptor, b, "s32 rel32, 4 bytes", "one layout since the table appeared", table.Count);
         var raw = new byte[16];
-        for (int at = 0; at < bytes.Length; at += 4)
+        for (int i = 0; i < table.Count; i++)
         {
-            ulong site = SiteArray.Rel32(bytes, b.Start, at);
+            ulong site = Rel32Sites.Site(table, i);
             Array.Clear(raw);
             int n = c.Image.IsText(site) ? c.Image.Read(site, raw) : 0;
             bool ok = valid(raw, n);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using TextPoke.Checks;
 using TextPoke.Images;
+using TextPoke.Messages;
 using TextPoke.Symbols;
 using TextPoke.X86;
 
@@ -17,11 +18,8 @@ public sealed record JumpLabelExplanation(string Location, ulong? Address, strin
 /// the bad instruction was already in the file (the build left the site unpatched) or not (the text changed at run
 /// time, or this is not the booted image), and which function enabled the key (from the call trace).
 /// </summary>
-public static partial class JumpLabelExplainer
+public static class JumpLabelExplainer
 {
-    [GeneratedRegex(@"jump_label: Fatal kernel bug, unexpected op at ([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[[A-Za-z0-9_\-]+\])? \[[^\]]*\] \(([0-9a-f ]+) != ([0-9a-f ]+)\)\) size:(\d) type:(\d)")]
-    private static partial Regex Line();
-
     // Frames of the jump-label machinery itself; the first frame after them is the code that changed the key.
     static readonly HashSet<string> Machinery = new(StringComparer.Ordinal)
     {
@@ -32,17 +30,13 @@ public static partial class JumpLabelExplainer
         "jump_label_add_module", "jump_label_module_notify", "arch_jump_label_transform_apply",
     };
 
-    public static bool Applies(CrashReport report) => report.Lines.Any(l => Line().IsMatch(l));
+    public static bool Applies(CrashReport report) => report.Lines.Any(l => KernelMessages.ParseUnexpectedOp(l) != null);
 
     public static JumpLabelExplanation? Explain(CrashReport report, KernelImage? image, ImageSymbols? symbols)
     {
-        var m = report.Lines.Select(l => Line().Match(l)).FirstOrDefault(x => x.Success);
-        if (m == null) return null;
-        string function = m.Groups[1].Value;
-        ulong offset = ulong.Parse(m.Groups[2].Value, NumberStyles.HexNumber), size = ulong.Parse(m.Groups[3].Value, NumberStyles.HexNumber);
-        string logged = m.Groups[4].Value, expected = m.Groups[5].Value;
-        int siteSize = int.Parse(m.Groups[6].Value, CultureInfo.InvariantCulture), type = int.Parse(m.Groups[7].Value, CultureInfo.InvariantCulture);
-        string location = $"{function}+0x{offset:x}/0x{size:x}";
+        if (report.Lines.Select(KernelMessages.ParseUnexpectedOp).FirstOrDefault(x => x != null) is not var (at, logged, expected, siteSize, type)) return null;
+        var (function, offset, size) = at;
+        string location = at.ToString();
         var frames = report.Frames.Where(f => f.Reliable).Select(f => ConsoleLog.Function(f.Function)).ToList();
         int firstUser = frames.FindIndex(f => !Machinery.Contains(f));
         string? enabler = firstUser >= 0 ? frames[firstUser] : null;

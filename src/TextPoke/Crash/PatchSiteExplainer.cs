@@ -1,8 +1,7 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
 using TextPoke.Checks;
 using TextPoke.Emulation;
 using TextPoke.Images;
+using TextPoke.Messages;
 using TextPoke.Symbols;
 using TextPoke.X86;
 
@@ -16,22 +15,9 @@ namespace TextPoke.Crash;
 /// left it so) or not (the text changed at run time, or this is not the image that booted), and what `check` says of
 /// the whole table.
 /// </summary>
-public static partial class PatchSiteExplainer
+public static class PatchSiteExplainer
 {
-    [GeneratedRegex(@"unexpected static_call insn opcode 0x([0-9a-f]+) at ([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)")]
-    private static partial Regex StaticCallLine();
-
-    [GeneratedRegex(@"^\[<([0-9a-f]+)>\] ([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)")]
-    private static partial Regex FtraceSiteLine();
-
-    [GeneratedRegex(@"^ actual:\s+([0-9a-f]{2}(?::[0-9a-f]{2})*)")]
-    private static partial Regex FtraceActualLine();
-
-    [GeneratedRegex(@"missing return thunk: ([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)-(\S+): ([0-9a-f ]+)")]
-    private static partial Regex ReturnThunkLine();
-
-    [GeneratedRegex(@"kernel BUG at arch/x86/kernel/alternative\.c:(\d+)!")]
-    private static partial Regex AlternativeBugLine();
+    static bool AlternativeBug(string line) => KernelMessages.ParseBug(line) is { File: "arch/x86/kernel/alternative.c" };
 
     public enum Kind { StaticCall, Ftrace, ReturnThunk, Alternatives }
 
@@ -39,10 +25,10 @@ public static partial class PatchSiteExplainer
     public static Kind? Applies(CrashReport report, IReadOnlyList<string> before)
     {
         var lines = before.Concat(report.Lines).ToList();
-        if (lines.Any(l => StaticCallLine().IsMatch(l))) return Kind.StaticCall;
-        if (lines.Any(l => l.StartsWith("ftrace failed to modify", StringComparison.Ordinal))) return Kind.Ftrace;
-        if (lines.Any(l => ReturnThunkLine().IsMatch(l))) return Kind.ReturnThunk;
-        if (report.Lines.Any(l => AlternativeBugLine().IsMatch(l))) return Kind.Alternatives;
+        if (lines.Any(l => KernelMessages.ParseStaticCallInsn(l) != null)) return Kind.StaticCall;
+        if (lines.Any(KernelMessages.IsFtraceFailed)) return Kind.Ftrace;
+        if (lines.Any(l => KernelMessages.ParseReturnThunk(l) != null)) return Kind.ReturnThunk;
+        if (report.Lines.Any(AlternativeBug)) return Kind.Alternatives;
         return null;
     }
 
@@ -53,28 +39,25 @@ public static partial class PatchSiteExplainer
         {
             case Kind.StaticCall:
             {
-                var m = lines.Select(l => StaticCallLine().Match(l)).First(x => x.Success);
-                byte logged = byte.Parse(m.Groups[1].Value, NumberStyles.HexNumber);
-                return Site(image, symbols, "static_calls", m.Groups[2].Value, Hex(m.Groups[3].Value), Hex(m.Groups[4].Value), 5,
+                var (logged, at) = lines.Select(KernelMessages.ParseStaticCallInsn).First(x => x != null)!.Value;
+                return Site(image, symbols, "static_calls", at, 5,
                     disk => disk[0] == logged, $"opcode 0x{logged:x}",
                     "static_call_init() (or a later static_call_update()) validates a site before rewriting it: a call site must hold CALL, the 5-byte NOP or `xor %eax,%eax`, a tail-call site JMP32, RET or Jcc.d32");
             }
             case Kind.Ftrace:
             {
-                int at = lines.FindIndex(l => l.StartsWith("ftrace failed to modify", StringComparison.Ordinal));
-                var site = lines.Skip(at).Select(l => FtraceSiteLine().Match(l)).FirstOrDefault(x => x.Success);
-                var actual = lines.Skip(at).Select(l => FtraceActualLine().Match(l)).FirstOrDefault(x => x.Success);
+                int at = lines.FindIndex(KernelMessages.IsFtraceFailed);
+                var site = lines.Skip(at).Select(KernelMessages.ParseFtraceSite).FirstOrDefault(x => x != null);
+                string? actualHex = lines.Skip(at).Select(KernelMessages.ParseFtraceActual).FirstOrDefault(x => x != null);
                 if (site == null) return ["the ftrace_bug report does not name its site ([<address>] func+off/size)"];
-                string? actualHex = actual?.Groups[1].Value.Replace(':', ' ');
-                return Site(image, symbols, "mcount", site.Groups[2].Value, Hex(site.Groups[3].Value), Hex(site.Groups[4].Value), 5,
+                return Site(image, symbols, "mcount", site.Value, 5,
                     disk => actualHex != null && X86Code.Hex(disk) == actualHex, actualHex != null ? $"bytes {actualHex}" : "bytes the log does not show",
                     "ftrace_init() turns every `call __fentry__` into the 5-byte NOP (and later back into calls) after checking the site holds what it expects; a mismatch is ftrace_bug(), and ftrace is disabled");
             }
             case Kind.ReturnThunk:
             {
-                var m = lines.Select(l => ReturnThunkLine().Match(l)).First(x => x.Success);
-                string logged = m.Groups[5].Value.Trim();
-                return Site(image, symbols, "return_sites", m.Groups[1].Value, Hex(m.Groups[2].Value), Hex(m.Groups[3].Value), 5,
+                var (at, logged) = lines.Select(KernelMessages.ParseReturnThunk).First(x => x != null)!.Value;
+                return Site(image, symbols, "return_sites", at, 5,
                     disk => X86Code.Hex(disk) == logged, $"bytes {logged}",
                     "apply_returns() rewrites every `jmp __x86_return_thunk` objtool listed in .return_sites; a site that does not jump there is left alone with this warning, so that return is not mitigated");
             }
@@ -85,12 +68,11 @@ public static partial class PatchSiteExplainer
         }
     }
 
-    static ulong Hex(string s) => ulong.Parse(s, NumberStyles.HexNumber);
-
-    static IReadOnlyList<string> Site(KernelImage image, ImageSymbols symbols, string table, string function, ulong offset, ulong size, int length,
+    static IReadOnlyList<string> Site(KernelImage image, ImageSymbols symbols, string table, SymbolOffset at, int length,
         Func<byte[], bool> sameAsLogged, string loggedText, string mechanism)
     {
-        string location = $"{function}+0x{offset:x}/0x{size:x}";
+        var (function, offset, size) = at;
+        string location = at.ToString();
         var result = new List<string> { $"{mechanism}." };
         if (!symbols.TryFind(function, out ulong start, out _))
         {

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using Iced.Intel;
 using TextPoke.Checks;
 using TextPoke.Images;
+using TextPoke.Messages;
 using TextPoke.Symbols;
 using TextPoke.Tables;
 using TextPoke.X86;
@@ -38,15 +39,15 @@ public sealed class BootStep
 public sealed class BootPatcher
 {
     const string AltFile = "arch/x86/kernel/alternative.c";
-    const int MaxPatchLen = 255 - 1;
+    const int MaxPatchLen = AltTable.MaxPatchLen;
 
     readonly KernelImage _image;
     readonly ImageSymbols _symbols;
     readonly CpuModel _cpu;
     readonly CpuFeatureNames _names;
-    readonly TableContext _context;
     readonly Dictionary<int, byte[]> _sections = new();
     readonly InstructionDecoder _decoder = new();
+    readonly Lazy<BugTable?> _bugs;
     readonly HashSet<int> _early;
 
     public List<BootStep> Steps { get; } = [];
@@ -67,7 +68,7 @@ public sealed class BootPatcher
         _symbols = symbols;
         _cpu = cpu;
         _names = names;
-        _context = new TableContext(image, symbols);
+        _bugs = new(() => BugTable.Read(image, symbols));
         // Features cpu_select_mitigations() sets in check_bugs(), after static_call_init() ran in setup_arch().
         _early = new HashSet<int>(cpu.Features);
         foreach (var late in new[] { "X86_FEATURE_RETHUNK", "X86_FEATURE_UNRET", "X86_FEATURE_SRSO", "X86_FEATURE_SRSO_ALIAS", "X86_FEATURE_RETPOLINE",
@@ -87,11 +88,11 @@ public sealed class BootPatcher
 
     void RunAll()
     {
-        var alt = Locate("__alt_instructions", "__alt_instructions_end", ".altinstructions");
-        (SiteTables.AltLayout Layout, byte[] Bytes, int Score, ulong ReplStart, ulong ReplEnd)? altTable = null;
+        var alt = PatchTables.Locate(_image, _symbols, PatchTables.Alternatives);
+        AltTable? altTable = null;
         string? altWhy = null;
-        if (alt != null && alt.Length > 0) altTable = SiteTables.ReadAltTable(_context, alt, out altWhy);
-        Era = altTable?.Layout.Size switch { 13 => "<=v5.12", 12 => "v5.13..v6.2", 14 => "v6.3+", _ => null };
+        if (alt != null && alt.Length > 0) altTable = AltTable.Read(_image, _symbols, alt, out altWhy);
+        Era = altTable?.Layout.Era;
         if (Era == "<=v5.12") NopSet = Has("X86_FEATURE_NOPL") && !Has("X86_FEATURE_K8") ? "P6 (ideal_nops)" : "K8 (ideal_nops)";
         else if (Era == "v6.3+") NopSet = "P6, up to 11 bytes (x86_nops)";
 
@@ -106,7 +107,7 @@ public sealed class BootPatcher
         }
         if (Has("X86_FEATURE_CALL_DEPTH"))
             Note("alternatives", 0, "", "X86_FEATURE_CALL_DEPTH is set: call-depth tracking (callthunks_patch_builtin_calls) is not emulated; .call_sites are left as built");
-        if (Locate("__cfi_sites", "__cfi_sites_end", ".cfi_sites") is { Length: > 0 })
+        if (PatchTables.Locate(_image, _symbols, PatchTables.CfiSites) is { Length: > 0 })
             Note("alternatives", 0, "", "kCFI/FineIBT hashes are re-randomised at boot (get_random_u32); __apply_fineibt is not emulated");
         Step("paravirt", "apply_paravirt", Paravirt);
         Step("retpolines", "apply_retpolines", Retpolines);
@@ -182,18 +183,17 @@ public sealed class BootPatcher
     bool HasEarly(string feature) => _names.Find(feature) is { } bit && _early.Contains(bit);
     ulong? Symbol(string name) => _symbols.TryFind(name, out ulong a, out _) ? a : null;
     string PS(ulong address) => _symbols.Names.FormatPS(address, null);
-    TableBounds? Locate(string start, string stop, string section) => SiteArray.Locate(_image, _symbols, start, stop, section);
 
     DecodedInstruction Decode(ReadOnlySpan<byte> bytes, ulong address) => _decoder.Decode(bytes, address);
 
-    /// <summary>A table's bounds and bytes, or null with the step marked skipped (absent, or not whole entries).</summary>
-    (TableBounds Bounds, byte[] Bytes)? Table(BootStep step, string start, string stop, string section, int entrySize, string absent)
+    /// <summary>A table's entries, or null with the step marked skipped (absent, or not whole entries).</summary>
+    EntryTable? Table(BootStep step, TableDescriptor descriptor, string absent)
     {
-        var b = Locate(start, stop, section);
+        var b = PatchTables.Locate(_image, _symbols, descriptor);
         if (b == null || b.Length == 0) { step.Skipped = absent; return null; }
-        var bytes = SiteArray.Bytes(_image, b, out var problem);
-        if (bytes == null || bytes.Length % entrySize != 0) { step.Skipped = $"table unreadable: {problem ?? $"not a whole number of {entrySize}-byte entries"}"; return null; }
-        return (b, bytes);
+        var table = EntryTable.Read(_image, b, descriptor, out var problem);
+        if (table == null) { step.Skipped = $"table unreadable: {problem}"; return null; }
+        return table;
     }
 
     DecodedInstruction DecodeAt(ulong address)
@@ -206,13 +206,13 @@ public sealed class BootPatcher
     /// <summary>"kernel BUG at FILE:LINE!" of the n-th BUG in a function, from the image's __bug_table.</summary>
     string BugLine(string file, string function, int nth = 0)
     {
-        var lines = _context.Bugs?.In(file, function, _symbols.Names).Where(b => !b.IsWarning).Select(b => b.Line).Distinct().Order().ToList() ?? [];
+        var lines = _bugs.Value?.In(file, function, _symbols.Names).Where(b => !b.IsWarning).Select(b => b.Line).Distinct().Order().ToList() ?? [];
         return lines.Count > nth ? KernelMessages.Bug(file, lines[nth]) : lines.Count > 0 ? KernelMessages.Bug(file, lines[^1]) : $"kernel BUG in {function}() ({file})";
     }
 
     string WarnLine(string file, string function)
     {
-        var line = _context.Bugs?.In(file, function, _symbols.Names).Where(b => b.IsWarning).Select(b => b.Line).Order().FirstOrDefault() ?? 0;
+        var line = _bugs.Value?.In(file, function, _symbols.Names).Where(b => b.IsWarning).Select(b => b.Line).Order().FirstOrDefault() ?? 0;
         return line > 0 ? $"WARNING: CPU: 0 PID: 0 at {file}:{line} {function}" : $"WARNING in {function}() ({file})";
     }
 
@@ -266,13 +266,13 @@ public sealed class BootPatcher
 
     void StaticCalls(BootStep step)
     {
-        if (Table(step, "__start_static_call_sites", "__stop_static_call_sites", ".static_call_sites", 8, "no .static_call_sites in this image") is not var (b, bytes)) return;
+        if (Table(step, PatchTables.StaticCalls, "no .static_call_sites in this image") is not { } table) return;
         // __static_call_init sorts by key address (static_call_sort_entries), then transforms every site.
-        var sites = new List<(ulong Site, ulong Key, bool Tail)>(bytes.Length / 8);
-        for (int at = 0; at < bytes.Length; at += 8)
+        var sites = new List<(ulong Site, ulong Key, bool Tail)>(table.Count);
+        for (int i = 0; i < table.Count; i++)
         {
-            ulong key = SiteArray.Rel32(bytes, b.Start, at + 4);
-            sites.Add((SiteArray.Rel32(bytes, b.Start, at), key & ~3UL, (key & 1) != 0));
+            var entry = StaticCallSite.Read(table, i);
+            sites.Add((entry.Site, entry.Key, entry.Tail));
         }
         sites.Sort((x, y) => x.Key != y.Key ? x.Key.CompareTo(y.Key) : x.Site.CompareTo(y.Site));
         ulong? return0 = Symbol("__static_call_return0"), staticCallReturn = Symbol("__static_call_return"), returnThunk = Symbol("__x86_return_thunk");
@@ -320,10 +320,10 @@ public sealed class BootPatcher
 
     void Ftrace(BootStep step)
     {
-        if (Table(step, "__start_mcount_loc", "__stop_mcount_loc", "__mcount_loc", 8, "no __mcount_loc in this image") is not var (b, bytes)) return;
-        var sites = new List<ulong>(bytes.Length / 8);
-        for (int at = 0; at < bytes.Length; at += 8)
-            if (BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(at)) is var a and not 0) sites.Add(a);
+        if (Table(step, PatchTables.Mcount, "no __mcount_loc in this image") is not { } table) return;
+        var sites = new List<ulong>(table.Count);
+        for (int i = 0; i < table.Count; i++)
+            if (McountSites.Site(table, i) is var a and not 0) sites.Add(a);
         sites.Sort(); // ftrace_process_locs sorts (or, with BUILDTIME_MCOUNT_SORT, finds it sorted)
         ulong? fentry = Symbol("__fentry__");
         Span<byte> site = stackalloc byte[5];
@@ -364,18 +364,17 @@ public sealed class BootPatcher
 
     void Paravirt(BootStep step)
     {
-        if (Table(step, "__parainstructions", "__parainstructions_end", ".parainstructions", 16, "no .parainstructions in this image (v6.8+ patches pv calls as alternatives)") is not var (b, bytes)) return;
+        if (Table(step, PatchTables.Paravirt, "no .parainstructions in this image (v6.8+ patches pv calls as alternatives)") is not { } table) return;
         if (Symbol("pv_ops") is not { } pvOps) { step.Skipped = "no pv_ops symbol: the call targets cannot be read (<=v5.x pv_*_ops tables are not emulated)"; return; }
         ulong? paravirtBug = Symbol("paravirt_BUG"), paravirtNop = Symbol("_paravirt_nop");
         var buffer = new byte[MaxPatchLen + 1];
-        for (int at = 0; at < bytes.Length && !Halted; at += 16)
+        for (int at = 0; at < table.Count && !Halted; at++)
         {
-            ulong site = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(at));
-            int type = bytes[at + 8], len = bytes[at + 9];
+            var (site, type, len, _) = ParavirtSite.Read(table, at);
             step.Sites++;
             if (len > MaxPatchLen)
             {
-                Bug(step.Name, site, [BugLine(AltFile, "apply_paravirt", 0)], $"entry {at / 16}: len {len} > MAX_PATCH_LEN: BUG_ON(p->len > MAX_PATCH_LEN).");
+                Bug(step.Name, site, [BugLine(AltFile, "apply_paravirt", 0)], $"entry {at}: len {len} > MAX_PATCH_LEN: BUG_ON(p->len > MAX_PATCH_LEN).");
                 continue;
             }
             _image.TryReadU64(pvOps + 8UL * (ulong)type, out ulong opfunc);
@@ -390,7 +389,7 @@ public sealed class BootPatcher
             if (used > len)
             {
                 Bug(step.Name, site, [BugLine(AltFile, "apply_paravirt", 1)],
-                    $"entry {at / 16}: the site is {len} bytes but the patched call to {PS(opfunc)} needs 5: BUG_ON(used > p->len).");
+                    $"entry {at}: the site is {len} bytes but the patched call to {PS(opfunc)} needs 5: BUG_ON(used > p->len).");
                 continue;
             }
             AddNops(buffer.AsSpan(used, len - used));
@@ -402,7 +401,7 @@ public sealed class BootPatcher
 
     void Retpolines(BootStep step)
     {
-        if (Table(step, "__retpoline_sites", "__retpoline_sites_end", ".retpoline_sites", 4, "no .retpoline_sites in this image") is not var (b, bytes)) return;
+        if (Table(step, PatchTables.RetpolineSites, "no .retpoline_sites in this image") is not { } table) return;
         ulong? array = Symbol("__x86_indirect_thunk_array") ?? Symbol("__x86_indirect_thunk_rax");
         if (array == null) { step.Skipped = "no __x86_indirect_thunk_array symbol"; return; }
         bool keep = Has("X86_FEATURE_RETPOLINE") && !Has("X86_FEATURE_RETPOLINE_LFENCE");
@@ -414,9 +413,9 @@ public sealed class BootPatcher
         string[] WarnOnce() => warned++ == 0 ? [firstWarn] : []; // WARN_ON_ONCE: the kernel prints the first
         Span<byte> site = stackalloc byte[16];
         Span<byte> code = stackalloc byte[16];
-        for (int at = 0; at < bytes.Length && !Halted; at += 4)
+        for (int entry = 0; entry < table.Count && !Halted; entry++)
         {
-            ulong address = SiteArray.Rel32(bytes, b.Start, at);
+            ulong address = Rel32Sites.Site(table, entry);
             step.Sites++;
             int n = Read(address, site);
             var insn = n == 0 ? default : Decode(site[..n], address);
@@ -492,7 +491,7 @@ public sealed class BootPatcher
 
     void Returns(BootStep step)
     {
-        if (Table(step, "__return_sites", "__return_sites_end", ".return_sites", 4, "no .return_sites in this image") is not var (b, bytes)) return;
+        if (Table(step, PatchTables.ReturnSites, "no .return_sites in this image") is not { } table) return;
         ulong? returnThunk = Symbol("__x86_return_thunk");
         if (returnThunk == null) { step.Skipped = "no __x86_return_thunk symbol"; return; }
         ulong? selected = ReturnThunk();
@@ -501,9 +500,9 @@ public sealed class BootPatcher
         Span<byte> code = stackalloc byte[16];
         ReadOnlySpan<byte> trampolineSignature = [0x0f, 0xb9, 0xcc];
         bool warnedReturn = false;
-        for (int at = 0; at < bytes.Length; at += 4)
+        for (int entry = 0; entry < table.Count; entry++)
         {
-            ulong address = SiteArray.Rel32(bytes, b.Start, at);
+            ulong address = Rel32Sites.Site(table, entry);
             step.Sites++;
             int n = Read(address, site);
             var insn = n == 0 ? default : Decode(site[..n], address);
@@ -544,13 +543,14 @@ public sealed class BootPatcher
 
     // --- apply_alternatives --------------------------------------------------------------------------------------------
 
-    void Alternatives(BootStep step, TableBounds? b, (SiteTables.AltLayout Layout, byte[] Bytes, int Score, ulong ReplStart, ulong ReplEnd)? table, string? why)
+    void Alternatives(BootStep step, TableBounds? b, AltTable? table, string? why)
     {
         if (b == null || b.Length == 0) { step.Skipped = "no .altinstructions in this image"; return; }
-        if (table is not var (layout, bytes, _, _, _)) { step.Skipped = $"layout could not be decided: {why}"; return; }
-        int count = bytes.Length / layout.Size;
-        var entries = new SiteTables.AltEntryFields[count];
-        for (int i = 0; i < count; i++) entries[i] = SiteTables.AltEntry(bytes, b.Start, i * layout.Size, layout);
+        if (table == null) { step.Skipped = $"layout could not be decided: {why}"; return; }
+        var layout = table.Layout;
+        int count = table.Count;
+        var entries = new AltEntry[count];
+        for (int i = 0; i < count; i++) entries[i] = table[i];
         if (Era == "v6.3+")
         {
             // Nested ALTERNATIVE_2 (v6.11+): consecutive entries for one site all get the longest instrlen.
@@ -632,7 +632,7 @@ public sealed class BootPatcher
     }
 
     // recompute_jump (<=v6.2): a 5-byte JMP replacement is re-aimed from the original site, as JMP8 + 3-byte NOP if it fits.
-    void RecomputeJump(SiteTables.AltEntryFields a, Span<byte> insn)
+    void RecomputeJump(AltEntry a, Span<byte> insn)
     {
         if (a.ReplLen != 5) return;
         int oDispl = BinaryPrimitives.ReadInt32LittleEndian(insn[1..]);
@@ -653,7 +653,7 @@ public sealed class BootPatcher
     }
 
     // alt_replace_call (v6.8+): `call *disp(%rip)` becomes a direct call to the pv_ops slot's function.
-    bool DirectCall(BootStep step, SiteTables.AltEntryFields a, Span<byte> insn, ref int size)
+    bool DirectCall(BootStep step, AltEntry a, Span<byte> insn, ref int size)
     {
         Span<byte> site = stackalloc byte[6];
         Read(a.Instr, site);
@@ -767,14 +767,14 @@ public sealed class BootPatcher
 
     void SealEndbr(BootStep step)
     {
-        if (Table(step, "__ibt_endbr_seal", "__ibt_endbr_seal_end", ".ibt_endbr_seal", 4, "no .ibt_endbr_seal in this image (built without X86_KERNEL_IBT)") is not var (b, bytes)) return;
+        if (Table(step, PatchTables.EndbrSeal, "no .ibt_endbr_seal in this image (built without X86_KERNEL_IBT)") is not { } table) return;
         string warn = WarnLine(AltFile, "apply_ibt_endbr");
         bool warned = false;
         ReadOnlySpan<byte> poison = [0x66, 0x0f, 0x1f, 0x00];
         Span<byte> site = stackalloc byte[4];
-        for (int at = 0; at < bytes.Length; at += 4)
+        for (int i = 0; i < table.Count; i++)
         {
-            ulong address = SiteArray.Rel32(bytes, b.Start, at);
+            ulong address = Rel32Sites.Site(table, i);
             step.Sites++;
             int n = Read(address, site);
             bool endbr = n == 4 && site[0] == 0xf3 && site[1] == 0x0f && site[2] == 0x1e && site[3] is 0xfa or 0xfb;
@@ -793,16 +793,16 @@ public sealed class BootPatcher
 
     void SmpLocks(BootStep step)
     {
-        if (Table(step, "__smp_locks", "__smp_locks_end", ".smp_locks", 4, "no .smp_locks in this image") is not var (b, bytes)) return;
+        if (Table(step, PatchTables.SmpLocks, "no .smp_locks in this image") is not { } table) return;
         int sites = 0;
-        for (int at = 0; at < bytes.Length; at += 4) if (BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at)) != 0) sites++;
+        for (int i = 0; i < table.Count; i++) if (!Rel32Sites.IsPadding(table, i)) sites++;
         if (!_cpu.Uniprocessor) { step.Sites = sites; step.Skipped = "SMP boot: the LOCK prefixes stay (use --up for a one-CPU boot)"; return; }
         ulong text = Symbol("_text") ?? 0, etext = Symbol("_etext") ?? ulong.MaxValue;
         Span<byte> one = stackalloc byte[1];
-        for (int at = 0; at < bytes.Length; at += 4)
+        for (int i = 0; i < table.Count; i++)
         {
-            if (BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(at)) == 0) continue;
-            ulong address = SiteArray.Rel32(bytes, b.Start, at);
+            if (Rel32Sites.IsPadding(table, i)) continue;
+            ulong address = Rel32Sites.Site(table, i);
             step.Sites++;
             if (address < text || address >= etext) continue;
             if (Read(address, one) == 1 && one[0] == 0xf0) Poke(step, address, [0x3e]);

@@ -1,5 +1,6 @@
 using TextPoke.Checks;
 using TextPoke.Images;
+using TextPoke.Messages;
 using TextPoke.Symbols;
 using TextPoke.Tables;
 using TextPoke.X86;

@@ -1,3 +1,4 @@
+using TextPoke.Messages;
 using TextPoke.Tables;
 using TextPoke.X86;
 
