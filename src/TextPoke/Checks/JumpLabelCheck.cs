@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using TextPoke.Emulation;
 using TextPoke.Images;
 using TextPoke.Messages;
 using TextPoke.Images.Elf;
@@ -101,34 +100,11 @@ public static class JumpLabelCheck
         var (format, evidence) = JumpTable.ProbeFormat(image, bounds);
         if (format == null) return Malformed($"cannot decide the entry layout: {evidence}", $"layout could not be decided: {evidence}");
 
-        var table = JumpTable.TableBytes(image, bounds);
-        var relocations = image.RelocationsOf(bounds.Section);
-        ulong tableOffset = bounds.Start - image.SectionAddress(bounds.Section);
-        int count = (int)(bounds.Length / (ulong)(format == JumpEntryFormat.Absolute ? 24 : 16));
-        var entries = new JumpEntry[count];
-        bool anyMark = false;
-        for (int i = 0; i < count; i++)
-        {
-            entries[i] = JumpTable.Read(table, bounds.Start, i, format.Value, relocations, tableOffset);
-            anyMark |= entries[i].NopMark;
-        }
-
-        // Era: absolute entries are v4.14..v4.19; relative entries with the objtool NOP mark or 2-byte sites are v5.14+.
+        var entries = JumpTable.ReadAll(image, bounds, format.Value);
+        int count = entries.Length;
+        var (era, eraEvidence) = JumpTable.DecideEra(image, format.Value, entries);
         var decoder = new InstructionDecoder();
         Span<byte> buffer = stackalloc byte[16];
-        bool anyShort = false;
-        if (format == JumpEntryFormat.Relative && !anyMark)
-            for (int i = 0; i < count && !anyShort; i++)
-            {
-                int n = image.Read(entries[i].Code, buffer);
-                anyShort = n >= 2 && decoder.Decode(buffer[..n], entries[i].Code) is { IsValid: true, Length: 2 };
-            }
-        JumpLabelEra era;
-        string eraEvidence;
-        if (format == JumpEntryFormat.Absolute) { era = JumpLabelEra.Absolute; eraEvidence = "24-byte absolute entries"; }
-        else if (anyMark || anyShort) { era = JumpLabelEra.RelativeVariable; eraEvidence = anyMark ? "entries carry objtool's NOP mark (key bit 1)" : "2-byte sites present"; }
-        else if (image.Version is { } v && (v.Major > 5 || v.Major == 5 && v.Minor >= 14)) { era = JumpLabelEra.RelativeVariable; eraEvidence = $"relative entries, banner says {v.Major}.{v.Minor}"; }
-        else { era = JumpLabelEra.RelativeFixed; eraEvidence = "relative entries, only 5-byte sites and no objtool NOP marks"; }
 
         // Keys.
         var keyIndex = new Dictionary<(ulong, string?), int>();

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using TextPoke.Emulation;
 using TextPoke.Images;
 using TextPoke.Messages;
 using TextPoke.Symbols;

@@ -143,4 +143,38 @@ public static class JumpTable
         }
         return new JumpEntry(index, entry, code, target, entry + 8 + (ulong)(key & ~3L), (int)(key & 3), resolved, external);
     }
+
+    /// <summary>Every entry of the table, relocated where the image is an unlinked object.</summary>
+    public static JumpEntry[] ReadAll(KernelImage image, TableBounds bounds, JumpEntryFormat format)
+    {
+        var table = TableBytes(image, bounds);
+        var relocations = image.RelocationsOf(bounds.Section!);
+        ulong tableOffset = bounds.Start - image.SectionAddress(bounds.Section!);
+        int count = (int)(bounds.Length / (ulong)(format == JumpEntryFormat.Absolute ? 24 : 16));
+        var entries = new JumpEntry[count];
+        for (int i = 0; i < count; i++) entries[i] = Read(table, bounds.Start, i, format, relocations, tableOffset);
+        return entries;
+    }
+
+    /// <summary>
+    /// The era of the table, from the bytes: absolute entries are v4.14..v4.19; relative entries with objtool's NOP mark
+    /// or a 2-byte site are v5.14+; otherwise the banner's version decides, and without one the 5-byte era is assumed.
+    /// </summary>
+    public static (JumpLabelEra Era, string Evidence) DecideEra(KernelImage image, JumpEntryFormat format, ReadOnlySpan<JumpEntry> entries)
+    {
+        if (format == JumpEntryFormat.Absolute) return (JumpLabelEra.Absolute, "24-byte absolute entries");
+        bool anyMark = false;
+        foreach (var e in entries) anyMark |= e.NopMark;
+        if (anyMark) return (JumpLabelEra.RelativeVariable, "entries carry objtool's NOP mark (key bit 1)");
+        var decoder = new X86.InstructionDecoder();
+        Span<byte> buffer = stackalloc byte[16];
+        foreach (var e in entries)
+        {
+            int n = image.Read(e.Code, buffer);
+            if (n >= 2 && decoder.Decode(buffer[..n], e.Code) is { IsValid: true, Length: 2 }) return (JumpLabelEra.RelativeVariable, "2-byte sites present");
+        }
+        if (image.Version is { } v && (v.Major > 5 || v.Major == 5 && v.Minor >= 14))
+            return (JumpLabelEra.RelativeVariable, $"relative entries, banner says {v.Major}.{v.Minor}");
+        return (JumpLabelEra.RelativeFixed, "relative entries, only 5-byte sites and no objtool NOP marks");
+    }
 }

@@ -1,9 +1,10 @@
 using System.Buffers.Binary;
 using System.Text;
-using TextPoke.Symbols;
+using TextPoke.Images;
+using TextPoke.Images.Elf;
 using static TextPoke.Images.Elf.ElfConstants;
 
-namespace TextPoke.Images.Elf;
+namespace TextPoke.Symbols;
 
 /// <summary>
 /// Adds .symtab and .strtab to a linked ELF (the job of vmlinux-to-elf): the original bytes stay where they are, the new
