@@ -119,10 +119,10 @@ public sealed partial class Symbolizer : IDisposable
             m.Groups[4].Success ? m.Groups[4].Value : null) : null;
     }
 
-    [GeneratedRegex(@"^([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)(?: \[([A-Za-z0-9_\-]+)\])?")]
+    [GeneratedRegex(@"^([A-Za-z0-9_.$]+)\+0x([0-9a-f]{1,16})/0x([0-9a-f]{1,16})(?: \[([A-Za-z0-9_\-]+)\])?")]
     private static partial Regex Location();
 
-    [GeneratedRegex(@"Kernel Offset: (0x[0-9a-f]+|disabled)")]
+    [GeneratedRegex(@"Kernel Offset: (0x[0-9a-f]{1,16}|disabled)")]
     private static partial Regex KernelOffsetLine();
 
     /// <summary>

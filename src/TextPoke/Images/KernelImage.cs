@@ -228,10 +228,10 @@ public sealed partial class KernelImage : IDisposable
         return Elf.IsRelocatable ? _sectionAddress[symbol.SectionIndex] + symbol.Value : symbol.Value;
     }
 
-    [GeneratedRegex(@"Linux version (\d+)\.(\d+)(?:\.(\d+))?[^\n\0]*")]
+    [GeneratedRegex(@"Linux version (\d{1,6})\.(\d{1,6})(?:\.(\d{1,6}))?[^\n\0]*")]
     private static partial Regex BannerPattern();
 
-    [GeneratedRegex(@"\bDebian (\d+)\.(\d+)\.(\d+)-\S+ \(\d{4}-\d\d-\d\d\)")]
+    [GeneratedRegex(@"\bDebian (\d{1,6})\.(\d{1,6})\.(\d{1,6})-\S+ \(\d{4}-\d\d-\d\d\)")]
     private static partial Regex DebianVersionPattern();
 
     string? FindBanner()

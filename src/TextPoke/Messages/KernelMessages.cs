@@ -26,7 +26,7 @@ public readonly record struct SymbolOffset(string Function, ulong Offset, ulong 
 public static partial class KernelMessages
 {
     // A %pS: symbol (with the characters kallsyms names hold), +0xoffset, /0xsize.
-    const string PS = @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]+)/0x([0-9a-f]+)";
+    const string PS = @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]{1,16})/0x([0-9a-f]{1,16})";
 
     /// <summary>arch/x86/kernel/jump_label.c:__jump_label_patch, v5.15..v6.12 (pr_crit, then BUG() at line 73). Note the doubled "))".</summary>
     public static readonly KernelMessage JumpLabelUnexpectedOp = new(
@@ -64,7 +64,7 @@ public static partial class KernelMessages
 
     public static string Bug(string file, int line) => $"kernel BUG at {file}:{line}!";
 
-    [GeneratedRegex(@"kernel BUG at ([^\s:]+):(\d+)!")]
+    [GeneratedRegex(@"kernel BUG at ([^\s:]+):(\d{1,9})!")]
     private static partial Regex BugPattern();
 
     /// <summary>The file and line of a "kernel BUG at FILE:LINE!" line, or null.</summary>
@@ -89,7 +89,7 @@ public static partial class KernelMessages
 
     public static string StaticCallInsn(byte opcode, string location) => $"unexpected static_call insn opcode 0x{opcode:x} at {location}";
 
-    [GeneratedRegex(@"unexpected static_call insn opcode 0x([0-9a-f]+) at " + PS)]
+    [GeneratedRegex(@"unexpected static_call insn opcode 0x([0-9a-f]{1,2}) at " + PS)]
     private static partial Regex StaticCallInsnPattern();
 
     public static (byte Opcode, SymbolOffset Site)? ParseStaticCallInsn(string line) =>

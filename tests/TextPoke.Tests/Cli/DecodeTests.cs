@@ -100,4 +100,40 @@ public class DecodeTests
         var missingImage = CliRun.Run("decode", SeedLog, "--vmlinux", Path.Combine(dir, "nope"));
         Assert.Equal(2, missingImage.Exit);
     }
+
+    /// <summary>
+    /// Numbers no kernel prints (a CPU or PID past int, a frame offset of 20 hex digits, a BUG line number of 12 digits)
+    /// do not end the decode: the lines that hold them are read as ordinary text, and the reports around them are found.
+    /// </summary>
+    [Fact]
+    public void OverlongNumbers_InALog_NeverEndTheDecode()
+    {
+        var log = Path.Combine(Repo.Scratch("decode-numbers"), "numbers.log");
+        File.WriteAllLines(log,
+        [
+            "[    1.000000] kernel BUG at mm/swap.c:999999999999!",
+            "[    1.000001] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI",
+            "[    1.000002] CPU: 99999999999 PID: 99999999999999999999 Comm: x Not tainted 6.1.0 #1",
+            "[    1.000003] RIP: 0010:swap_writepage+0x1c/0x60",
+            "[    1.000004] Call Trace:",
+            "[    1.000005]  <TASK>",
+            "[    1.000006]  frontswap_store+0xffffffffffffffffffff/0x10",
+            "[    1.000007]  swap_writepage+0x1c/0x60",
+            "[    1.000008]  </TASK>",
+            "[    2.000000] BUG: kernel NULL pointer dereference, address: 0000000000000008",
+            "[    2.000001] #PF: supervisor read access in kernel mode",
+            "[    2.000002] Oops: 0000 [#2] PREEMPT SMP NOPTI",
+            "[    2.000003] CPU: 1 PID: 42 Comm: kworker/1:1 Not tainted 6.1.0 #1",
+            "[    2.000004] RIP: 0010:ext4_readdir+0x10/0x200",
+            "[    2.000005] Code: Kernel Offset: 0x99999999999999999999 from 0xffffffff81000000",
+        ]);
+        var r = CliRun.Run("decode", log, "--json");
+        Assert.Equal(1, r.Exit);
+        Assert.Equal("", r.Err);
+        using var doc = JsonDocument.Parse(r.Out);
+        var reports = doc.RootElement.GetProperty("reports");
+        Assert.Equal(2, reports.GetArrayLength());
+        Assert.Equal(1, reports[1].GetProperty("cpu").GetInt32());
+        Assert.Equal(42, reports[1].GetProperty("pid").GetInt32());
+    }
 }

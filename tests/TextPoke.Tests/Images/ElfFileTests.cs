@@ -62,4 +62,20 @@ public class ElfFileTests
             Assert.Equal(image.SectionContents(section).ToArray(), windowed);
         }
     }
+
+    /// <summary>A banner whose numbers overflow (a hostile image) is no banner, and a Debian version that overflows is ignored.</summary>
+    [Theory]
+    [InlineData("Linux version 99999999999.1.1 (gcc) #1 SMP", null)]
+    [InlineData("Linux version 6.1.0-53-amd64 (gcc-12 (Debian 12.2.0-14) 12.2.0) #1 SMP Debian 99999999999.1.1-1 (2024-01-01)", "6.1.0")]
+    [InlineData("Linux version 6.1.0-53-amd64 (gcc-12 (Debian 12.2.0-14) 12.2.0) #1 SMP Debian 6.1.187-1 (2025-01-01)", "6.1.187")]
+    public void Banner_WithOverlongNumbers_NeverThrows(string banner, string? version)
+    {
+        var rodata = Encoding.ASCII.GetBytes(banner + "\n\0").Concat(new byte[4096]).ToArray();
+        var elf = new TextPoke.Images.Elf.ElfBuilder()
+            .AddSection(".text", 0xffffffff81000000, new byte[64], TextPoke.Images.Elf.ElfConstants.SHF_ALLOC | TextPoke.Images.Elf.ElfConstants.SHF_EXECINSTR)
+            .AddSection(".rodata", 0xffffffff82000000, rodata, TextPoke.Images.Elf.ElfConstants.SHF_ALLOC, 4096)
+            .Build();
+        using var image = KernelImage.FromElfBytes("banner", elf);
+        Assert.Equal(version, image.Version is var (a, b, c) ? $"{a}.{b}.{c}" : null);
+    }
 }
