@@ -40,70 +40,30 @@ static partial class Commands
         command.SetAction((result, cancel) =>
         {
             string kernelPath = result.GetValue(kernel)!;
-            string kind = Qemu.Bootable(kernelPath);
-            int times = result.GetValue(repeat);
-            if (times < 1) throw new UsageException("--repeat needs at least 1");
-            if (result.GetValue(timeout) < 1) throw new UsageException("--timeout needs at least 1 second");
-            string? userInitrd = result.GetValue(initrd);
-            if (userInitrd != null && !File.Exists(userInitrd)) throw new ImageFormatException(userInitrd, "cannot open: no such file");
-            string markerText = result.GetValue(marker) ?? $"TEXTPOKE-BOOTED-{Guid.NewGuid():N}"[..32];
-            string? busybox = null;
-            if (userInitrd == null && (busybox = Initramfs.FindBusybox()) == null)
-                throw new UsageException("no static busybox (Debian package busybox-static) for the default initramfs; install it or pass --initrd FILE");
-            string binary = "qemu-system-x86_64";
-            string accelerator = result.GetValue(accel)!;
-            string? note = null;
-            if (accelerator == "auto")
-            {
-                var (usable, why) = Qemu.ProbeKvm(binary);
-                accelerator = usable ? "kvm" : "tcg";
-                if (!usable) note = $"KVM unusable here ({why}): using TCG";
-            }
-            else if (accelerator is not ("kvm" or "tcg")) throw new UsageException($"--accel {accelerator}: use kvm, tcg or auto");
-            if (note != null && !result.GetValue(json)) stdout.WriteLine($"note     {note}");
-
-            var work = Directory.CreateTempSubdirectory("textpoke-boot");
+            var session = BootSession.Prepare(new BootSessionRequest(kernelPath, result.GetValue(initrd), result.GetValue(marker), result.GetValue(run),
+                result.GetValue(append), result.GetValue(timeout), result.GetValue(silence), result.GetValue(log), result.GetValue(repeat),
+                result.GetValue(memory), result.GetValue(smp), result.GetValue(accel)!));
+            bool asJson = result.GetValue(json);
+            if (session.Note != null && !asJson) stdout.WriteLine($"note     {session.Note}");
+            using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+            ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = true; interrupt.Cancel(); BootRunner.KillAll(); };
+            Console.CancelKeyPress += onCtrlC;
+            IReadOnlyList<BootResult> results;
             try
             {
-                string initrdPath = userInitrd ?? Path.Combine(work.FullName, "initramfs.cpio");
-                if (userInitrd == null) File.WriteAllBytes(initrdPath, Initramfs.Build(busybox!, markerText, result.GetValue(run) ?? []));
-                string appendText = Qemu.DefaultAppend + (result.GetValue(append) is { Length: > 0 } extra ? " " + extra : "");
-                var results = new List<BootResult>();
-                using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-                ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = true; interrupt.Cancel(); BootRunner.KillAll(); };
-                Console.CancelKeyPress += onCtrlC;
-                try
-                {
-                    for (int i = 0; i < times && !interrupt.IsCancellationRequested; i++)
-                    {
-                        string logPath = result.GetValue(log) is { } l ? (times == 1 ? l : $"{l}.{i + 1}") : Path.Combine(Path.GetTempPath(), $"textpoke-boot-{Environment.ProcessId}-{i + 1}.log");
-                        var request = new BootRequest(new QemuOptions(kernelPath, initrdPath, appendText, result.GetValue(memory), result.GetValue(smp), accelerator, binary),
-                            markerText, TimeSpan.FromSeconds(result.GetValue(timeout)), TimeSpan.FromSeconds(Math.Min(result.GetValue(silence), result.GetValue(timeout))), logPath,
-                            MarkerKnown: userInitrd == null || result.GetValue(marker) != null);
-                        using var progress = BootProgress.Start(result.GetValue(live) || result.GetValue(json) ? null : stdout, times > 1 ? $"boot {i + 1}/{times}" : "boot");
-                        var r = BootRunner.Run(request, line =>
-                        {
-                            if (result.GetValue(live) && !result.GetValue(json)) { stdout.WriteLine(line); stdout.Flush(); }
-                            progress?.Line(line);
-                        }, interrupt.Token);
-                        progress?.Dispose();
-                        results.Add(r);
-                    }
-                }
-                finally
-                {
-                    Console.CancelKeyPress -= onCtrlC;
-                }
-                string explainWith = result.GetValue(vmlinux) ?? kernelPath;
-                if (result.GetValue(json)) BootJson(stdout, kernelPath, kind, accelerator, note, results, explainWith);
-                else BootText(stdout, kernelPath, kind, accelerator, results, explainWith);
-                var first = results.FirstOrDefault(r => r.Outcome != BootOutcome.Booted) ?? results[0];
-                return Task.FromResult(BootExitCode(first.Outcome));
+                results = session.Run(new ConsoleBootObserver(stdout, live: result.GetValue(live) && !asJson, progress: !result.GetValue(live) && !asJson), interrupt.Token);
             }
             finally
             {
-                try { work.Delete(recursive: true); } catch (IOException) { }
+                Console.CancelKeyPress -= onCtrlC;
             }
+            string explainWith = result.GetValue(vmlinux) ?? kernelPath;
+            var list = results.ToList();
+            if (list.Count == 0) throw new UsageException("interrupted before the first boot");
+            if (asJson) BootJson(stdout, kernelPath, session.Kind, session.Accelerator, session.Note, list, explainWith);
+            else BootText(stdout, kernelPath, session.Kind, session.Accelerator, list, explainWith);
+            var first = list.FirstOrDefault(r => r.Outcome != BootOutcome.Booted) ?? list[0];
+            return Task.FromResult(BootExitCode(first.Outcome));
         });
         return command;
     }
@@ -153,6 +113,26 @@ static partial class Commands
             failed = results.Count(r => r.Outcome != BootOutcome.Booted),
         };
         o.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Options));
+    }
+}
+
+/// <summary>The console side of a boot session: the console lines as they come (--live), or a progress line on terminals.</summary>
+sealed class ConsoleBootObserver(TextWriter stdout, bool live, bool progress) : IBootObserver
+{
+    BootProgress? _progress;
+
+    public void Started(int index, int count) => _progress = progress ? BootProgress.Start(stdout, count > 1 ? $"boot {index + 1}/{count}" : "boot") : null;
+
+    public void Line(string line)
+    {
+        if (live) { stdout.WriteLine(line); stdout.Flush(); }
+        _progress?.Line(line);
+    }
+
+    public void Finished(BootResult result)
+    {
+        _progress?.Dispose();
+        _progress = null;
     }
 }
 

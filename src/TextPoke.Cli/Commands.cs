@@ -64,7 +64,7 @@ static partial class Commands
             {
                 if (treeDir != null) throw new UsageException("IMAGE is already a module directory; --modules is for a kernel image");
                 treeDir = path;
-                kernelPath ??= ModuleTreeOutput.FindKernel(path);
+                kernelPath ??= ModuleTree.FindKernel(path);
             }
             else if (treeDir == null && kernelPath == null)
             {

@@ -1,7 +1,7 @@
 using System.CommandLine;
-using System.Globalization;
 using TextPoke.Checks;
 using TextPoke.Images;
+using TextPoke.Operations;
 using TextPoke.Symbols;
 using TextPoke.X86;
 
@@ -45,37 +45,24 @@ static partial class Commands
             var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
             using (img)
             {
-                var report = JumpLabelCheck.Run(img, symbols);
-                if (report.Era == null) throw new ImageFormatException(img.Path, $"no jump table to fix: {report.Absent}");
+                var fix = ImageEdits.Fix(img, symbols, result.GetValue(map));
                 string target = OutputPath(img, result.GetValue(output), result.GetValue(inPlace), stdout);
-                var (repairs, refusals) = JumpLabelRepair.Plan(img, symbols, report);
-                foreach (var r in repairs.Where(r => r.Reason != "relocation"))
+                foreach (var r in fix.SiteRepairs)
                 {
                     string bytes = r.Before.AsSpan().SequenceEqual(r.After) ? "bytes unchanged" : $"{X86Code.Hex(r.Before)} -> {X86Code.Hex(r.After)}";
                     stdout.WriteLine($"fixed    {r.Location} [{r.Address:x16}]: {bytes} ({r.Reason}){(r.RelocationNote != null ? $"; {r.RelocationNote}" : "")}");
                 }
-                foreach (var r in refusals)
+                foreach (var r in fix.Refusals)
                     stdout.WriteLine($"refused  {r.Location ?? (r.Address is { } a ? a.ToString("x16") : "table")} [{r.Rule}]: {r.Reason}");
-                if (repairs.Count == 0)
+                if (fix.Bytes == null)
                 {
-                    stdout.WriteLine(refusals.Count == 0 ? $"nothing to fix: {img.Path} is clean; nothing written" : "nothing that can be repaired; nothing written");
-                    return refusals.Count == 0 ? ExitCodes.Clean : ExitCodes.Findings;
+                    stdout.WriteLine(fix.Refusals.Count == 0 ? $"nothing to fix: {img.Path} is clean; nothing written" : "nothing that can be repaired; nothing written");
+                    return fix.Refusals.Count == 0 ? ExitCodes.Clean : ExitCodes.Findings;
                 }
-                var bytesOut = JumpLabelRepair.Apply(img, repairs);
-                // Re-check the repaired image before keeping it.
-                using (var check = KernelImage.FromElfBytes($"{target} (repaired)", bytesOut))
-                {
-                    var checkSymbols = ImageSymbols.Load(check, result.GetValue(map), lookBeside: false);
-                    var recheck = JumpLabelCheck.Run(check, checkSymbols);
-                    var repairedAddresses = repairs.Select(r => r.Address).ToHashSet();
-                    var left = recheck.Findings.Where(f => f.Address is { } a && repairedAddresses.Contains(a)).ToList();
-                    if (left.Count > 0)
-                        throw new ImageFormatException(img.Path, $"the repaired copy still fails at {left[0].Location}: {left[0].Title}; nothing written");
-                }
-                ImageWriter.WriteAtomically(target, bytesOut);
-                int sites = repairs.Count(r => r.Reason != "relocation");
-                stdout.WriteLine($"wrote    {target}: {sites} site{(sites == 1 ? "" : "s")} repaired, re-checked{(refusals.Count > 0 ? $"; {refusals.Count} refused" : "")}");
-                return refusals.Count == 0 ? ExitCodes.Clean : ExitCodes.Findings;
+                ImageWriter.WriteAtomically(target, fix.Bytes);
+                int sites = fix.SiteRepairs.Count();
+                stdout.WriteLine($"wrote    {target}: {sites} site{(sites == 1 ? "" : "s")} repaired, re-checked{(fix.Refusals.Count > 0 ? $"; {fix.Refusals.Count} refused" : "")}");
+                return fix.Refusals.Count == 0 ? ExitCodes.Clean : ExitCodes.Findings;
             }
         });
         return command;
@@ -101,80 +88,17 @@ static partial class Commands
             var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
             using (img)
             {
-                string? loc = result.GetValue(location), hex = result.GetValue(bytes), site = result.GetValue(flipSite), key = result.GetValue(flipKey);
-                int modes = (loc != null ? 1 : 0) + (site != null ? 1 : 0) + (key != null ? 1 : 0);
-                if (modes != 1) throw new UsageException("give exactly one of: LOCATION BYTES, --flip-jump-site LOCATION, --flip-jump-key KEY");
-                ulong address;
-                byte[] patch;
-                string why;
-                if (loc != null)
-                {
-                    if (hex == null) throw new UsageException("missing BYTES after LOCATION");
-                    address = ResolveLocation(img, symbols, loc);
-                    patch = X86Code.ParseHex(hex) ?? throw new UsageException($"'{hex}' is not a list of hex bytes");
-                    why = "bytes written";
-                }
-                else
-                {
-                    var report = JumpLabelCheck.Run(img, symbols);
-                    if (report.Era == null) throw new ImageFormatException(img.Path, $"no jump table: {report.Absent}");
-                    JumpSite chosen;
-                    if (site != null)
-                    {
-                        ulong at = ResolveLocation(img, symbols, site);
-                        chosen = report.Sites.FirstOrDefault(s => s.Entry.Code == at);
-                        if (chosen.Entry.Code != at) throw new UsageException($"{site} ({at:x16}) is not a jump-label site");
-                    }
-                    else
-                    {
-                        var ofKey = report.Sites.Where(s => report.Keys[s.KeyIndex].Name == key).OrderBy(s => s.Entry.Code).ToList();
-                        if (ofKey.Count == 0) throw new UsageException($"no static key named '{key}' in {img.Path}");
-                        int n = result.GetValue(index);
-                        if (n < 0 || n >= ofKey.Count) throw new UsageException($"--index {n}: key {key} has {ofKey.Count} site{(ofKey.Count == 1 ? "" : "s")} (0..{ofKey.Count - 1})");
-                        chosen = ofKey[n];
-                    }
-                    address = chosen.Entry.Code;
-                    (patch, why) = chosen.State switch
-                    {
-                        SiteState.Nop => (X86Code.GenerateInstruction(chosen.Size == 2 ? X86Code.Jmp8Opcode : X86Code.Jmp32Opcode, address, chosen.Entry.Target).Union[..chosen.Size],
-                            $"NOP turned into the JMP to {symbols.Names.FormatPS(chosen.Entry.Target, img.ModuleName)} (key {report.Keys[chosen.KeyIndex].Name})"),
-                        SiteState.Jump => (X86Code.Nop(chosen.Size).ToArray(), $"JMP turned into a NOP (key {report.Keys[chosen.KeyIndex].Name})"),
-                        _ => throw new UsageException($"the site at {symbols.Names.FormatPS(address, img.ModuleName)} holds neither a NOP nor a JMP; nothing to flip"),
-                    };
-                }
-                var section = img.SectionAt(address);
-                if (section == null || !section.HasFileBytes || !section.IsAllocated)
-                    throw new UsageException($"{address:x16} is outside the image's code and data");
+                var plan = ImageEdits.Plan(img, symbols,
+                    new PokeRequest(result.GetValue(location), result.GetValue(bytes), result.GetValue(flipSite), result.GetValue(flipKey), result.GetValue(index)));
                 string target = OutputPath(img, result.GetValue(output), result.GetValue(inPlace), stdout);
-                var before = new byte[patch.Length];
-                img.Read(address, before);
-                var copy = ImageWriter.PatchedElf(img, [(address, patch)]);
+                var copy = ImageWriter.PatchedElf(img, [(plan.Address, plan.After)]);
                 ImageWriter.WriteAtomically(target, copy);
-                stdout.WriteLine($"poked    {symbols.Names.FormatPS(address, img.ModuleName)} [{address:x16}] in {section.Name}: {X86Code.Hex(before)} -> {X86Code.Hex(patch)} ({why})");
+                stdout.WriteLine($"poked    {symbols.Names.FormatPS(plan.Address, img.ModuleName)} [{plan.Address:x16}] in {plan.Section.Name}: " +
+                    $"{X86Code.Hex(plan.Before)} -> {X86Code.Hex(plan.After)} ({plan.Why})");
                 stdout.WriteLine($"wrote    {target}");
                 return ExitCodes.Clean;
             }
         });
         return command;
-    }
-
-    /// <summary>"symbol+0xoff", "symbol", or an address in hex (with or without 0x).</summary>
-    internal static ulong ResolveLocation(KernelImage image, ImageSymbols symbols, string text)
-    {
-        string name = text, offsetText = "0";
-        int plus = text.LastIndexOf('+');
-        if (plus > 0) { name = text[..plus]; offsetText = text[(plus + 1)..]; }
-        int slash = offsetText.IndexOf('/');
-        if (slash >= 0) offsetText = offsetText[..slash];
-        if (!TryHex(offsetText, out ulong offset)) throw new UsageException($"'{text}': bad offset '{offsetText}'");
-        if (symbols.TryFind(name, out ulong address, out _)) return address + offset;
-        if (plus < 0 && TryHex(text, out address) && image.SectionAt(address) != null) return address;
-        throw new UsageException($"'{name}' is neither a symbol of {image.Path} ({symbols.Describe()}) nor an address inside it");
-    }
-
-    static bool TryHex(string text, out ulong value)
-    {
-        var t = text.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? text[2..] : text;
-        return ulong.TryParse(t, NumberStyles.HexNumber, CultureInfo.InvariantCulture, out value);
     }
 }

@@ -9,17 +9,6 @@ namespace TextPoke.Cli;
 /// <summary>check over a kernel and its module tree: the kernel's report, then modules grouped, then totals.</summary>
 static class ModuleTreeOutput
 {
-    /// <summary>/lib/modules/VER → /boot/vmlinuz-VER; an extracted package's lib/modules/VER → its boot/vmlinuz-VER.</summary>
-    public static string? FindKernel(string treeDir)
-    {
-        var full = Path.GetFullPath(treeDir).TrimEnd('/');
-        var release = Path.GetFileName(full);
-        var root = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(full) ?? "") ?? "") ?? "/";
-        foreach (var candidate in new[] { Path.Combine(root, "boot", $"vmlinuz-{release}"), Path.Combine(root, "boot", $"vmlinux-{release}"), $"/boot/vmlinuz-{release}" })
-            if (File.Exists(candidate)) return candidate;
-        return null;
-    }
-
     static bool Interactive => !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("CI") is null or "" or "false";
 
     public static int Run(TextWriter stdout, string? kernelPath, string treeDir, string? systemMap, IReadOnlyCollection<string>? tables, bool json, bool verbose)

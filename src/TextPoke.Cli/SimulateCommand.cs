@@ -2,6 +2,7 @@ using System.CommandLine;
 using TextPoke.Checks;
 using TextPoke.Emulation;
 using TextPoke.Images;
+using TextPoke.Operations;
 using TextPoke.Symbols;
 using TextPoke.Tables;
 
@@ -42,53 +43,14 @@ static partial class Commands
                 using (img) return SimulateBoot(stdout, img, symbols, result.GetValue(cpu) ?? "qemu64", result.GetValue(up), result.GetValue(keepGoing),
                     result.GetValue(emit), result.GetValue(json), result.GetValue(verbose));
             }
-            var modules = new List<KernelImage>();
-            try
+            using (img)
             {
-                var report = JumpLabelCheck.Run(img, symbols);
-                if (report.Era == null) throw new ImageFormatException(img.Path, $"no jump table to simulate: {report.Absent}");
-                var core = JumpLabelCore.Init(img, symbols, report, BugTable.Read(img, symbols));
-                core.KeepGoing = result.GetValue(keepGoing);
-                if (result.GetValue(running)) core.State = SystemState.Running;
-
-                var steps = new List<ScenarioStep>();
-                string source = img.Path;
-                if (result.GetValue(script) is { } scriptPath)
-                {
-                    string text;
-                    try { text = File.ReadAllText(scriptPath); }
-                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ImageFormatException(scriptPath, $"cannot read: {e.Message}"); }
-                    steps.AddRange(Simulation.ParseScript(scriptPath, text));
-                    source = scriptPath;
-                }
-                var enables = result.GetValue(enable) ?? [];
-                var disables = result.GetValue(disable) ?? [];
-                steps.AddRange(OrderedKeyOptions(result, enables, disables));
-                bool flipAllChosen = result.GetValue(flipAll) || steps.Count == 0;
-                if (flipAllChosen) steps.AddRange(Simulation.FlipAll(core));
-                string scenario = flipAllChosen && steps.Count == Simulation.FlipAll(core).Count() ? "--flip-all" : string.Join(", ", steps.Take(6)) + (steps.Count > 6 ? ", ..." : "");
-
-                Simulation.Run(core, steps, source, path =>
-                {
-                    var module = KernelImage.Open(path);
-                    modules.Add(module);
-                    var moduleSymbols = ImageSymbols.Load(module, lookBeside: false);
-                    core.LoadModule(module, moduleSymbols, JumpLabelCheck.Run(module, moduleSymbols), null);
-                });
-
-                // Who flips each key that BUGged or WARNed.
-                var troubled = core.Events.Where(e => e.Kind is EventKind.Bug or EventKind.Warning && e.Key != null)
-                    .Select(e => core.FindKey(e.Key!)!).Where(k => k.Owner == core.Vmlinux).Distinct().ToList();
-                var users = KeyUsers.Find(img, symbols, troubled.Select(k => k.Address).ToList());
-
-                if (result.GetValue(json)) JsonOutput.Simulation(stdout, img, symbols, core, scenario, users);
-                else TextOutput.Simulation(stdout, img, symbols, core, scenario, users, result.GetValue(verbose));
-                return core.Bugs + core.Warnings == 0 ? ExitCodes.Clean : ExitCodes.Findings;
-            }
-            finally
-            {
-                foreach (var m in modules) m.Dispose();
-                img.Dispose();
+                var request = new ScenarioRequest(result.GetValue(script), OrderedKeyOptions(result, result.GetValue(enable) ?? [], result.GetValue(disable) ?? []).ToList(),
+                    result.GetValue(flipAll), result.GetValue(keepGoing), result.GetValue(running));
+                using var run = JumpLabelScenario.Run(img, symbols, request);
+                if (result.GetValue(json)) JsonOutput.Simulation(stdout, img, symbols, run.Core, run.Scenario, run.Users);
+                else TextOutput.Simulation(stdout, img, symbols, run.Core, run.Scenario, run.Users, result.GetValue(verbose));
+                return run.Clean ? ExitCodes.Clean : ExitCodes.Findings;
             }
         });
         return command;

@@ -39,7 +39,7 @@ public static class TextPokeCli
             stderr.WriteLine($"textpoke: {e.Message}");
             return ExitCodes.BadInput;
         }
-        catch (UsageException e)
+        catch (RequestException e)
         {
             stderr.WriteLine($"textpoke: {e.Message}");
             return ExitCodes.BadInput;
@@ -64,7 +64,7 @@ public static class TextPokeCli
     {
         var root = new RootCommand(
             "textpoke: verify the self-patching tables of x86-64 Linux kernel images against their machine code, and print what the kernel would print.\n" +
-            "Exit codes: 0 clean, 1 findings, 2 bad input or usage.");
+            "Exit codes: 0 clean, 1 findings, 2 bad input or usage, or a table the image has that could not be read.");
         root.Subcommands.Add(Commands.Check(stdout));
         root.Subcommands.Add(Commands.Keys(stdout));
         root.Subcommands.Add(Commands.Sites(stdout));
@@ -80,4 +80,4 @@ public static class TextPokeCli
 }
 
 /// <summary>A usage error found after parsing (unknown table name, filter that matches nothing).</summary>
-public sealed class UsageException(string message) : Exception(message);
+public sealed class UsageException(string message) : RequestException(message);

@@ -31,6 +31,17 @@ public static class ModuleTree
         }
     }
 
+    /// <summary>/lib/modules/VER → /boot/vmlinuz-VER; an extracted package's lib/modules/VER → its boot/vmlinuz-VER.</summary>
+    public static string? FindKernel(string treeDir)
+    {
+        var full = Path.GetFullPath(treeDir).TrimEnd('/');
+        var release = Path.GetFileName(full);
+        var root = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(full) ?? "") ?? "") ?? "/";
+        foreach (var candidate in new[] { Path.Combine(root, "boot", $"vmlinuz-{release}"), Path.Combine(root, "boot", $"vmlinux-{release}"), $"/boot/vmlinuz-{release}" })
+            if (File.Exists(candidate)) return candidate;
+        return null;
+    }
+
     /// <summary>
     /// Checks modules. <paramref name="vmlinuxKeys"/> resolves keys defined in vmlinux; <paramref name="release"/>, when
     /// known, is the kernel release every module's vermagic must name.

@@ -21,9 +21,10 @@ public partial class LayerTests
         ["Emulation"] = 5,
         ["Crash"] = 6,
         ["Boot"] = 7, ["Demo"] = 7,
+        ["Operations"] = 8,
     };
 
-    [GeneratedRegex(@"(?<![\w.])(?:TextPoke\.)?(X86|Images|Dwarf|Symbols|Messages|Tables|Checks|Emulation|Crash|Boot|Demo)\.[A-Z]")]
+    [GeneratedRegex(@"(?<![\w.])(?:TextPoke\.)?(X86|Images|Dwarf|Symbols|Messages|Tables|Checks|Emulation|Crash|Boot|Demo|Operations)\.[A-Z]")]
     private static partial Regex Qualified();
 
     [GeneratedRegex(@"^\s*using\s+(?:static\s+)?TextPoke\.(\w+)")]

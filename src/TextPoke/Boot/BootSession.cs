@@ -1,0 +1,100 @@
+using TextPoke.Images;
+
+namespace TextPoke.Boot;
+
+/// <summary>Everything `boot` needs to know: the kernel, the initramfs or what the default one runs, limits and QEMU settings.</summary>
+public sealed record BootSessionRequest(
+    string Kernel, string? Initrd = null, string? Marker = null, IReadOnlyList<string>? Run = null, string? Append = null,
+    int TimeoutSeconds = 120, int SilenceSeconds = 60, string? LogPath = null, int Repeat = 1, int MemoryMb = 1024, int Cpus = 1,
+    string Accel = "auto", string Binary = "qemu-system-x86_64");
+
+/// <summary>Follows a session as it runs: each boot's start, its console lines, its end.</summary>
+public interface IBootObserver
+{
+    void Started(int index, int count);
+    void Line(string line);
+    void Finished(BootResult result);
+}
+
+/// <summary>
+/// A boot session: the request checked, the accelerator chosen (KVM only when it really works here), a default
+/// busybox initramfs written to a private temporary folder when none is given, the kernel booted N times, and the
+/// folder removed. Cancelling the token stops the current boot and skips the rest.
+/// </summary>
+public sealed class BootSession
+{
+    BootSession(BootSessionRequest request, string kind, string accelerator, string? note, string? busybox, string marker)
+    {
+        Request = request;
+        Kind = kind;
+        Accelerator = accelerator;
+        Note = note;
+        _busybox = busybox;
+        _marker = marker;
+    }
+
+    readonly string? _busybox;
+    readonly string _marker;
+
+    public BootSessionRequest Request { get; }
+    /// <summary>What the kernel file is ("bzImage", "ELF vmlinux with a PVH note").</summary>
+    public string Kind { get; }
+    public string Accelerator { get; }
+    /// <summary>Why the accelerator is not the one asked for, or null.</summary>
+    public string? Note { get; }
+
+    /// <summary>Checks the request and decides the accelerator; throws <see cref="RequestException"/> or <see cref="ImageFormatException"/>.</summary>
+    public static BootSession Prepare(BootSessionRequest request)
+    {
+        string kind = Qemu.Bootable(request.Kernel);
+        if (request.Repeat < 1) throw new RequestException("--repeat needs at least 1");
+        if (request.TimeoutSeconds < 1) throw new RequestException("--timeout needs at least 1 second");
+        if (request.Initrd != null && !File.Exists(request.Initrd)) throw new ImageFormatException(request.Initrd, "cannot open: no such file");
+        string marker = request.Marker ?? $"TEXTPOKE-BOOTED-{Guid.NewGuid():N}"[..32];
+        string? busybox = null;
+        if (request.Initrd == null && (busybox = Initramfs.FindBusybox()) == null)
+            throw new RequestException("no static busybox (Debian package busybox-static) for the default initramfs; install it or pass --initrd FILE");
+        string accelerator = request.Accel;
+        string? note = null;
+        if (accelerator == "auto")
+        {
+            var (usable, why) = Qemu.ProbeKvm(request.Binary);
+            accelerator = usable ? "kvm" : "tcg";
+            if (!usable) note = $"KVM unusable here ({why}): using TCG";
+        }
+        else if (accelerator is not ("kvm" or "tcg")) throw new RequestException($"--accel {accelerator}: use kvm, tcg or auto");
+        return new BootSession(request, kind, accelerator, note, busybox, marker);
+    }
+
+    /// <summary>Boots the kernel Request.Repeat times (fewer when cancelled) and returns every boot's result.</summary>
+    public IReadOnlyList<BootResult> Run(IBootObserver? observer = null, CancellationToken cancel = default)
+    {
+        var r = Request;
+        var work = Directory.CreateTempSubdirectory("textpoke-boot");
+        try
+        {
+            string initrdPath = r.Initrd ?? Path.Combine(work.FullName, "initramfs.cpio");
+            if (r.Initrd == null) File.WriteAllBytes(initrdPath, Initramfs.Build(_busybox!, _marker, r.Run?.ToArray() ?? []));
+            string appendText = Qemu.DefaultAppend + (r.Append is { Length: > 0 } extra ? " " + extra : "");
+            var results = new List<BootResult>();
+            for (int i = 0; i < r.Repeat && !cancel.IsCancellationRequested; i++)
+            {
+                // The logs go where asked, else into the private folder's parent: they outlive the session for the user to read.
+                string logPath = r.LogPath is { } l ? (r.Repeat == 1 ? l : $"{l}.{i + 1}")
+                    : Path.Combine(Path.GetTempPath(), $"textpoke-boot-{Environment.ProcessId}-{i + 1}.log");
+                var boot = new BootRequest(new QemuOptions(r.Kernel, initrdPath, appendText, r.MemoryMb, r.Cpus, Accelerator, r.Binary),
+                    _marker, TimeSpan.FromSeconds(r.TimeoutSeconds), TimeSpan.FromSeconds(Math.Min(r.SilenceSeconds, r.TimeoutSeconds)), logPath,
+                    MarkerKnown: r.Initrd == null || r.Marker != null);
+                observer?.Started(i, r.Repeat);
+                var result = BootRunner.Run(boot, observer == null ? null : observer.Line, cancel);
+                observer?.Finished(result);
+                results.Add(result);
+            }
+            return results;
+        }
+        finally
+        {
+            try { work.Delete(recursive: true); } catch (IOException) { }
+        }
+    }
+}
