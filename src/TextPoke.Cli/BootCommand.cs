@@ -16,7 +16,7 @@ static partial class Commands
         BootOutcome.Booted => 0, BootOutcome.Crashed => 1, BootOutcome.Panicked => 3, BootOutcome.TimedOut => 4, _ => 5,
     };
 
-    public static Command Boot(TextWriter stdout)
+    public static Command Boot(TextWriter stdout, TextWriter stderr)
     {
         var kernel = new Argument<string>("KERNEL") { Description = "a bzImage/vmlinuz, or an ELF vmlinux with a PVH note (boots fastest under TCG)" };
         var initrd = new Option<string?>("--initrd") { Description = "your own initramfs instead of the default busybox one (then no success marker is known: give --marker)", HelpName = "FILE" };
@@ -51,7 +51,7 @@ static partial class Commands
             IReadOnlyList<BootResult> results;
             try
             {
-                results = session.Run(new ConsoleBootObserver(stdout, live: result.GetValue(live) && !asJson, progress: !result.GetValue(live) && !asJson), interrupt.Token);
+                results = session.Run(new ConsoleBootObserver(stdout, stderr, live: result.GetValue(live) && !asJson, progress: !result.GetValue(live) && !asJson), interrupt.Token);
             }
             finally
             {
@@ -117,11 +117,11 @@ static partial class Commands
 }
 
 /// <summary>The console side of a boot session: the console lines as they come (--live), or a progress line on terminals.</summary>
-sealed class ConsoleBootObserver(TextWriter stdout, bool live, bool progress) : IBootObserver
+sealed class ConsoleBootObserver(TextWriter stdout, TextWriter stderr, bool live, bool progress) : IBootObserver
 {
     BootProgress? _progress;
 
-    public void Started(int index, int count) => _progress = progress ? BootProgress.Start(stdout, count > 1 ? $"boot {index + 1}/{count}" : "boot") : null;
+    public void Started(int index, int count) => _progress = progress ? BootProgress.Start(stderr, count > 1 ? $"boot {index + 1}/{count}" : "boot") : null;
 
     public void Line(string line)
     {
@@ -136,41 +136,36 @@ sealed class ConsoleBootObserver(TextWriter stdout, bool live, bool progress) : 
     }
 }
 
-/// <summary>A one-line progress display with elapsed time and the last console line, on terminals only (never in CI).</summary>
+/// <summary>A boot's progress: spinner, elapsed time and the last console line, redrawn on a <see cref="ProgressLine"/>.</summary>
 sealed class BootProgress : IDisposable
 {
     readonly Stopwatch _clock = Stopwatch.StartNew();
     readonly Timer _timer;
+    readonly ProgressLine _line;
     readonly string _label;
     string _last = "";
     int _frame;
-    bool _done;
 
-    BootProgress(string label)
+    BootProgress(ProgressLine line, string label)
     {
+        _line = line;
         _label = label;
         _timer = new Timer(_ => Draw(), null, 0, 150);
     }
 
-    public static BootProgress? Start(TextWriter? output, string label) =>
-        output == null || Console.IsOutputRedirected || Environment.GetEnvironmentVariable("CI") is { Length: > 0 } and not "false" ? null : new BootProgress(label);
+    public static BootProgress? Start(TextWriter output, string label) => ProgressLine.Start(output) is { } line ? new BootProgress(line, label) : null;
 
     public void Line(string line) => _last = ConsoleLog.Strip(line);
 
     void Draw()
     {
-        if (_done) return;
         const string spin = "|/-\\";
-        var text = $"\r{spin[_frame++ % 4]} {_label} {_clock.Elapsed.TotalSeconds,5:0.0} s  {_last}";
-        int width = Math.Max(40, Console.IsOutputRedirected ? 100 : Console.WindowWidth - 1);
-        lock (this) Console.Out.Write(text.Length > width ? text[..width] : text.PadRight(width));
+        _line.Show($"{spin[_frame++ % 4]} {_label} {_clock.Elapsed.TotalSeconds,5:0.0} s  {_last}");
     }
 
     public void Dispose()
     {
-        if (_done) return;
-        _done = true;
         _timer.Dispose();
-        lock (this) Console.Out.Write("\r" + new string(' ', Math.Max(40, Console.IsOutputRedirected ? 100 : Console.WindowWidth - 1)) + "\r");
+        _line.Dispose();
     }
 }

@@ -35,7 +35,7 @@ static partial class Commands
         }
     }
 
-    public static Command Check(TextWriter stdout)
+    public static Command Check(TextWriter stdout, TextWriter stderr)
     {
         var image = new Argument<string>("IMAGE")
         {
@@ -95,7 +95,7 @@ static partial class Commands
                 }
             }
             else if (Directory.Exists(kernelPath)) throw new UsageException($"--vmlinux {kernelPath} is a directory");
-            return ModuleTreeOutput.Run(stdout, kernelPath, treeDir!, result.GetValue(map), selected, result.GetValue(json), result.GetValue(verbose));
+            return ModuleTreeOutput.Run(stdout, stderr, kernelPath, treeDir!, result.GetValue(map), selected, result.GetValue(json), result.GetValue(verbose));
         });
         return command;
     }

@@ -9,9 +9,7 @@ namespace TextPoke.Cli;
 /// <summary>check over a kernel and its module tree: the kernel's report, then modules grouped, then totals.</summary>
 static class ModuleTreeOutput
 {
-    static bool Interactive => !Console.IsErrorRedirected && Environment.GetEnvironmentVariable("CI") is null or "" or "false";
-
-    public static int Run(TextWriter stdout, string? kernelPath, string treeDir, string? systemMap, IReadOnlyCollection<string>? tables, bool json, bool verbose)
+    public static int Run(TextWriter stdout, TextWriter stderr, string? kernelPath, string treeDir, string? systemMap, IReadOnlyCollection<string>? tables, bool json, bool verbose)
     {
         if (!Directory.Exists(treeDir)) throw new ImageFormatException(treeDir, "not a directory");
         KernelImage? kernel = null;
@@ -28,23 +26,19 @@ static class ModuleTreeOutput
                 ?? (Regex.IsMatch(Path.GetFileName(Path.GetFullPath(treeDir).TrimEnd('/')), @"^\d+\.\d+") ? Path.GetFileName(Path.GetFullPath(treeDir).TrimEnd('/')) : null);
             var files = ModuleTree.Find(treeDir);
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            var gate = new object();
             long lastDraw = 0;
-            Action<int, string>? progress = Interactive && !json ? (done, name) =>
+            using var line = json ? null : ProgressLine.Start(stderr);
+            Action<int, string>? progress = line == null ? null : (done, name) =>
             {
                 long now = sw.ElapsedMilliseconds;
                 if (now - Interlocked.Read(ref lastDraw) < 100 && done != files.Count) return;
-                lock (gate)
-                {
-                    Interlocked.Exchange(ref lastDraw, now);
-                    var line = $"\r[{done,5}/{files.Count}] {name}";
-                    Console.Error.Write(line.Length > 100 ? line[..100] : line.PadRight(100));
-                }
-            } : null;
+                Interlocked.Exchange(ref lastDraw, now);
+                line.Show($"[{done,5}/{files.Count}] {name}");
+            };
             var k = kernel;
             var ks = kernelSymbols;
             var results = ModuleTree.Check(treeDir, files, k == null ? null : name => JumpLabelCheck.KeyByName(k, ks!, name), release, progress);
-            if (progress != null) Console.Error.Write("\r" + new string(' ', 100) + "\r");
+            line?.Dispose();
             sw.Stop();
             if (json) Json(stdout, kernelCheck, treeDir, results, sw.Elapsed);
             else Text(stdout, kernelCheck, kernelPath, treeDir, release, results, sw.Elapsed, verbose);

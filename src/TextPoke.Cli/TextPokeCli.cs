@@ -65,14 +65,14 @@ public static class TextPokeCli
         var root = new RootCommand(
             "textpoke: verify the self-patching tables of x86-64 Linux kernel images against their machine code, and print what the kernel would print.\n" +
             "Exit codes: 0 clean, 1 findings, 2 bad input or usage, or a table the image has that could not be read.");
-        root.Subcommands.Add(Commands.Check(stdout));
+        root.Subcommands.Add(Commands.Check(stdout, stderr));
         root.Subcommands.Add(Commands.Keys(stdout));
         root.Subcommands.Add(Commands.Sites(stdout));
         root.Subcommands.Add(Commands.Simulate(stdout));
         root.Subcommands.Add(Commands.Fix(stdout));
         root.Subcommands.Add(Commands.Poke(stdout));
         root.Subcommands.Add(Commands.Extract(stdout));
-        root.Subcommands.Add(Commands.Boot(stdout));
+        root.Subcommands.Add(Commands.Boot(stdout, stderr));
         root.Subcommands.Add(Commands.Decode(stdout));
         root.Subcommands.Add(Commands.Demo(stdout));
         return root;
