@@ -91,8 +91,10 @@ var nop = Median(() => Process("dotnet", cli, "--help"));
 
 Console.WriteLine($"| input | textpoke check (CLI) | textpoke check (library, in process) | unavoidable work | ratio CLI / work | ratio library / work |");
 Console.WriteLine($"|---|---|---|---|---|---|");
-Console.WriteLine($"| {Path.GetFileName(vmlinuz)} ({new FileInfo(vmlinuz).Length / 1024} KiB, xz) | {cliZ:F0} ms | {libZ:F0} ms | `xz -dc` of the payload: {xz:F0} ms | {cliZ / xz:F2} | {libZ / xz:F2} |");
-Console.WriteLine($"| extracted ELF ({new FileInfo(elf).Length / 1024 / 1024} MiB) | {cliE:F0} ms | {libE:F0} ms | `cat` of the file: {cat:F0} ms; ReadAllBytes: {read:F0} ms | {cliE / cat:F2} | {libE / read:F2} |");
+Console.WriteLine($"| {Path.GetFileName(vmlinuz)} ({new FileInfo(vmlinuz).Length / 1024} KiB, xz) | {cliZ:F0} ms | {libZ:F0} ms | `xz -dc` of the payload: " +
+    $"{xz:F0} ms | {cliZ / xz:F2} | {libZ / xz:F2} |");
+Console.WriteLine($"| extracted ELF ({new FileInfo(elf).Length / 1024 / 1024} MiB) | {cliE:F0} ms | {libE:F0} ms | `cat` of the file: {cat:F0} ms; " +
+    $"ReadAllBytes: {read:F0} ms | {cliE / cat:F2} | {libE / read:F2} |");
 Console.WriteLine();
 Console.WriteLine($"Median of {runs} runs after one warm-up, page cache warm. CLI start-up alone (`textpoke --help`): {nop:F0} ms.");
 Console.WriteLine();
@@ -110,7 +112,9 @@ void ModulesBenchmark()
         var target = Path.Combine(compressed, Path.GetRelativePath(tree, f)) + ".zst";
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
     }
-    Process("sh", "-c", $"cd '{tree}' && find . -name '*.ko' -print0 | xargs -0 -P {Environment.ProcessorCount} -n 64 sh -c 'for f; do zstd -q -3 \"$f\" -o \"{compressed}/$f.zst\"; done' _");
+    Process("sh", "-c",
+        $"cd '{tree}' && find . -name '*.ko' -print0 | xargs -0 -P {Environment.ProcessorCount} -n 64 sh -c 'for f; do zstd -q -3 \"$f\" -o " +
+        $"\"{compressed}/$f.zst\"; done' _");
     int runsHere = Math.Max(3, runs / 2);
     double MedianN(Func<double> run) { run(); return Enumerable.Range(0, runsHere).Select(_ => run()).Order().ElementAt(runsHere / 2); }
     var read = MedianN(() =>
@@ -125,13 +129,16 @@ void ModulesBenchmark()
     Directory.CreateDirectory(alone);
     File.CreateSymbolicLink(Path.Combine(alone, "modules"), tree);
     var modulesOnly = MedianN(() => Process("dotnet", cli, "check", Path.Combine(alone, "modules")));
-    var unzstd = MedianN(() => Process("sh", "-c", $"find '{compressed}' -name '*.zst' -print0 | xargs -0 -P {Environment.ProcessorCount} -n 64 zstd -q -d -c > /dev/null"));
+    var unzstd = MedianN(() => Process("sh", "-c",
+        $"find '{compressed}' -name '*.zst' -print0 | xargs -0 -P {Environment.ProcessorCount} -n 64 zstd -q -d -c > /dev/null"));
     var checkZ = MedianN(() => Process("dotnet", cli, "check", compressed, "--vmlinux", vmlinuz));
     Console.WriteLine($"| module tree ({files.Count} modules) | textpoke check (CLI, with the vmlinuz) | only the unavoidable work | ratio |");
     Console.WriteLine($"|---|---|---|---|");
-    Console.WriteLine($"| `.ko` as Debian ships them ({bytes / (1024 * 1024)} MiB), modules only | {modulesOnly:F0} ms | read every file (in parallel, in process): {read:F0} ms | {modulesOnly / read:F2} |");
+    Console.WriteLine($"| `.ko` as Debian ships them ({bytes / (1024 * 1024)} MiB), modules only | {modulesOnly:F0} ms | read every file (in parallel, in " +
+        $"process): {read:F0} ms | {modulesOnly / read:F2} |");
     Console.WriteLine($"| the same, with the vmlinuz (keys resolved, vermagic checked) | {check:F0} ms | read every file: {read:F0} ms | {check / read:F2} |");
-    Console.WriteLine($"| the same tree as `.ko.zst` | {checkZ:F0} ms | `zstd -d` of every file (xargs -P {Environment.ProcessorCount}): {unzstd:F0} ms | {checkZ / unzstd:F2} |");
+    Console.WriteLine($"| the same tree as `.ko.zst` | {checkZ:F0} ms | `zstd -d` of every file (xargs -P {Environment.ProcessorCount}): {unzstd:F0} ms | " +
+        $"{checkZ / unzstd:F2} |");
     Console.WriteLine();
     Console.WriteLine($"Median of {runsHere} runs after one warm-up; the check includes decompressing and checking the vmlinuz itself (about 0.7 s of xz).");
     Console.WriteLine();
@@ -181,10 +188,12 @@ void DecodeBenchmark()
         return (Function: f.GetProperty("function").GetString()!, Locations: string.Join(" ", locations));
     }).ToList();
     int same = ours.Zip(peerFrames).Count(z => z.First.Function == z.Second.Function && z.First.Locations == z.Second.Locations);
-    Console.WriteLine($"| decode the Debian crash log ({ours.Count} frames) against its -dbg vmlinux ({new FileInfo(vmlinux).Length / (1024 * 1024)} MiB) | time | speed-up | same file:line as decode_stacktrace.sh |");
+    Console.WriteLine($"| decode the Debian crash log ({ours.Count} frames) against its -dbg vmlinux ({new FileInfo(vmlinux).Length / (1024 * 1024)} MiB) | " +
+        $"time | speed-up | same file:line as decode_stacktrace.sh |");
     Console.WriteLine("|---|---|---|---|");
     Console.WriteLine($"| `scripts/decode_stacktrace.sh vmlinux < log` (nm + addr2line per frame) | {script:F0} ms | 1.0× | — |");
-    Console.WriteLine($"| `textpoke decode log --vmlinux vmlinux` (also explains the jump-label BUG) | {textpoke:F0} ms | {script / textpoke:F1}× | {same} of {ours.Count} frames ({peerFrames.Count} in its output) |");
+    Console.WriteLine($"| `textpoke decode log --vmlinux vmlinux` (also explains the jump-label BUG) | {textpoke:F0} ms | {script / textpoke:F1}× | {same} " +
+        $"of {ours.Count} frames ({peerFrames.Count} in its output) |");
     Console.WriteLine($"| `textpoke decode ... --json` | {textpokeJson:F0} ms | {script / textpokeJson:F1}× | |");
     Console.WriteLine();
     Console.WriteLine($"Median of {runs} runs after one warm-up, page cache warm; textpoke includes .NET start-up.");
@@ -205,10 +214,12 @@ void BootBenchmark()
     var ok = Enumerable.Range(0, runsHere).Select(_ => Timed("dotnet", cli, "boot", original, "--accel", "tcg")).Order().ElementAt(1);
     string initrd = Path.Combine(work, "plain.cpio");
     File.WriteAllBytes(initrd, TextPoke.Boot.Initramfs.Build(TextPoke.Boot.Initramfs.FindBusybox()!, "DONE", []));
-    var plain = Timed("timeout", "30", "qemu-system-x86_64", "-kernel", poked, "-initrd", initrd, "-append", "console=ttyS0", "-nographic", "-m", "1024", "-accel", "tcg");
+    var plain = Timed("timeout", "30", "qemu-system-x86_64", "-kernel", poked, "-initrd", initrd, "-append", "console=ttyS0", "-nographic", "-m", "1024",
+        "-accel", "tcg");
     Console.WriteLine("| time to a verdict (Debian 6.1.0-53, TCG) | textpoke boot | boot-utils behaviour (console not read) |");
     Console.WriteLine("|---|---|---|");
-    Console.WriteLine($"| seed crash (`frontswap_enabled_key` site flipped) | {crash / 1000:F1} s: crashed, decoded and explained | {plain / 1000:F1} s here (the 30 s timeout); 180 s with boot-utils' default `-t 3m`, then only \"timed out\" |");
+    Console.WriteLine($"| seed crash (`frontswap_enabled_key` site flipped) | {crash / 1000:F1} s: crashed, decoded and explained | {plain / 1000:F1} s " +
+        $"here (the 30 s timeout); 180 s with boot-utils' default `-t 3m`, then only \"timed out\" |");
     Console.WriteLine($"| unmodified kernel | {ok / 1000:F1} s: booted (success marker) | exit code of QEMU after poweroff |");
     Console.WriteLine();
     Console.WriteLine($"Median of {runsHere} runs (textpoke, including the KVM probe, building the initramfs and CLI start-up); one run of the plain QEMU.");
@@ -235,7 +246,8 @@ void BoltBenchmark()
     Console.WriteLine("|---|---|---|");
     Console.WriteLine($"| `textpoke check` (14 tables) | {textpoke:F0} ms | every table read and checked, 0 findings |");
     Console.WriteLine($"| `cat` of the file | {read:F0} ms | |");
-    Console.WriteLine($"| `llvm-bolt-19 vmlinux -o out` | {sw.Elapsed.TotalMilliseconds:F0} ms | exit {bolt.ExitCode}; {string.Join("; ", parsed.Select(p => p["BOLT-INFO: ".Length..]))}{(error != null ? $"; then `{error.Trim()}`" : "")} |");
+    Console.WriteLine($"| `llvm-bolt-19 vmlinux -o out` | {sw.Elapsed.TotalMilliseconds:F0} ms | exit {bolt.ExitCode}; " +
+        $"{string.Join("; ", parsed.Select(p => p["BOLT-INFO: ".Length..]))}{(error != null ? $"; then `{error.Trim()}`" : "")} |");
     Console.WriteLine();
     Console.WriteLine($"textpoke: median of {runs} runs after one warm-up; BOLT: one run.");
 }

@@ -19,21 +19,26 @@ static partial class Commands
     public static Command Boot(TextWriter stdout, TextWriter stderr)
     {
         var kernel = new Argument<string>("KERNEL") { Description = "a bzImage/vmlinuz, or an ELF vmlinux with a PVH note (boots fastest under TCG)" };
-        var initrd = new Option<string?>("--initrd") { Description = "your own initramfs instead of the default busybox one (then no success marker is known: give --marker)", HelpName = "FILE" };
+        var initrd = new Option<string?>("--initrd") { Description = "your own initramfs instead of the default busybox one (then no success marker is " +
+            "known: give --marker)", HelpName = "FILE" };
         var append = new Option<string?>("--append") { Description = $"extra kernel command line, after \"{Qemu.DefaultAppend}\"", HelpName = "ARGS" };
         var timeout = new Option<int>("--timeout") { Description = "give up after S seconds", HelpName = "S", DefaultValueFactory = _ => 120 };
-        var silence = new Option<int>("--silence") { Description = "give up when the console says nothing for S seconds", HelpName = "S", DefaultValueFactory = _ => 60 };
+        var silence = new Option<int>("--silence") { Description = "give up when the console says nothing for S seconds", HelpName = "S",
+            DefaultValueFactory = _ => 60 };
         var vmlinux = new Option<string?>("--vmlinux") { Description = "the image to explain a crash with (default: KERNEL itself)", HelpName = "FILE" };
         var log = new Option<string?>("--log") { Description = "write the console log here (default: a file in the temporary directory)", HelpName = "FILE" };
-        var run = new Option<string[]>("--run") { Description = "a shell command for the default initramfs to run before the marker (repeatable), e.g. to enable a static key through debugfs", HelpName = "CMD" };
-        var marker = new Option<string?>("--marker") { Description = "the line that means success (default: a unique marker the default initramfs prints)", HelpName = "TEXT" };
+        var run = new Option<string[]>("--run") { Description = "a shell command for the default initramfs to run before the marker (repeatable), e.g. to " +
+            "enable a static key through debugfs", HelpName = "CMD" };
+        var marker = new Option<string?>("--marker") { Description = "the line that means success (default: a unique marker the default initramfs prints)",
+            HelpName = "TEXT" };
         var repeat = new Option<int>("--repeat") { Description = "boot N times and count the failures", HelpName = "N", DefaultValueFactory = _ => 1 };
         var memory = new Option<int>("--memory", "-m") { Description = "guest memory in MiB", HelpName = "MB", DefaultValueFactory = _ => 1024 };
         var smp = new Option<int>("--smp") { Description = "guest CPUs", HelpName = "N", DefaultValueFactory = _ => 1 };
         var accel = new Option<string>("--accel") { Description = "kvm, tcg, or auto (KVM when it actually works here)", DefaultValueFactory = _ => "auto" };
         var live = new Option<bool>("--live") { Description = "print the console as it comes" };
         var json = JsonOption();
-        var command = new Command("boot", "Boot KERNEL in QEMU, watch its serial console, stop at the first crash or at the success marker, and decode what happened.")
+        var command = new Command("boot",
+            "Boot KERNEL in QEMU, watch its serial console, stop at the first crash or at the success marker, and decode what happened.")
         {
             kernel, initrd, append, timeout, silence, vmlinux, log, run, marker, repeat, memory, smp, accel, live, json,
         };
@@ -51,7 +56,8 @@ static partial class Commands
             IReadOnlyList<BootResult> results;
             try
             {
-                results = session.Run(new ConsoleBootObserver(stdout, stderr, live: result.GetValue(live) && !asJson, progress: !result.GetValue(live) && !asJson), interrupt.Token);
+                results = session.Run(new ConsoleBootObserver(stdout, stderr, live: result.GetValue(live) && !asJson, progress: !result.GetValue(live)
+                    && !asJson), interrupt.Token);
             }
             finally
             {

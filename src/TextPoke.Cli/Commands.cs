@@ -15,7 +15,8 @@ static partial class Commands
 
     internal static Option<string?> SystemMapOption() => new("--system-map")
     {
-        Description = "System.map to take symbols from (checked against the image); by default kallsyms from the image, then .symtab, then a System.map found beside the image",
+        Description = "System.map to take symbols from (checked against the image); by default kallsyms from the image, then .symtab, then a System.map " +
+            "found beside the image",
         HelpName = "FILE",
     };
 
@@ -39,7 +40,8 @@ static partial class Commands
     {
         var image = new Argument<string>("IMAGE")
         {
-            Description = "kernel image (vmlinux, vmlinuz/bzImage, vmlinux.o), a module (.ko, .ko.xz, .ko.zst, .ko.gz), or a module directory such as /lib/modules/VERSION",
+            Description = "kernel image (vmlinux, vmlinuz/bzImage, vmlinux.o), a module (.ko, .ko.xz, .ko.zst, .ko.gz), or a module directory such as " +
+                "/lib/modules/VERSION",
         };
         var map = SystemMapOption();
         var json = JsonOption();
@@ -51,7 +53,8 @@ static partial class Commands
         var vmlinux = VmlinuxOption();
         var modules = new Option<string?>("--modules") { Description = "also check every module below DIR, in parallel", HelpName = "DIR" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "with modules: a summary line for every module, clean ones too" };
-        var command = new Command("check", "Check every self-patching table of IMAGE against its machine code; print the kernel's own message for each broken site.")
+        var command = new Command("check",
+            "Check every self-patching table of IMAGE against its machine code; print the kernel's own message for each broken site.")
         {
             image, map, tables, vmlinux, modules, verbose, json,
         };
@@ -131,7 +134,8 @@ static partial class Commands
         var map = SystemMapOption();
         var json = JsonOption();
         var vmlinux = VmlinuxOption();
-        var command = new Command("keys", "List every static key of IMAGE: name, initial value, number of sites, sites by state.") { image, map, vmlinux, json };
+        var command = new Command("keys", "List every static key of IMAGE: name, initial value, number of sites, sites by state.") { image, map, vmlinux,
+            json };
         command.SetAction(result =>
         {
             var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
@@ -153,10 +157,13 @@ static partial class Commands
         var map = SystemMapOption();
         var json = JsonOption();
         var key = new Option<string?>("--key") { Description = "only sites of this static key", HelpName = "NAME" };
-        var table = new Option<string?>("--table") { Description = $"list the sites of another table instead: {string.Join(", ", SiteTables.All.Where(t => t.Check != null).Select(t => t.Name))}", HelpName = "NAME" };
+        var table = new Option<string?>("--table") { Description = $"list the sites of another table instead: " +
+            $"{string.Join(", ", SiteTables.All.Where(t => t.Check != null).Select(t => t.Name))}", HelpName = "NAME" };
         var function = new Option<string?>("--function") { Description = "only sites inside this function", HelpName = "NAME" };
         var vmlinux = VmlinuxOption();
-        var command = new Command("sites", "List the jump-label sites of IMAGE (address, symbol+off/size, size, NOP/JMP, target, key), or with --table the sites of another table.") { image, map, vmlinux, key, function, table, json };
+        var command = new Command("sites",
+            "List the jump-label sites of IMAGE (address, symbol+off/size, size, NOP/JMP, target, key), or with --table the sites of another table.") { image,
+            map, vmlinux, key, function, table, json };
         command.SetAction(result =>
         {
             var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
@@ -166,7 +173,8 @@ static partial class Commands
                 if (result.GetValue(table) is { } tableName && tableName != JumpLabelCheck.TableName)
                 {
                     var definition = SiteTables.All.FirstOrDefault(t => t.Name == tableName && t.Check != null)
-                        ?? throw new UsageException($"unknown table '{tableName}' (known: jump, {string.Join(", ", SiteTables.All.Where(t => t.Check != null).Select(t => t.Name))})");
+                        ?? throw new UsageException($"unknown table '{tableName}' (known: jump, " +
+                            $"{string.Join(", ", SiteTables.All.Where(t => t.Check != null).Select(t => t.Name))})");
                     var tableReport = SiteTables.Run(definition, new TableContext(img, symbols));
                     if (tableReport.Bounds == null || tableReport.Absent != null && tableReport.Layout == null)
                         throw new ImageFormatException(img.Path, $"{definition.Title}: {tableReport.Absent}");
@@ -198,7 +206,9 @@ static partial class Commands
     public static Command Demo(TextWriter stdout)
     {
         var json = JsonOption();
-        var command = new Command("demo", "Build a tiny image in memory that reproduces the seed crash (ClangBuiltLinux #1731: a JMP left at swap_writepage+0x1c) and check it. Exits 0 when the kernel's line is reproduced.") { json };
+        var command = new Command("demo",
+            "Build a tiny image in memory that reproduces the seed crash (ClangBuiltLinux #1731: a JMP left at swap_writepage+0x1c) and check it. Exits 0 " +
+            "when the kernel's line is reproduced.") { json };
         command.SetAction(result =>
         {
             using var img = SeedDemo.Open();
@@ -208,7 +218,8 @@ static partial class Commands
             else
             {
                 stdout.WriteLine("textpoke demo: the seed of this project, ClangBuiltLinux issue 1731. A Clang ThinLTO kernel crashed at boot with");
-                stdout.WriteLine("  jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60 [(____ptrval____)] (eb 1c 48 89 df != 66 90 0f 1f 00)) size:2 type:1");
+                stdout.WriteLine("  jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60 [(____ptrval____)] (eb 1c 48 89 df != 66 90 0f " +
+                    "1f 00)) size:2 type:1");
                 stdout.WriteLine("  kernel BUG at arch/x86/kernel/jump_label.c:73!");
                 stdout.WriteLine("This demo builds an image with the same bytes in memory and checks it without booting:");
                 stdout.WriteLine();

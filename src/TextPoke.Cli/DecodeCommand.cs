@@ -13,12 +13,16 @@ static partial class Commands
 
     public static Command Decode(TextWriter stdout)
     {
-        var log = new Argument<string>("LOG") { Description = "a kernel console log (dmesg, serial console, CI log); - or nothing reads standard input", DefaultValueFactory = _ => "-" };
-        var vmlinux = new Option<string?>("--vmlinux") { Description = "the kernel image the log came from: frames get file:line and inline chains from its DWARF (an unstripped vmlinux, e.g. Debian's -dbg), and a jump-label BUG is looked up in it (a vmlinuz will do for that)", HelpName = "FILE" };
-        var modules = new Option<string?>("--modules") { Description = "a directory of the kernel's modules (with debug info, e.g. Debian's -dbg /usr/lib/debug/lib/modules/VERSION): frames in modules get file:line too", HelpName = "DIR" };
+        var log = new Argument<string>("LOG") { Description = "a kernel console log (dmesg, serial console, CI log); - or nothing reads standard input",
+            DefaultValueFactory = _ => "-" };
+        var vmlinux = new Option<string?>("--vmlinux") { Description = "the kernel image the log came from: frames get file:line and inline chains from its " +
+            "DWARF (an unstripped vmlinux, e.g. Debian's -dbg), and a jump-label BUG is looked up in it (a vmlinuz will do for that)", HelpName = "FILE" };
+        var modules = new Option<string?>("--modules") { Description = "a directory of the kernel's modules (with debug info, e.g. Debian's -dbg " +
+            "/usr/lib/debug/lib/modules/VERSION): frames in modules get file:line too", HelpName = "DIR" };
         var intel = new Option<bool>("--intel") { Description = "disassemble Code: lines in Intel syntax (default AT&T, like objdump)" };
         var json = JsonOption();
-        var command = new Command("decode", "Find every kernel report in LOG (BUG, Oops, WARNING, KASAN, lockdep, hangs, panic...): title, type, guilty function, " +
+        var command = new Command("decode",
+            "Find every kernel report in LOG (BUG, Oops, WARNING, KASAN, lockdep, hangs, panic...): title, type, guilty function, " +
             "Code: disassembly, call trace, and for a jump-label BUG what the image says about the site. Exit codes: 0 no crash, 1 crash found, 2 bad input.")
         {
             log, vmlinux, modules, intel, json,
@@ -54,8 +58,10 @@ static partial class Commands
                 if (source != null)
                 {
                     stdout.WriteLine(source.HasDwarf
-                        ? $"source   DWARF of {source.VmlinuxPath}{(source.BasePath is { Length: > 0 } b ? $" (paths relative to {b})" : "")}{(modulesDir != null ? $"; modules from {modulesDir}" : "")}"
-                        : $"source   {source.VmlinuxPath} has no DWARF: frames are not resolved to file:line (give the unstripped vmlinux, e.g. from Debian's -dbg package)");
+                        ? $"source   DWARF of {source.VmlinuxPath}{(source.BasePath is { Length: > 0 } b ? $" (paths relative to {b})" : "")}" +
+                            $"{(modulesDir != null ? $"; modules from {modulesDir}" : "")}"
+                        : $"source   {source.VmlinuxPath} has no DWARF: frames are not resolved to file:line (give the unstripped vmlinux, e.g. from " +
+                            $"Debian's -dbg package)");
                     if (kaslr is { } k) stdout.WriteLine($"kaslr    offset 0x{k.Offset:x} ({k.Evidence})");
                 }
                 foreach (var report in reports)
@@ -86,7 +92,8 @@ static partial class Commands
         else
         {
             stream = File.OpenRead(path);
-            if (stream.Length > MaxLogBytes) { stream.Dispose(); throw new ImageFormatException(path, $"too large for a console log ({stream.Length} bytes; the limit is {MaxLogBytes} bytes)"); }
+            if (stream.Length > MaxLogBytes) { stream.Dispose(); throw new ImageFormatException(path,
+                $"too large for a console log ({stream.Length} bytes; the limit is {MaxLogBytes} bytes)"); }
         }
         using (stream)
         {
@@ -102,7 +109,8 @@ static partial class Commands
             {
                 if ((total += n) > MaxLogBytes) throw new ImageFormatException(name, $"too large for a console log (more than {MaxLogBytes} bytes)");
                 int count = decoder.GetChars(chunk, 0, n, chars, 0, flush: false);
-                if (total == n && LooksBinary(chunk.AsSpan(0, n), chars.AsSpan(0, count))) throw new ImageFormatException(name, "binary data, not a console log");
+                if (total == n && LooksBinary(chunk.AsSpan(0, n), chars.AsSpan(0, count))) throw new ImageFormatException(name,
+                    "binary data, not a console log");
                 var text = chars.AsSpan(0, count);
                 for (int nl; (nl = text.IndexOf('\n')) >= 0; text = text[(nl + 1)..])
                 {

@@ -13,7 +13,8 @@ static partial class Commands
         var map = SystemMapOption();
         var output = new Option<string?>("--output", "-o") { Description = "the ELF to write (atomically)", HelpName = "OUT", Required = true };
         var noSymbols = new Option<bool>("--no-symbols") { Description = "write the ELF as it is, without a .symtab" };
-        var command = new Command("extract", "Write the vmlinux ELF inside a bzImage/vmlinuz, with a .symtab built from the image's own kallsyms (for objdump, gdb, nm).")
+        var command = new Command("extract",
+            "Write the vmlinux ELF inside a bzImage/vmlinuz, with a .symtab built from the image's own kallsyms (for objdump, gdb, nm).")
         {
             image, map, output, noSymbols,
         };
@@ -29,7 +30,8 @@ static partial class Commands
                 if (result.GetValue(noSymbols) || symbols.Names.Source == SymbolSource.None)
                 {
                     bytes = img.ElfImage.ToArray();
-                    what = symbols.Names.Source == SymbolSource.None ? "no symbols found to add (no kallsyms, no System.map)" : "no .symtab added (--no-symbols)";
+                    what = symbols.Names.Source == SymbolSource.None ? "no symbols found to add (no kallsyms, no System.map)"
+                        : "no .symtab added (--no-symbols)";
                 }
                 else if (img.Elf.SymbolTableSection != null)
                 {

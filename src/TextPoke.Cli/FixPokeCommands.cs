@@ -9,7 +9,8 @@ namespace TextPoke.Cli;
 
 static partial class Commands
 {
-    static Option<string?> OutputOption() => new("--output", "-o") { Description = "where to write the result (written atomically; never the input)", HelpName = "OUT" };
+    static Option<string?> OutputOption() => new("--output", "-o") { Description = "where to write the result (written atomically; never the input)",
+        HelpName = "OUT" };
     static Option<bool> InPlaceOption() => new("--in-place") { Description = "overwrite IMAGE itself (ELF input only)" };
 
     /// <summary>Resolves -o / --in-place and refuses to write over the input by accident or into a bzImage.</summary>
@@ -36,7 +37,9 @@ static partial class Commands
         var map = SystemMapOption();
         var output = OutputOption();
         var inPlace = InPlaceOption();
-        var command = new Command("fix", "Write a copy of IMAGE in which every jump-label site is in its correct initial state (what objtool should have done). Refuses sites it cannot repair safely.")
+        var command = new Command("fix",
+            "Write a copy of IMAGE in which every jump-label site is in its correct initial state (what objtool should have done). Refuses sites it cannot " +
+            "repair safely.")
         {
             image, map, output, inPlace,
         };
@@ -50,18 +53,21 @@ static partial class Commands
                 foreach (var r in fix.SiteRepairs)
                 {
                     string bytes = r.Before.AsSpan().SequenceEqual(r.After) ? "bytes unchanged" : $"{X86Code.Hex(r.Before)} -> {X86Code.Hex(r.After)}";
-                    stdout.WriteLine($"fixed    {r.Location} [{r.Address:x16}]: {bytes} ({r.Reason}){(r.RelocationNote != null ? $"; {r.RelocationNote}" : "")}");
+                    stdout.WriteLine($"fixed    {r.Location} [{r.Address:x16}]: {bytes} ({r.Reason})" +
+                        (r.RelocationNote != null ? $"; {r.RelocationNote}" : ""));
                 }
                 foreach (var r in fix.Refusals)
                     stdout.WriteLine($"refused  {r.Location ?? (r.Address is { } a ? a.ToString("x16") : "table")} [{r.Rule}]: {r.Reason}");
                 if (fix.Bytes == null)
                 {
-                    stdout.WriteLine(fix.Refusals.Count == 0 ? $"nothing to fix: {img.Path} is clean; nothing written" : "nothing that can be repaired; nothing written");
+                    stdout.WriteLine(fix.Refusals.Count == 0 ? $"nothing to fix: {img.Path} is clean; nothing written"
+                        : "nothing that can be repaired; nothing written");
                     return fix.Refusals.Count == 0 ? ExitCodes.Clean : ExitCodes.Findings;
                 }
                 ImageWriter.WriteAtomically(target, fix.Bytes);
                 int sites = fix.SiteRepairs.Count();
-                stdout.WriteLine($"wrote    {target}: {sites} site{(sites == 1 ? "" : "s")} repaired, re-checked{(fix.Refusals.Count > 0 ? $"; {fix.Refusals.Count} refused" : "")}");
+                stdout.WriteLine($"wrote    {target}: {sites} site{(sites == 1 ? "" : "s")} repaired, " +
+                    $"re-checked{(fix.Refusals.Count > 0 ? $"; {fix.Refusals.Count} refused" : "")}");
                 return fix.Refusals.Count == 0 ? ExitCodes.Clean : ExitCodes.Findings;
             }
         });
@@ -76,10 +82,14 @@ static partial class Commands
         var map = SystemMapOption();
         var output = OutputOption();
         var inPlace = InPlaceOption();
-        var flipSite = new Option<string?>("--flip-jump-site") { Description = "turn the jump-label site at LOCATION into the opposite instruction of the same length", HelpName = "LOCATION" };
-        var flipKey = new Option<string?>("--flip-jump-key") { Description = "turn a site of KEY into the opposite instruction (the seed's fault)", HelpName = "KEY" };
-        var index = new Option<int>("--index") { Description = "with --flip-jump-key: which site, in the kernel's order (by address), from 0", DefaultValueFactory = _ => 0 };
-        var command = new Command("poke", "Write a copy of IMAGE with bytes changed: raw bytes at a location, or a jump-label site flipped (fault injection for testing).")
+        var flipSite = new Option<string?>("--flip-jump-site") { Description = "turn the jump-label site at LOCATION into the opposite instruction of the " +
+            "same length", HelpName = "LOCATION" };
+        var flipKey = new Option<string?>("--flip-jump-key") { Description = "turn a site of KEY into the opposite instruction (the seed's fault)",
+            HelpName = "KEY" };
+        var index = new Option<int>("--index") { Description = "with --flip-jump-key: which site, in the kernel's order (by address), from 0",
+            DefaultValueFactory = _ => 0 };
+        var command = new Command("poke",
+            "Write a copy of IMAGE with bytes changed: raw bytes at a location, or a jump-label site flipped (fault injection for testing).")
         {
             image, location, bytes, map, output, inPlace, flipSite, flipKey, index,
         };
@@ -89,7 +99,8 @@ static partial class Commands
             using (img)
             {
                 var plan = ImageEdits.Plan(img, symbols,
-                    new PokeRequest(result.GetValue(location), result.GetValue(bytes), result.GetValue(flipSite), result.GetValue(flipKey), result.GetValue(index)));
+                    new PokeRequest(result.GetValue(location), result.GetValue(bytes), result.GetValue(flipSite), result.GetValue(flipKey),
+                        result.GetValue(index)));
                 string target = OutputPath(img, result.GetValue(output), result.GetValue(inPlace), stdout);
                 var copy = ImageWriter.PatchedElf(img, [(plan.Address, plan.After)]);
                 ImageWriter.WriteAtomically(target, copy);

@@ -31,7 +31,8 @@ static class JsonOutput
         description = image.Describe(),
         banner = image.Banner,
         module = image.ModuleName,
-        symbols = new { source = symbols.Names.Source.ToString().ToLowerInvariant(), description = symbols.Describe(), count = symbols.Names.Count, notes = symbols.Notes },
+        symbols = new { source = symbols.Names.Source.ToString().ToLowerInvariant(), description = symbols.Describe(), count = symbols.Names.Count,
+            notes = symbols.Notes },
     };
 
     internal static object FindingJson(Finding f) => new
@@ -44,7 +45,8 @@ static class JsonOutput
     };
 
     static object? JumpTableJson(JumpLabelReport? jump) => jump == null ? null
-        : TableJson(JumpLabelCheck.TableName, jump.Status, jump.Bounds, jump.Era?.Name, jump.Era?.Kernels, jump.EraEvidence, jump.Absent, jump.Stats, jump.Findings);
+        : TableJson(JumpLabelCheck.TableName, jump.Status, jump.Bounds, jump.Era?.Name, jump.Era?.Kernels, jump.EraEvidence, jump.Absent, jump.Stats,
+            jump.Findings);
 
     static object TableJson(TableReport t) => TableJson(t.Name, t.Status, t.Bounds, t.Layout, null, t.Evidence, t.Absent,
         t.Absent != null ? null : new Dictionary<string, int>(t.Counts) { ["entries"] = t.Entries, ["findings"] = t.Findings.Count }, t.Findings);
@@ -123,7 +125,8 @@ static class JsonOutput
         o.WriteLine(JsonSerializer.Serialize(doc, Options));
     }
 
-    public static void BootSimulation(TextWriter o, KernelImage image, ImageSymbols symbols, CpuModel cpu, CpuFeatureNames names, BootPatcher boot, string? emit)
+    public static void BootSimulation(TextWriter o, KernelImage image, ImageSymbols symbols, CpuModel cpu, CpuFeatureNames names, BootPatcher boot,
+        string? emit)
     {
         var doc = new
         {
@@ -134,10 +137,12 @@ static class JsonOutput
             steps = boot.Steps.Select(s => new { name = s.Name, function = s.Function, sites = s.Sites, rewritten = s.Changed, skipped = s.Skipped }),
             events = boot.Events.Select(e => new
             {
-                kind = e.Kind.ToString().ToLowerInvariant(), step = e.Step, address = e.Address == 0 ? null : Hex(e.Address), location = e.Location.Length == 0 ? null : e.Location,
+                kind = e.Kind.ToString().ToLowerInvariant(), step = e.Step, address = e.Address == 0 ? null : Hex(e.Address), location = e.Location.Length == 0
+                    ? null : e.Location,
                 lines = e.KernelLines, explanation = e.Explanation,
             }),
-            patches = boot.Patches.Select(p => new { step = p.Step, address = Hex(p.Address), location = symbols.Names.FormatPS(p.Address), old = X86Code.Hex(p.Old), @new = X86Code.Hex(p.New), key = p.Key }),
+            patches = boot.Patches.Select(p => new { step = p.Step, address = Hex(p.Address), location = symbols.Names.FormatPS(p.Address),
+                old = X86Code.Hex(p.Old), @new = X86Code.Hex(p.New), key = p.Key }),
             bugs = boot.Bugs,
             warnings = boot.Warnings,
             halted = boot.Halted,
@@ -146,7 +151,8 @@ static class JsonOutput
         o.WriteLine(JsonSerializer.Serialize(doc, Options));
     }
 
-    public static void Simulation(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelCore core, string scenario, Dictionary<ulong, List<KeyUser>> users)
+    public static void Simulation(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelCore core, string scenario, Dictionary<ulong,
+        List<KeyUser>> users)
     {
         var doc = new
         {
@@ -189,7 +195,8 @@ static class JsonOutput
             sites = sites.Select(s => new
             {
                 address = Hex(s.Address), location = symbols.Names.FormatPS(s.Address, image.ModuleName), state = s.State,
-                target = s.Target is { } t ? Hex(t) : null, targetLocation = s.Target is { } t2 ? symbols.Names.FormatPS(t2, image.ModuleName) : null, note = s.Note,
+                target = s.Target is { } t ? Hex(t) : null, targetLocation = s.Target is { } t2 ? symbols.Names.FormatPS(t2, image.ModuleName) : null,
+                    note = s.Note,
             }),
         };
         o.WriteLine(JsonSerializer.Serialize(doc, Options));

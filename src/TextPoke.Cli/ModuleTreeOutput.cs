@@ -9,7 +9,8 @@ namespace TextPoke.Cli;
 /// <summary>check over a kernel and its module tree: the kernel's report, then modules grouped, then totals.</summary>
 static class ModuleTreeOutput
 {
-    public static int Run(TextWriter stdout, TextWriter stderr, string? kernelPath, string treeDir, string? systemMap, IReadOnlyCollection<string>? tables, bool json, bool verbose)
+    public static int Run(TextWriter stdout, TextWriter stderr, string? kernelPath, string treeDir, string? systemMap, IReadOnlyCollection<string>? tables,
+        bool json, bool verbose)
     {
         if (!Directory.Exists(treeDir)) throw new ImageFormatException(treeDir, "not a directory");
         KernelImage? kernel = null;
@@ -23,7 +24,8 @@ static class ModuleTreeOutput
                 kernelCheck = CheckRunner.Run(kernel, kernelSymbols, tables);
             }
             string? release = ModuleCheck.ReleaseOf(kernel?.Banner)
-                ?? (Regex.IsMatch(Path.GetFileName(Path.GetFullPath(treeDir).TrimEnd('/')), @"^\d+\.\d+") ? Path.GetFileName(Path.GetFullPath(treeDir).TrimEnd('/')) : null);
+                ?? (Regex.IsMatch(Path.GetFileName(Path.GetFullPath(treeDir).TrimEnd('/')), @"^\d+\.\d+")
+                    ? Path.GetFileName(Path.GetFullPath(treeDir).TrimEnd('/')) : null);
             var files = ModuleTree.Find(treeDir);
             var sw = System.Diagnostics.Stopwatch.StartNew();
             long lastDraw = 0;
@@ -53,14 +55,16 @@ static class ModuleTreeOutput
         }
     }
 
-    static void Text(TextWriter o, CheckResult? kernel, string? kernelPath, string treeDir, string? release, List<ModuleResult> results, TimeSpan elapsed, bool verbose)
+    static void Text(TextWriter o, CheckResult? kernel, string? kernelPath, string treeDir, string? release, List<ModuleResult> results, TimeSpan elapsed,
+        bool verbose)
     {
         if (kernel != null)
         {
             TextOutput.Check(o, kernel);
             o.WriteLine();
         }
-        else o.WriteLine($"note     no kernel image for {treeDir} (give --vmlinux FILE): keys defined in vmlinux are not judged, vermagic is {(release == null ? "not checked" : $"checked against {release}")}");
+        else o.WriteLine($"note     no kernel image for {treeDir} (give --vmlinux FILE): keys defined in vmlinux are not judged, vermagic is " +
+            $"{(release == null ? "not checked" : $"checked against {release}")}");
         o.WriteLine($"modules  {treeDir}: {results.Count} modules{(release != null ? $", release {release}" : "")}, checked in {elapsed.TotalSeconds:F1} s");
         foreach (var r in results)
         {
@@ -79,13 +83,18 @@ static class ModuleTreeOutput
         o.WriteLine();
         o.WriteLine("modules summary");
         foreach (var r in results.Where(r => verbose || !r.Clean))
-            o.WriteLine($"  {r.RelativePath}: {(r.Error != null ? "error" : $"{r.Jump?.Stats?.Entries ?? 0} jump entries, {r.Findings.Count} finding{(r.Findings.Count == 1 ? "" : "s")}")}");
-        int clean = results.Count(r => r.Clean), withFindings = results.Count(r => r.Error == null && r.Findings.Count > 0), errors = results.Count(r => r.Error != null);
+            o.WriteLine($"  {r.RelativePath}: " +
+                (r.Error != null ? "error" : $"{r.Jump?.Stats?.Entries ?? 0} jump entries, {r.Findings.Count} finding{(r.Findings.Count == 1 ? "" : "s")}"));
+        int clean = results.Count(r => r.Clean), withFindings = results.Count(r => r.Error == null && r.Findings.Count > 0), errors = results.Count(r =>
+            r.Error != null);
         int findingCount = results.Sum(r => r.Findings.Count), entries = results.Sum(r => r.Jump?.Stats?.Entries ?? 0);
-        o.WriteLine($"  total: {results.Count} modules: {clean} clean, {withFindings} with findings ({findingCount} findings), {errors} error{(errors == 1 ? "" : "s")}; {entries} jump entries in modules");
+        o.WriteLine($"  total: {results.Count} modules: {clean} clean, {withFindings} with findings ({findingCount} findings), {errors} " +
+            $"error{(errors == 1 ? "" : "s")}; {entries} jump entries in modules");
         int kernelFindings = kernel?.Findings.Count() ?? 0;
-        o.WriteLine(findingCount + kernelFindings == 0 && errors == 0 ? (kernel is { Verdict: CheckVerdict.NotChecked } ? TextOutput.ResultLine(kernel) : "result: clean, 0 findings")
-            : $"result: {kernelFindings + findingCount} finding{(kernelFindings + findingCount == 1 ? "" : "s")} ({kernelFindings} in the kernel, {findingCount} in modules){(errors > 0 ? $", {errors} module{(errors == 1 ? "" : "s")} could not be checked" : "")}");
+        o.WriteLine(findingCount + kernelFindings == 0 && errors == 0 ? (kernel is { Verdict: CheckVerdict.NotChecked } ? TextOutput.ResultLine(kernel)
+            : "result: clean, 0 findings")
+            : $"result: {kernelFindings + findingCount} finding{(kernelFindings + findingCount == 1 ? "" : "s")} ({kernelFindings} in the kernel, " +
+                $"{findingCount} in modules){(errors > 0 ? $", {errors} module{(errors == 1 ? "" : "s")} could not be checked" : "")}");
     }
 
     static void Json(TextWriter o, CheckResult? kernel, string treeDir, List<ModuleResult> results, TimeSpan elapsed)

@@ -79,7 +79,8 @@ static class ReportOutput
     internal static void Text(TextWriter o, CrashReport report, IReadOnlyList<string> explanation, CodeDisassembly.Syntax syntax, int maxFrames = int.MaxValue,
         Symbolizer? source = null, string topic = "jump label")
     {
-        o.WriteLine($"report   {report.Title}  [{report.Type}{(report.Panicked ? ", panicked" : "")}{(report.Corrupted ? $", corrupted: {report.CorruptedReason}" : "")}]");
+        o.WriteLine($"report   {report.Title}  [{report.Type}{(report.Panicked ? ", panicked" : "")}" +
+            $"{(report.Corrupted ? $", corrupted: {report.CorruptedReason}" : "")}]");
         o.WriteLine($"         log lines {report.StartLine + 1}-{report.EndLine + 1}{(report.Frame != null ? $", guilty function {report.Frame}" : "")}");
         if (report.Cpu != null) o.WriteLine($"         CPU {report.Cpu}, PID {report.Pid}, Comm {report.Comm}, kernel {report.KernelVersion}");
         if (report.Rip != null)
@@ -160,11 +161,13 @@ static class ReportOutput
             var first = r?.Innermost;
             return new
             {
-                function = f.Function, demangled = RustDemangler.Demangle(f.Function), offset = f.Offset, size = f.Size, module = f.Module, reliable = f.Reliable,
+                function = f.Function, demangled = RustDemangler.Demangle(f.Function), offset = f.Offset, size = f.Size, module = f.Module,
+                    reliable = f.Reliable,
                 address = f.Address is { } a ? $"0x{a:x16}" : null,
                 imageAddress = r is { } resolved ? $"0x{resolved.Address:x16}" : null,
                 file = first?.File, line = first?.File == null ? null : (int?)first.Line, sourceFunction = first?.Function,
-                inlinedBy = r == null || first?.File == null ? null : r.Chain.Skip(1).Select(l => new { function = l.Function, file = l.File, line = l.Line }).ToList(),
+                inlinedBy = r == null || first?.File == null ? null : r.Chain.Skip(1).Select(l => new { function = l.Function, file = l.File,
+                    line = l.Line }).ToList(),
                 sizeProblem = r?.Problem,
             };
         }),

@@ -16,17 +16,25 @@ static partial class Commands
         var map = SystemMapOption();
         var json = JsonOption();
         var flipAll = new Option<bool>("--flip-all") { Description = "move every key away from its initial state, one at a time, then back (the default)" };
-        var enable = new Option<string[]>("--enable") { Description = "static_key_enable(KEY) (repeatable; applied in order with --disable)", HelpName = "KEY", AllowMultipleArgumentsPerToken = false };
+        var enable = new Option<string[]>("--enable") { Description = "static_key_enable(KEY) (repeatable; applied in order with --disable)", HelpName = "KEY",
+            AllowMultipleArgumentsPerToken = false };
         var disable = new Option<string[]>("--disable") { Description = "static_key_disable(KEY) (repeatable)", HelpName = "KEY" };
-        var script = new Option<string?>("--script") { Description = "operations, one per line: enable|disable|inc|dec KEY, load MODULE, boot-done; '#' comments", HelpName = "FILE" };
+        var script = new Option<string?>("--script") { Description = "operations, one per line: enable|disable|inc|dec KEY, load MODULE, boot-done; '#' " +
+            "comments", HelpName = "FILE" };
         var keepGoing = new Option<bool>("--keep-going") { Description = "record a BUG and go on (the real kernel stops at the first)" };
-        var running = new Option<bool>("--after-boot") { Description = "simulate after boot (SYSTEM_RUNNING: init text is freed and skipped); default: during initcalls" };
+        var running = new Option<bool>("--after-boot") { Description = "simulate after boot (SYSTEM_RUNNING: init text is freed and skipped); default: " +
+            "during initcalls" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "also print every site the emulated kernel patches" };
-        var boot = new Option<bool>("--boot") { Description = "instead of jump labels, run the boot-time patching (static_call_init, ftrace_init, paravirt, retpolines, returns, alternatives, seal_endbr, SMP locks) for the CPU given by --cpu" };
-        var cpu = new Option<string?>("--cpu") { Description = "with --boot: the CPU's features, comma-separated: presets qemu64 (default; measured) or host (this machine's /proc/cpuinfo), X86_FEATURE_/X86_BUG_ names, cpuinfo names or W*32+B; -NAME removes one", HelpName = "FEATURES" };
+        var boot = new Option<bool>("--boot") { Description = "instead of jump labels, run the boot-time patching (static_call_init, ftrace_init, paravirt, " +
+            "retpolines, returns, alternatives, seal_endbr, SMP locks) for the CPU given by --cpu" };
+        var cpu = new Option<string?>("--cpu") { Description = "with --boot: the CPU's features, comma-separated: presets qemu64 (default; measured) or " +
+            "host (this machine's /proc/cpuinfo), X86_FEATURE_/X86_BUG_ names, cpuinfo names or W*32+B; -NAME removes one", HelpName = "FEATURES" };
         var up = new Option<bool>("--up") { Description = "with --boot: a one-CPU boot (nosmp/maxcpus=1), which switches .smp_locks LOCK prefixes to DS" };
-        var emit = new Option<string?>("--emit") { Description = "with --boot: write the patched vmlinux (ELF) to OUT, atomically, for objdump or a diff", HelpName = "OUT" };
-        var command = new Command("simulate", "Run the kernel's jump-label machinery (kernel/jump_label.c, arch/x86/kernel/jump_label.c) on IMAGE and print what the kernel would print; with --boot, run its boot-time self-patching for a CPU instead.")
+        var emit = new Option<string?>("--emit") { Description = "with --boot: write the patched vmlinux (ELF) to OUT, atomically, for objdump or a diff",
+            HelpName = "OUT" };
+        var command = new Command("simulate",
+            "Run the kernel's jump-label machinery (kernel/jump_label.c, arch/x86/kernel/jump_label.c) on IMAGE and print what the kernel would print; with " +
+            "--boot, run its boot-time self-patching for a CPU instead.")
         {
             image, map, flipAll, enable, disable, script, keepGoing, running, verbose, json, boot, cpu, up, emit,
         };
@@ -35,8 +43,10 @@ static partial class Commands
             bool bootMode = result.GetValue(boot);
             if (!bootMode && (result.GetValue(cpu) != null || result.GetValue(up) || result.GetValue(emit) != null))
                 throw new UsageException("--cpu, --up and --emit go with --boot");
-            if (bootMode && (result.GetValue(enable)?.Length > 0 || result.GetValue(disable)?.Length > 0 || result.GetValue(script) != null || result.GetValue(flipAll) || result.GetValue(running)))
-                throw new UsageException("--boot simulates the boot-time patching; --enable, --disable, --script, --flip-all and --after-boot belong to the jump-label simulation");
+            if (bootMode && (result.GetValue(enable)?.Length > 0 || result.GetValue(disable)?.Length > 0 || result.GetValue(script) != null
+                || result.GetValue(flipAll) || result.GetValue(running)))
+                throw new UsageException("--boot simulates the boot-time patching; --enable, --disable, --script, --flip-all and --after-boot belong to the " +
+                    "jump-label simulation");
             var (img, symbols) = Load(result.GetValue(image)!, result.GetValue(map));
             if (bootMode)
             {
@@ -45,7 +55,8 @@ static partial class Commands
             }
             using (img)
             {
-                var request = new ScenarioRequest(result.GetValue(script), OrderedKeyOptions(result, result.GetValue(enable) ?? [], result.GetValue(disable) ?? []).ToList(),
+                var request = new ScenarioRequest(result.GetValue(script), OrderedKeyOptions(result, result.GetValue(enable) ?? [], result.GetValue(disable)
+                    ?? []).ToList(),
                     result.GetValue(flipAll), result.GetValue(keepGoing), result.GetValue(running));
                 using var run = JumpLabelScenario.Run(img, symbols, request);
                 if (result.GetValue(json)) JsonOutput.Simulation(stdout, img, symbols, run.Core, run.Scenario, run.Users);
@@ -56,7 +67,8 @@ static partial class Commands
         return command;
     }
 
-    static int SimulateBoot(TextWriter stdout, KernelImage img, ImageSymbols symbols, string cpuSpec, bool up, bool keepGoing, string? emit, bool json, bool verbose)
+    static int SimulateBoot(TextWriter stdout, KernelImage img, ImageSymbols symbols, string cpuSpec, bool up, bool keepGoing, string? emit, bool json,
+        bool verbose)
     {
         var names = CpuFeatureNames.Load(img, symbols);
         CpuModel model;

@@ -28,7 +28,8 @@ static class TextOutput
         {
             o.WriteLine();
             if (jump.Bounds != null)
-                o.WriteLine($"__jump_table  [{jump.Bounds.Start:x16}, {jump.Bounds.Stop:x16}) {jump.Bounds.Length} bytes in {jump.Bounds.Section?.Name ?? "no section"}, bounds from {jump.Bounds.How}");
+                o.WriteLine($"__jump_table  [{jump.Bounds.Start:x16}, {jump.Bounds.Stop:x16}) {jump.Bounds.Length} bytes in " +
+                    $"{jump.Bounds.Section?.Name ?? "no section"}, bounds from {jump.Bounds.How}");
             if (jump.Era != null)
                 o.WriteLine($"  layout      {jump.Era.Name} ({jump.Era.Kernels}): {jump.EraEvidence}");
             if (jump.Absent != null)
@@ -70,14 +71,16 @@ static class TextOutput
         string name = t.Name.PadRight(15);
         if (t.Absent != null) return $"{name} {t.Title}: {t.Absent}";
         string counts = string.Join(", ", t.Counts.Where(c => c.Key != "entries").Select(c => $"{c.Value} {c.Key}"));
-        return $"{name} {t.Title}: {t.Entries} entries ({t.Layout}){(counts.Length > 0 ? $": {counts}" : "")}; {t.Findings.Count} finding{(t.Findings.Count == 1 ? "" : "s")}";
+        return $"{name} {t.Title}: {t.Entries} entries ({t.Layout}){(counts.Length > 0 ? $": {counts}" : "")}; {t.Findings.Count} " +
+            $"finding{(t.Findings.Count == 1 ? "" : "s")}";
     }
 
     static string JumpSummary(JumpLabelReport jump)
     {
         if (jump.Stats == null) return $"{"jump",-15} __jump_table: not checked: {jump.Absent}";
         var s = jump.Stats;
-        return $"{"jump",-15} __jump_table: {s.Entries} entries, {s.Keys} keys: {s.Nop} NOP, {s.Jump} JMP, {s.Other} other; {s.TwoByte} 2-byte, {s.FiveByte} 5-byte; " +
+        return $"{"jump",-15} __jump_table: {s.Entries} entries, {s.Keys} keys: {s.Nop} NOP, {s.Jump} JMP, {s.Other} other; {s.TwoByte} 2-byte, " +
+            $"{s.FiveByte} 5-byte; " +
                $"{s.InitText} in init text; {s.NopMarked} with objtool's NOP mark; {s.Findings} finding{(s.Findings == 1 ? "" : "s")}";
     }
 
@@ -113,11 +116,13 @@ static class TextOutput
         if (report.Absent != null && report.Keys.Length == 0) { o.WriteLine($"no jump table: {report.Absent}"); return; }
         o.WriteLine();
         int nameWidth = Math.Max(4, report.Keys.Select(k => k.Name.Length).DefaultIfEmpty(4).Max());
-        o.WriteLine($"{"KEY".PadRight(nameWidth)}  {"ADDRESS",-16}  {"INITIAL",-7}  {"SECTION",-20}  {"SITES",5}  {"NOP",5}  {"JMP",5}  {"OTHER",5}  {"BROKEN",6}");
+        o.WriteLine($"{"KEY".PadRight(nameWidth)}  {"ADDRESS",-16}  {"INITIAL",-7}  {"SECTION",-20}  {"SITES",5}  {"NOP",5}  {"JMP",5}  {"OTHER",5}  " +
+            $"{"BROKEN",6}");
         foreach (var k in report.Keys.OrderBy(k => k.Name, StringComparer.Ordinal))
         {
             string initial = k.InitialValue switch { true => "on", false => "off", null => k.External ? "extern" : "?" };
-            o.WriteLine($"{k.Name.PadRight(nameWidth)}  {(k.Address == 0 ? "" : k.Address.ToString("x16")),-16}  {initial,-7}  {k.Section ?? "-",-20}  {k.Sites,5}  {k.NopSites,5}  {k.JumpSites,5}  {k.OtherSites,5}  {k.BrokenSites,6}");
+            o.WriteLine($"{k.Name.PadRight(nameWidth)}  {(k.Address == 0 ? "" : k.Address.ToString("x16")),-16}  {initial,-7}  {k.Section ?? "-",-20}  " +
+                $"{k.Sites,5}  {k.NopSites,5}  {k.JumpSites,5}  {k.OtherSites,5}  {k.BrokenSites,6}");
         }
         o.WriteLine();
         o.WriteLine($"{report.Keys.Length} keys, {report.Sites.Length} sites, {report.Findings.Count} findings");
@@ -127,7 +132,8 @@ static class TextOutput
     {
         Header(o, image, symbols);
         o.WriteLine();
-        var rows = sites.Select(s => (Site: s, Where: symbols.Names.FormatPS(s.Entry.Code, image.ModuleName), Target: symbols.Names.FormatPS(s.Entry.Target, image.ModuleName))).ToList();
+        var rows = sites.Select(s => (Site: s, Where: symbols.Names.FormatPS(s.Entry.Code, image.ModuleName), Target: symbols.Names.FormatPS(s.Entry.Target,
+            image.ModuleName))).ToList();
         int w = Math.Max(8, rows.Select(r => r.Where.Length).DefaultIfEmpty(8).Max());
         int t = Math.Max(6, rows.Select(r => r.Target.Length).DefaultIfEmpty(6).Max());
         o.WriteLine($"{"ADDRESS",-16}  {"LOCATION".PadRight(w)}  SIZE  {"STATE",-5}  {"EXPECT",-6}  {"TARGET".PadRight(t)}  KEY");
@@ -137,25 +143,31 @@ static class TextOutput
             string expect = s.ExpectJump switch { true => "JMP", false => "NOP", null => "?" };
             var key = report.Keys[s.KeyIndex];
             string flags = (s.Entry.Branch ? " likely" : "") + (s.InitText ? " init" : "");
-            o.WriteLine($"{s.Entry.Code:x16}  {where.PadRight(w)}  {(s.Size == 0 ? "?" : s.Size.ToString()),4}  {state,-5}  {expect,-6}  {target.PadRight(t)}  {key.Name}{flags}");
+            o.WriteLine($"{s.Entry.Code:x16}  {where.PadRight(w)}  {(s.Size == 0 ? "?" : s.Size.ToString()),4}  {state,-5}  {expect,-6}  " +
+                $"{target.PadRight(t)}  {key.Name}{flags}");
         }
         o.WriteLine();
         o.WriteLine($"{sites.Count} of {report.Sites.Length} sites");
     }
 
-    public static void BootSimulation(TextWriter o, KernelImage image, ImageSymbols symbols, CpuModel cpu, CpuFeatureNames names, BootPatcher boot, string? emit, bool verbose)
+    public static void BootSimulation(TextWriter o, KernelImage image, ImageSymbols symbols, CpuModel cpu, CpuFeatureNames names, BootPatcher boot,
+        string? emit, bool verbose)
     {
         Header(o, image, symbols);
-        var shown = cpu.Features.Order().Select(b => names.Shown(b) ?? names.Name(b).Replace("X86_FEATURE_", "").Replace("X86_BUG_", "bug:").ToLowerInvariant()).ToList();
-        o.WriteLine($"cpu      {cpu.Description}{(cpu.Uniprocessor ? ", one CPU" : "")}: {cpu.Features.Count} features ({string.Join(" ", shown.Take(24))}{(shown.Count > 24 ? " ..." : "")})");
+        var shown = cpu.Features.Order().Select(b => names.Shown(b) ?? names.Name(b).Replace("X86_FEATURE_", "").Replace("X86_BUG_",
+            "bug:").ToLowerInvariant()).ToList();
+        o.WriteLine($"cpu      {cpu.Description}{(cpu.Uniprocessor ? ", one CPU" : "")}: {cpu.Features.Count} features " +
+            $"({string.Join(" ", shown.Take(24))}{(shown.Count > 24 ? " ..." : "")})");
         o.WriteLine($"era      {boot.Era ?? "no .altinstructions"}; NOPs {boot.NopSet}; feature names from {names.Source}");
         foreach (var step in boot.Steps)
         {
-            string what = step.Skipped != null ? (step.Sites > 0 ? $"{step.Sites} sites, " : "") + step.Skipped : $"{step.Sites} sites, {step.Changed} rewritten";
+            string what = step.Skipped != null ? (step.Sites > 0 ? $"{step.Sites} sites, " : "") + step.Skipped
+                : $"{step.Sites} sites, {step.Changed} rewritten";
             o.WriteLine($"{step.Name,-13} {step.Function + "()",-27} {what}");
             if (verbose)
                 foreach (var p in boot.Patches.Where(p => p.Step == step.Name))
-                    o.WriteLine($"  {symbols.Names.FormatPS(p.Address),-48} {X86Code.Hex(p.Old)} -> {X86Code.Hex(p.New)}{(p.Key != null ? $"  ({p.Key})" : "")}");
+                    o.WriteLine($"  {symbols.Names.FormatPS(p.Address),-48} {X86Code.Hex(p.Old)} -> {X86Code.Hex(p.New)}" +
+                        (p.Key != null ? $"  ({p.Key})" : ""));
         }
         foreach (var e in boot.Events)
         {
@@ -172,14 +184,18 @@ static class TextOutput
             (boot.Halted ? "; the emulated boot stopped at the first BUG, as the real one does (--keep-going to continue)" : ""));
     }
 
-    public static void Simulation(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelCore core, string scenario, Dictionary<ulong, List<KeyUser>> users, bool verbose)
+    public static void Simulation(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelCore core, string scenario, Dictionary<ulong,
+        List<KeyUser>> users, bool verbose)
     {
         Header(o, image, symbols);
         var report = core.Vmlinux.Report;
-        o.WriteLine($"emulate  {report.Era!.Name} patcher ({report.Era.Kernels}); kernel/jump_label.c refcounting of {(core.ModernRefcount ? "v6.10+ (static_key_dec_not_one, also in 6.1.y/6.6.y)" : "v4.20..v6.9")}; " +
-                    $"{(core.State == SystemState.Running ? "SYSTEM_RUNNING (after boot)" : "SYSTEM_SCHEDULING (initcalls)")}; {report.Sites.Length} entries, {report.Keys.Length} keys");
+        o.WriteLine($"emulate  {report.Era!.Name} patcher ({report.Era.Kernels}); kernel/jump_label.c refcounting of " +
+            $"{(core.ModernRefcount ? "v6.10+ (static_key_dec_not_one, also in 6.1.y/6.6.y)" : "v4.20..v6.9")}; " +
+                    $"{(core.State == SystemState.Running ? "SYSTEM_RUNNING (after boot)" : "SYSTEM_SCHEDULING (initcalls)")}; {report.Sites.Length} " +
+                        $"entries, {report.Keys.Length} keys");
         o.WriteLine($"scenario {scenario}");
-        if (core.Vmlinux.Bugs == null) o.WriteLine("note     no __bug_table in the image: BUG/WARN lines use the line numbers of Debian's 6.1.y source and no RIP");
+        if (core.Vmlinux.Bugs == null) o.WriteLine("note     no __bug_table in the image: BUG/WARN lines use the line numbers of Debian's 6.1.y source and " +
+            "no RIP");
         foreach (var e in core.Events)
         {
             switch (e.Kind)
@@ -223,7 +239,8 @@ static class TextOutput
             {
                 string what = u.Operation != null ? $"{u.Operation}(&{keyName})" : "takes its address";
                 string boot = u.RunsAtBoot ? "runs at boot" : "runs on demand";
-                string callers = u.Callers.Count == 0 ? "no direct callers" : "called from " + string.Join(", ", u.Callers.Take(6).Select(c => c.Function + (c.InitText ? " (init)" : ""))) + (u.Callers.Count > 6 ? ", ..." : "");
+                string callers = u.Callers.Count == 0 ? "no direct callers" : "called from " + string.Join(", ", u.Callers.Take(6).Select(c => c.Function
+                    + (c.InitText ? " (init)" : ""))) + (u.Callers.Count > 6 ? ", ..." : "");
                 o.WriteLine($"  {u.Location,-40} {what}; {callers}; {boot}");
             }
         }

@@ -58,7 +58,8 @@ public static class BootRunner
         try { process = Process.Start(psi) ?? throw new InvalidOperationException("no process"); }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
         {
-            return new BootResult(BootOutcome.QemuFailed, $"{request.Qemu.Binary} cannot be started: {e.Message}", clock.Elapsed, [], [], null, "", command, request.LogPath);
+            return new BootResult(BootOutcome.QemuFailed, $"{request.Qemu.Binary} cannot be started: {e.Message}", clock.Elapsed, [], [], null, "", command,
+                request.LogPath);
         }
         Running[process.Id] = process;
         using var log = new StreamWriter(request.LogPath, append: false) { AutoFlush = true };
@@ -81,7 +82,8 @@ public static class BootRunner
                 var now = clock.Elapsed;
                 if (stopAt is { } s && now >= s) break;
                 if (now >= request.Timeout) { forced = BootOutcome.TimedOut; reason = $"no verdict within {request.Timeout.TotalSeconds:0} s"; break; }
-                if (now - lastOutput >= request.Silence && !marker && !crash) { forced = BootOutcome.TimedOut; reason = $"silent for {request.Silence.TotalSeconds:0} s"; break; }
+                if (now - lastOutput >= request.Silence && !marker
+                    && !crash) { forced = BootOutcome.TimedOut; reason = $"silent for {request.Silence.TotalSeconds:0} s"; break; }
                 if (!queue.TryTake(out var line, 100, CancellationToken.None)) continue;
                 if (line == null) { ended = true; break; } // QEMU closed its stdout: it exited
                 lastOutput = clock.Elapsed;
@@ -99,7 +101,8 @@ public static class BootRunner
                     crash = true;
                     stopAt = clock.Elapsed + CrashGrace + CrashGrace;
                 }
-                if (crash && (text.StartsWith("---[ end trace", StringComparison.Ordinal) || text.StartsWith("Kernel panic - not syncing", StringComparison.Ordinal)
+                if (crash && (text.StartsWith("---[ end trace", StringComparison.Ordinal) || text.StartsWith("Kernel panic - not syncing",
+                    StringComparison.Ordinal)
                     || text.StartsWith("---[ end Kernel panic", StringComparison.Ordinal)))
                     stopAt = clock.Elapsed + CrashGrace;
             }
@@ -126,13 +129,15 @@ public static class BootRunner
         text.StartsWith("Kernel panic - not syncing", StringComparison.Ordinal) ||
         ConsoleLog.Rules.Any(r => r.Type is not ("WARNING" or "LOCKDEP") && r.Header.IsMatch(text));
 
-    static BootOutcome Classify(bool marker, List<CrashReport> reports, List<string> lines, bool ended, int exit, string error, BootOutcome? forced, ref string reason, BootRequest request)
+    static BootOutcome Classify(bool marker, List<CrashReport> reports, List<string> lines, bool ended, int exit, string error, BootOutcome? forced,
+        ref string reason, BootRequest request)
     {
         var fatal = reports.FirstOrDefault(r => r.Type is not ("WARNING" or "LOCKDEP" or "PANIC"));
         if (fatal != null) { reason = fatal.Title; return BootOutcome.Crashed; }
         var panic = reports.FirstOrDefault(r => r.Type == "PANIC");
         if (panic != null) { reason = panic.Title; return BootOutcome.Panicked; }
-        if (marker) { reason = reports.Count > 0 ? $"booted, with {reports.Count} warning report{(reports.Count == 1 ? "" : "s")}" : "reached the success marker"; return BootOutcome.Booted; }
+        if (marker) { reason = reports.Count > 0 ? $"booted, with {reports.Count} warning report{(reports.Count == 1 ? "" : "s")}"
+            : "reached the success marker"; return BootOutcome.Booted; }
         if (forced is { } f) return f;
         if (lines.Count == 0 || exit != 0)
         {

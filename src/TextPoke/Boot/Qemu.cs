@@ -4,12 +4,14 @@ using TextPoke.Images;
 namespace TextPoke.Boot;
 
 /// <summary>How to run QEMU for one boot.</summary>
-public sealed record QemuOptions(string Kernel, string Initrd, string Append, int MemoryMb = 1024, int Cpus = 1, string Accelerator = "tcg", string Binary = "qemu-system-x86_64");
+public sealed record QemuOptions(string Kernel, string Initrd, string Append, int MemoryMb = 1024, int Cpus = 1, string Accelerator = "tcg",
+    string Binary = "qemu-system-x86_64");
 
 /// <summary>The QEMU command line for x86_64 and the probe that decides between KVM and TCG.</summary>
 public static class Qemu
 {
-    /// <summary>console on the serial port; panic=-1 reboots at once on a panic and -no-reboot turns that into an exit; oops=panic ends a kworker oops too.</summary>
+    /// <summary>console on the serial port; panic=-1 reboots at once on a panic and -no-reboot turns that into an exit; oops=panic ends a kworker oops
+    /// too.</summary>
     public const string DefaultAppend = "console=ttyS0 panic=-1 oops=panic";
 
     public static List<string> Arguments(QemuOptions o)
@@ -31,8 +33,10 @@ public static class Qemu
     public static (bool Usable, string Reason) ProbeKvm(string binary = "qemu-system-x86_64", int graceMilliseconds = 1000)
     {
         if (!File.Exists("/dev/kvm")) return (false, "no /dev/kvm");
-        var psi = new ProcessStartInfo(binary) { RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true, UseShellExecute = false };
-        foreach (var a in new[] { "-accel", "kvm", "-cpu", "host", "-S", "-nodefaults", "-display", "none", "-machine", "q35", "-monitor", "none" }) psi.ArgumentList.Add(a);
+        var psi = new ProcessStartInfo(binary) { RedirectStandardError = true, RedirectStandardOutput = true, RedirectStandardInput = true,
+            UseShellExecute = false };
+        foreach (var a in new[] { "-accel", "kvm", "-cpu", "host", "-S", "-nodefaults", "-display", "none", "-machine", "q35", "-monitor",
+            "none" }) psi.ArgumentList.Add(a);
         Process? p;
         try { p = Process.Start(psi); }
         catch (System.ComponentModel.Win32Exception e) { return (false, $"{binary} cannot be started: {e.Message}"); }
@@ -62,7 +66,8 @@ public static class Qemu
         if (image.Kind != ImageKind.Vmlinux)
             throw new ImageFormatException(path, $"a {image.Describe()} cannot be booted; give a bzImage or an ELF vmlinux");
         if (!image.Elf.Notes().Any(n => n.Owner == "Xen" && n.Type == 18))
-            throw new ImageFormatException(path, "this ELF has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY), so QEMU cannot boot it directly; give the bzImage");
+            throw new ImageFormatException(path,
+                "this ELF has no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY), so QEMU cannot boot it directly; give the bzImage");
         return "ELF vmlinux (PVH)";
     }
 }

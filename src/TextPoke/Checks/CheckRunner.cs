@@ -48,7 +48,8 @@ public static class CheckRunner
     /// Checks an image. The tables run side by side unless <paramref name="parallel"/> is false (a caller that already
     /// checks many images in parallel, like a module tree, gains nothing from nesting).
     /// </summary>
-    public static CheckResult Run(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? tables = null, Func<string, StaticKeyInfo?>? externalKeys = null, bool parallel = true)
+    public static CheckResult Run(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? tables = null, Func<string,
+        StaticKeyInfo?>? externalKeys = null, bool parallel = true)
     {
         bool all = tables == null || tables.Count == 0;
         // The tables are independent: check them side by side, each with its own decoder and buffers.

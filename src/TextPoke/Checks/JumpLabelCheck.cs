@@ -15,7 +15,8 @@ public enum SiteState { Nop, Jump, Other, Unreadable }
 public readonly record struct JumpSite(JumpEntry Entry, int KeyIndex, int Size, SiteState State, bool? ExpectJump, bool InitText, int DecodedLength);
 
 /// <summary>One static key and its sites.</summary>
-public sealed record StaticKeyInfo(ulong Address, string Name, bool? InitialValue, string? Section, int Enabled, ulong TypeWord, bool External, bool InData = true)
+public sealed record StaticKeyInfo(ulong Address, string Name, bool? InitialValue, string? Section, int Enabled, ulong TypeWord, bool External,
+    bool InData = true)
 {
     public int Sites { get; internal set; }
     public int NopSites { get; internal set; }
@@ -67,8 +68,10 @@ public static class JumpLabelCheck
             // only its bounds are missing (kallsyms without KALLSYMS_ALL names no data symbols).
             bool hasJumpLabels = !image.Elf.IsRelocatable && symbols.Names.Contains("jump_label_init");
             string why = hasJumpLabels
-                ? $"not found, and cannot be ruled out: the kernel has jump labels (jump_label_init), but {JumpTable.StartSymbol}/{JumpTable.StopSymbol} are not in {symbols.Describe()} (kallsyms without KALLSYMS_ALL: pass --system-map)"
-                : $"no {JumpTable.SectionName} section, and {JumpTable.StartSymbol}/{JumpTable.StopSymbol} are not in {symbols.Describe()} (kernel without CONFIG_JUMP_LABEL)";
+                ? $"not found, and cannot be ruled out: the kernel has jump labels (jump_label_init), but {JumpTable.StartSymbol}/{JumpTable.StopSymbol} " +
+                    $"are not in {symbols.Describe()} (kallsyms without KALLSYMS_ALL: pass --system-map)"
+                : $"no {JumpTable.SectionName} section, and {JumpTable.StartSymbol}/{JumpTable.StopSymbol} are not in {symbols.Describe()} (kernel without " +
+                    $"CONFIG_JUMP_LABEL)";
             return new JumpLabelReport
             {
                 Image = image.Path, Absent = why, Module = image.ModuleName, Status = hasJumpLabels ? TableStatus.NotChecked : TableStatus.Absent,
@@ -225,7 +228,8 @@ public static class JumpLabelCheck
             {
                 Table = TableName, Rule = "jump.key-outside-data", Severity = Severity.Bug,
                 Title = "static key outside the image's data", Key = key.Name, KeyAddress = key.Address, Address = e.Code, Location = location,
-                Explanation = $"entry {e.Index} names a key at {key.Address:x16}, which lies {(key.Section == null ? "outside every section" : $"in {key.Section}, which is code")}. " +
+                Explanation = $"entry {e.Index} names a key at {key.Address:x16}, which lies " +
+                    $"{(key.Section == null ? "outside every section" : $"in {key.Section}, which is code")}. " +
                     "jump_label_init stores the site list in that word, so the kernel would corrupt whatever is there; the table entry itself is damaged.",
             });
             return;
@@ -235,7 +239,8 @@ public static class JumpLabelCheck
             {
                 Table = TableName, Rule = "jump.key-misaligned", Severity = Severity.Bug,
                 Title = "static key not 8-byte aligned", Key = key.Name, KeyAddress = key.Address,
-                Explanation = $"key {key.Name} at {key.Address:x16} is not 8-byte aligned, so the low bits of the entry's key field (branch, NOP mark) would be misread.",
+                Explanation = $"key {key.Name} at {key.Address:x16} is not 8-byte aligned, so the low bits of the entry's key field (branch, NOP mark) " +
+                    $"would be misread.",
             });
         bool enabledOk = key.Enabled is 0 or 1;
         bool typeOk = key.TypeWord is 0 or 1;
@@ -248,7 +253,8 @@ public static class JumpLabelCheck
             {
                 Table = TableName, Rule = "jump.key-inconsistent", Severity = Severity.Bug,
                 Title = "static key initialiser is inconsistent", Key = key.Name, KeyAddress = key.Address,
-                Explanation = $"static_key {key.Name} at {key.Address:x16} ({key.Section}): {detail}. static_key_enable/disable will WARN_ON_ONCE and the sites' state is undefined.",
+                Explanation = $"static_key {key.Name} at {key.Address:x16} ({key.Section}): {detail}. static_key_enable/disable will WARN_ON_ONCE and the " +
+                    $"sites' state is undefined.",
             });
         }
     }
@@ -284,7 +290,8 @@ public static class JumpLabelCheck
             Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address, ActualBytes = X86Code.Hex(site5),
             KernelLines = [KernelMessages.Bug(KernelMessages.X86JumpLabelFile, KernelMessages.JumpEntrySizeBugLine)],
             Explanation = $"the site at {where} ({X86Code.Hex(site5)}) {decoded}. arch_jump_entry_size() hits BUG_ON(insn.length != 2 && insn.length != 5) " +
-                $"the first time key {key.Name} changes state. The entry does not point at a jump-label instruction: the table or the code was damaged after objtool ran.",
+                $"the first time key {key.Name} changes state. The entry does not point at a jump-label instruction: the table or the code was damaged " +
+                    $"after objtool ran.",
         };
     }
 
@@ -301,7 +308,8 @@ public static class JumpLabelCheck
 
         if (state == SiteState.Other)
         {
-            string decoded = insn.IsValid ? $"a {insn.Length}-byte {insn.Mnemonic.ToString().ToLowerInvariant()}" + (insn.BranchTarget != 0 ? $" to {PS(symbols, image, insn.BranchTarget)}" : "") : "no valid instruction";
+            string decoded = insn.IsValid ? $"a {insn.Length}-byte {insn.Mnemonic.ToString().ToLowerInvariant()}" + (insn.BranchTarget != 0
+                ? $" to {PS(symbols, image, insn.BranchTarget)}" : "") : "no valid instruction";
             bool wrongTarget = insn.IsValid && insn.Flow == Iced.Intel.FlowControl.UnconditionalBranch && insn.BranchTarget != e.Target;
             return new Finding
             {
@@ -310,7 +318,8 @@ public static class JumpLabelCheck
                 Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address, Size = size, Type = type,
                 ActualBytes = X86Code.Hex(site5), ExpectedBytes = X86Code.Hex(expectedPrinted),
                 KernelLines = PatchFailure(era, where, e.Code, site5, expectedPrinted, size, type),
-                Explanation = $"the site holds {decoded}; the kernel only accepts the {size}-byte NOP ({X86Code.Hex(X86Code.Nop(size))}) or the JMP to the entry's target {target} " +
+                Explanation = $"the site holds {decoded}; the kernel only accepts the {size}-byte NOP ({X86Code.Hex(X86Code.Nop(size))}) or the JMP to the " +
+                    $"entry's target {target} " +
                     $"({X86Code.Hex(jmpUnion.AsSpan(0, size))}). {keyText} The first flip of the key BUGs.",
             };
         }
@@ -320,7 +329,8 @@ public static class JumpLabelCheck
                 Table = TableName, Rule = "jump.target-out-of-range", Severity = Severity.Bug, Title = "2-byte site cannot reach its target",
                 Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address, Size = size,
                 ActualBytes = X86Code.Hex(site5),
-                Explanation = $"the entry's target {target} is {(long)(e.Target - e.Code - 2)} bytes away, beyond a JMP8's reach; text_gen_insn() (arch/x86/include/asm/text-patching.h) hits BUG_ON when the key flips.",
+                Explanation = $"the entry's target {target} is {(long)(e.Target - e.Code - 2)} bytes away, beyond a JMP8's reach; text_gen_insn() " +
+                    $"(arch/x86/include/asm/text-patching.h) hits BUG_ON when the key flips.",
             };
         if (!image.IsText(e.Target))
             return new Finding
@@ -335,11 +345,16 @@ public static class JumpLabelCheck
             string found = state == SiteState.Jump ? $"a {size}-byte JMP to {target}" : $"a {size}-byte NOP";
             string expected = wantJump ? $"the {size}-byte JMP to {target}" : $"a {size}-byte NOP";
             string path = wantJump
-                ? $"until then the code falls through where it should jump, so the {(e.Branch ? "likely" : "unlikely")} block runs although the key says otherwise"
+                ? $"until then the code falls through where it should jump, so the {(e.Branch ? "likely" : "unlikely")} block runs although the key says " +
+                    $"otherwise"
                 : "until then every pass through here takes the jump, so the branch the key selects runs although the key is off";
             string cause = objtool
-                ? " The entry carries objtool's NOP mark (bit 1 of the key field): the compiler emitted a JMP on purpose and objtool should have rewritten it into a NOP of the same length at build time. It did not — the object was not processed by objtool (with Clang LTO one objtool failure on vmlinux.o leaves every site unpatched)."
-                : state == SiteState.Jump ? " There is no objtool NOP mark on this entry, so the image was changed after the build, or the key's initial value does not match the code."
+                ? " The entry carries objtool's NOP mark (bit 1 of the key field): the compiler emitted a JMP on purpose and objtool should have rewritten " +
+                    "it into a NOP of the same length at build time. It did not — the object was not processed by objtool (with Clang LTO one objtool " +
+                    "failure on vmlinux.o leaves every site unpatched)."
+                : state == SiteState.Jump
+                    ? " There is no objtool NOP mark on this entry, so the image was changed after the build, or the key's initial value does not match the " +
+                    "code."
                 : " A NOP where a JMP belongs means the site or the key's initialiser was changed after the build.";
             return new Finding
             {
@@ -348,8 +363,10 @@ public static class JumpLabelCheck
                 Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address, Size = size, Type = type,
                 ActualBytes = X86Code.Hex(site5), ExpectedBytes = X86Code.Hex(expectedPrinted),
                 KernelLines = PatchFailure(era, where, e.Code, site5, expectedPrinted, size, type),
-                Explanation = $"{keyText} So the site must hold {expected} until the key changes; it holds {found}. {char.ToUpperInvariant(path[0])}{path[1..]}, " +
-                    $"and the first {(wantJump ? "static_key_disable/static_key_slow_dec" : "static_key_enable/static_key_slow_inc")} of {key.Name} BUGs.{cause}",
+                Explanation = $"{keyText} So the site must hold {expected} until the key changes; it holds {found}. " +
+                    $"{char.ToUpperInvariant(path[0])}{path[1..]}, " +
+                    $"and the first {(wantJump ? "static_key_disable/static_key_slow_dec" : "static_key_enable/static_key_slow_inc")} of {key.Name} " +
+                        $"BUGs.{cause}",
             };
         }
         if (e.NopMark && expectJump == true)
@@ -357,7 +374,8 @@ public static class JumpLabelCheck
             {
                 Table = TableName, Rule = "jump.mark-on-jump-site", Severity = Severity.Warning, Title = "objtool NOP mark on a JMP-type site",
                 Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address,
-                Explanation = $"entry {e.Index} carries objtool's NOP mark, but it is a JMP-type site: {keyText} arch_static_branch_jump never sets the mark, so objtool would NOP a site that must jump.",
+                Explanation = $"entry {e.Index} carries objtool's NOP mark, but it is a JMP-type site: {keyText} arch_static_branch_jump never sets the " +
+                    $"mark, so objtool would NOP a site that must jump.",
             };
         return null;
     }
@@ -386,16 +404,19 @@ public static class JumpLabelCheck
     {
         if (key.InitialValue == null)
             return key.External
-                ? $"Key {key.Name} is defined outside this object, so its state is not known here; the entry's objtool NOP mark says the site was built as a NOP."
+                ? $"Key {key.Name} is defined outside this object, so its state is not known here; the entry's objtool NOP mark says the site was built as " +
+                    $"a NOP."
                 : $"Key {key.Name} has no consistent initial value.";
         string macro = e.Branch ? "static_branch_likely" : "static_branch_unlikely";
-        return $"Key {key.Name} is initially {(key.InitialValue.Value ? "on" : "off")} (static_key in {key.Section}) and this site is {macro} (branch bit {(e.Branch ? 1 : 0)}).";
+        return $"Key {key.Name} is initially {(key.InitialValue.Value ? "on" : "off")} (static_key in {key.Section}) and this site is {macro} (branch bit " +
+            $"{(e.Branch ? 1 : 0)}).";
     }
 
     static IReadOnlyList<string> PatchFailure(JumpLabelEra era, string where, ulong address, byte[] site5, byte[] expected5, int size, int type)
     {
         if (era.VariableLength)
-            return [KernelMessages.UnexpectedOp(where, address, site5, expected5, size, type), KernelMessages.Bug(KernelMessages.X86JumpLabelFile, KernelMessages.JumpLabelPatchBugLine)];
+            return [KernelMessages.UnexpectedOp(where, address, site5, expected5, size, type), KernelMessages.Bug(KernelMessages.X86JumpLabelFile,
+                KernelMessages.JumpLabelPatchBugLine)];
         int? line = type == 1 ? era.EnableLine : era.DisableLine;
         var lines = new List<string> { KernelMessages.UnexpectedOpOld(where, address, site5, line ?? 0) };
         if (era.BugLine is { } bug) lines.Add(KernelMessages.Bug(KernelMessages.X86JumpLabelFile, bug));

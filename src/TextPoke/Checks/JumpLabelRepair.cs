@@ -29,7 +29,8 @@ public static class JumpLabelRepair
         var byAddress = report.Sites.GroupBy(s => s.Entry.Code).ToDictionary(g => g.Key, g => g.First());
         foreach (var f in report.Findings)
         {
-            if (f.Rule is not ("jump.initial-state" or "jump.objtool-not-run" or "jump.live-relocation") || f.Address is not { } address || !byAddress.TryGetValue(address, out var site))
+            if (f.Rule is not ("jump.initial-state" or "jump.objtool-not-run" or "jump.live-relocation") || f.Address is not { } address
+                || !byAddress.TryGetValue(address, out var site))
             {
                 refusals.Add(new Refusal(f.Address, f.Location, f.Rule, RefusalReason(f.Rule)));
                 continue;
@@ -40,7 +41,8 @@ public static class JumpLabelRepair
             var raw = image.Elf.SectionBytes(section).Slice((int)(address - image.SectionAddress(section)), site.Size).ToArray();
             string? relocationNote = null;
             long relocationOffset = -1;
-            if (image.RelocationAt(section, address - image.SectionAddress(section) + 1) is { } rel && rel.Type is ElfConstants.R_X86_64_PC32 or ElfConstants.R_X86_64_PLT32)
+            if (image.RelocationAt(section, address - image.SectionAddress(section) + 1) is { } rel
+                && rel.Type is ElfConstants.R_X86_64_PC32 or ElfConstants.R_X86_64_PLT32)
             {
                 relocationOffset = RelaEntryOffset(image, section, address - image.SectionAddress(section) + 1);
                 relocationNote = $"{ElfConstants.RelocationName(rel.Type)} against {rel.Symbol} at +1 set to R_X86_64_NONE";
@@ -49,7 +51,8 @@ public static class JumpLabelRepair
             {
                 var nop = X86Code.Nop(site.Size).ToArray();
                 repairs.Add(new Repair(address, where, raw, nop,
-                    $"NOP: key {f.Key} is initially {(site.ExpectJump == false && report.Keys[site.KeyIndex].InitialValue == true ? "on" : "off")} and the site is static_branch_{(site.Entry.Branch ? "likely" : "unlikely")}",
+                    $"NOP: key {f.Key} is initially {(site.ExpectJump == false && report.Keys[site.KeyIndex].InitialValue == true ? "on" : "off")} and the " +
+                        $"site is static_branch_{(site.Entry.Branch ? "likely" : "unlikely")}",
                     fileOffset, relocationNote));
                 if (relocationOffset >= 0) repairs.Add(new Repair(address, where, [], [], "relocation", relocationOffset, relocationNote));
             }
@@ -57,7 +60,8 @@ public static class JumpLabelRepair
             {
                 if (image.Elf.IsRelocatable && image.SectionAt(site.Entry.Target) != section)
                 {
-                    refusals.Add(new Refusal(address, where, f.Rule, "the JMP would need a relocation to a target in another section of this object; relink instead"));
+                    refusals.Add(new Refusal(address, where, f.Rule,
+                        "the JMP would need a relocation to a target in another section of this object; relink instead"));
                     continue;
                 }
                 var (jmp, fits) = X86Code.GenerateInstruction(site.Size == 2 ? X86Code.Jmp8Opcode : X86Code.Jmp32Opcode, address, site.Entry.Target);

@@ -40,9 +40,11 @@ public static class ModuleCheck
                 {
                     findings.Add(new Finding
                     {
-                        Table = TableName, Rule = "module.unknown-relocation", Severity = Severity.Bug, Title = "relocation type the x86-64 module loader does not know",
+                        Table = TableName, Rule = "module.unknown-relocation", Severity = Severity.Bug,
+                            Title = "relocation type the x86-64 module loader does not know",
                         KernelLines = [KernelMessages.ModuleUnknownRelocation(image.ModuleName, r.Type)],
-                        Explanation = $"{rela.Name} has a {RelocationName(r.Type)} at {target.Name}+0x{r.Offset:x}; __apply_relocate_add rejects it and the module does not load (-ENOEXEC).",
+                        Explanation = $"{rela.Name} has a {RelocationName(r.Type)} at {target.Name}+0x{r.Offset:x}; __apply_relocate_add rejects it and the " +
+                            $"module does not load (-ENOEXEC).",
                     });
                     return findings;
                 }
@@ -52,15 +54,18 @@ public static class ModuleCheck
                 ulong loc = image.SectionAddress(target) + r.Offset;
                 ulong symbol = r.SymbolIndex < symbols.Length ? image.SymbolAddress(symbols[r.SymbolIndex]) ?? 0 : 0;
                 ulong val = unchecked(symbol + (ulong)r.Addend);
-                string name = r.SymbolIndex < symbols.Length ? symbols[r.SymbolIndex].Type == STT_SECTION ? image.Elf.Sections[symbols[r.SymbolIndex].SectionIndex].Name : symbols[r.SymbolIndex].Name : "?";
+                string name = r.SymbolIndex < symbols.Length ? symbols[r.SymbolIndex].Type == STT_SECTION
+                    ? image.Elf.Sections[symbols[r.SymbolIndex].SectionIndex].Name : symbols[r.SymbolIndex].Name : "?";
                 findings.Add(new Finding
                 {
                     Table = TableName, Rule = "module.nonzero-relocation-target", Severity = Severity.Bug,
                     Title = "relocation target is not zero in the file", Address = loc, Location = $"{target.Name}+0x{r.Offset:x}",
                     KernelLines = [KernelMessages.ModuleRelocationNonzero(r.Type, loc, val)],
                     ActualBytes = X86.X86Code.Hex(field),
-                    Explanation = $"the {RelocationName(r.Type)} against {name} at {target.Name}+0x{r.Offset:x} would overwrite {X86.X86Code.Hex(field)}; since v6.1.y " +
-                        "the loader refuses any relocation whose target is not zero, so the module fails to load with -ENOEXEC (the field was written twice: a tool patched bytes a relocation owns). loc and val use textpoke's load address.",
+                    Explanation = $"the {RelocationName(r.Type)} against {name} at {target.Name}+0x{r.Offset:x} would overwrite {X86.X86Code.Hex(field)}; " +
+                        $"since v6.1.y " +
+                        "the loader refuses any relocation whose target is not zero, so the module fails to load with -ENOEXEC (the field was written " +
+                            "twice: a tool patched bytes a relocation owns). loc and val use textpoke's load address.",
                 });
                 return findings; // the loader stops at the first one
             }

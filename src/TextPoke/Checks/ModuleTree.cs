@@ -22,7 +22,8 @@ public static class ModuleTree
     {
         try
         {
-            return Directory.EnumerateFiles(directory, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = 0 })
+            return Directory.EnumerateFiles(directory, "*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true,
+                AttributesToSkip = 0 })
                 .Where(IsModuleFile).OrderBy(p => p, StringComparer.Ordinal).ToList();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -37,7 +38,8 @@ public static class ModuleTree
         var full = Path.GetFullPath(treeDir).TrimEnd('/');
         var release = Path.GetFileName(full);
         var root = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(full) ?? "") ?? "") ?? "/";
-        foreach (var candidate in new[] { Path.Combine(root, "boot", $"vmlinuz-{release}"), Path.Combine(root, "boot", $"vmlinux-{release}"), $"/boot/vmlinuz-{release}" })
+        foreach (var candidate in new[] { Path.Combine(root, "boot", $"vmlinuz-{release}"), Path.Combine(root, "boot", $"vmlinux-{release}"),
+            $"/boot/vmlinuz-{release}" })
             if (File.Exists(candidate)) return candidate;
         return null;
     }

@@ -8,7 +8,8 @@ using TextPoke.X86;
 namespace TextPoke.Checks;
 
 /// <summary>A self-patching table textpoke knows (read by <see cref="PatchTables"/>), and how to check it (null: known, not read yet).</summary>
-public sealed record TableDefinition(TableDescriptor Table, Func<TableContext, TableBounds, TableReport>? Check, Func<TableContext, TableBounds, Finding?>? WhenEmpty = null)
+public sealed record TableDefinition(TableDescriptor Table, Func<TableContext, TableBounds, TableReport>? Check, Func<TableContext, TableBounds,
+    Finding?>? WhenEmpty = null)
 {
     public string Name => Table.Name;
     public string Title => Table.Title;
@@ -85,7 +86,8 @@ public static class SiteTables
         if (bounds == null)
             return CannotLocate(context.Image, context.Symbols, table.Section, table.StartSymbol, table.StopSymbol) is { } why
                 ? new TableReport { Name = table.Name, Title = table.Title, Absent = why, Status = TableStatus.NotChecked }
-                : new TableReport { Name = table.Name, Title = table.Title, Absent = "absent from this image (no section, no start/stop symbols)", Status = TableStatus.Absent };
+                : new TableReport { Name = table.Name, Title = table.Title, Absent = "absent from this image (no section, no start/stop symbols)",
+                    Status = TableStatus.Absent };
         if (table.Check == null)
             return new TableReport
             {
@@ -161,7 +163,8 @@ public static class SiteTables
                 Title = text ? "lock site is not a LOCK prefix" : "lock site outside kernel text", Address = site, Location = c.PS(site),
                 ActualBytes = n == 1 ? X86Code.Hex(one) : null, ExpectedBytes = "f0",
                 Explanation = text
-                    ? $"the entry points at {X86Code.Hex(one)}, not f0. alternatives_smp_unlock/lock only switch bytes that are f0 (LOCK) or 3e (DS), so this entry is ignored silently and the real LOCK prefix it was meant for is never switched."
+                    ? $"the entry points at {X86Code.Hex(one)}, not f0. alternatives_smp_unlock/lock only switch bytes that are f0 (LOCK) or 3e (DS), so " +
+                        $"this entry is ignored silently and the real LOCK prefix it was meant for is never switched."
                     : "the entry points outside kernel text; alternatives_smp_unlock skips it.",
             });
         }
@@ -174,7 +177,8 @@ public static class SiteTables
     {
         if (Entries(c, b, PatchTables.ReturnSites, out var unreadable) is not { } table) return unreadable!;
         bool judge = c.Image.Elf.IsRelocatable || c.Symbol("__x86_return_thunk") != null;
-        var r = Report(PatchTables.ReturnSites, b, "s32 rel32, 4 bytes", judge ? "one layout in every version" : "no __x86_return_thunk symbol: targets not judged", table.Count);
+        var r = Report(PatchTables.ReturnSites, b, "s32 rel32, 4 bytes", judge ? "one layout in every version"
+            : "no __x86_return_thunk symbol: targets not judged", table.Count);
         for (int i = 0; i < table.Count; i++)
         {
             ulong site = Rel32Sites.Site(table, i);
@@ -194,8 +198,10 @@ public static class SiteTables
                 Title = insn.IsValid ? "return site does not jump to __x86_return_thunk" : "return site does not decode",
                 Address = site, Location = c.PS(site), ActualBytes = X86Code.Hex(raw.AsSpan(0, 5)),
                 KernelLines = insn.IsValid ? [KernelMessages.ReturnThunk(c.PS(site), dest == 0 ? "0x0" : c.PS(dest), raw.AsSpan(0, 5))] : [],
-                Explanation = "apply_returns() expects a JMP to __x86_return_thunk at every .return_sites entry (objtool records each `ret` it turned into that jump). " +
-                    "This one is skipped with a WARN_ONCE, so the return stays unpatched: on CPUs that need the return-thunk mitigation (retbleed) this return is unprotected, and without it the thunk is not replaced by a plain ret.",
+                Explanation = "apply_returns() expects a JMP to __x86_return_thunk at every .return_sites entry (objtool records each `ret` it turned into " +
+                    "that jump). " +
+                    "This one is skipped with a WARN_ONCE, so the return stays unpatched: on CPUs that need the return-thunk mitigation (retbleed) this " +
+                        "return is unprotected, and without it the thunk is not replaced by a plain ret.",
             });
         }
         return r;
@@ -223,7 +229,8 @@ public static class SiteTables
             {
                 // __x86_indirect_thunk_<reg> by name: the thunks are undefined in a module.
                 string? name = c.TargetName(site, op + (raw[op] == 0x0f ? 2 : 1), insn.BranchTarget);
-                int index = name != null && name.StartsWith("__x86_indirect_thunk_", StringComparison.Ordinal) ? Array.IndexOf(ThunkRegisters, name["__x86_indirect_thunk_".Length..]) : -1;
+                int index = name != null && name.StartsWith("__x86_indirect_thunk_", StringComparison.Ordinal) ? Array.IndexOf(ThunkRegisters,
+                    name["__x86_indirect_thunk_".Length..]) : -1;
                 reg = index < 0 ? -1 : index * 32;
             }
             bool thunk = reg >= 0 && reg % 32 == 0 && reg / 32 <= 15 && reg / 32 != 4;
@@ -236,12 +243,15 @@ public static class SiteTables
             {
                 Table = "retpoline_sites", Rule = rsp ? "retpoline.rsp" : shape ? "retpoline.not-a-thunk" : "retpoline.bad-instruction",
                 Severity = rsp ? Severity.Bug : Severity.Warning,
-                Title = rsp ? "retpoline site through %rsp" : shape ? "retpoline site does not target an indirect thunk" : "retpoline site is not a CALL, JMP or Jcc",
+                Title = rsp ? "retpoline site through %rsp" : shape ? "retpoline site does not target an indirect thunk"
+                    : "retpoline site is not a CALL, JMP or Jcc",
                 Address = site, Location = c.PS(site), ActualBytes = X86Code.Hex(raw.AsSpan(0, 6)),
                 KernelLines = rsp ? [c.BugLine("arch/x86/kernel/alternative.c") ?? "kernel BUG at arch/x86/kernel/alternative.c!"] : [],
                 Explanation = rsp ? "the thunk for %rsp: apply_retpolines hits BUG_ON(reg == 4)."
-                    : shape ? $"the branch goes to {c.PS(insn.BranchTarget)}, not one of the 16 __x86_indirect_thunk_<reg> entries; patch_retpoline() WARN_ON_ONCEs and leaves the site unpatched (the retpoline choice for this CPU is not applied here)."
-                    : "apply_retpolines() accepts only CALL, JMP or Jcc rel32 here; anything else is skipped with a WARN_ON_ONCE, so this indirect branch is not converted.",
+                    : shape ? $"the branch goes to {c.PS(insn.BranchTarget)}, not one of the 16 __x86_indirect_thunk_<reg> entries; patch_retpoline() " +
+                        $"WARN_ON_ONCEs and leaves the site unpatched (the retpoline choice for this CPU is not applied here)."
+                    : "apply_retpolines() accepts only CALL, JMP or Jcc rel32 here; anything else is skipped with a WARN_ON_ONCE, so this indirect branch " +
+                        "is not converted.",
             });
         }
         return r;
@@ -277,8 +287,10 @@ public static class SiteTables
                 Title = n < 5 ? "ftrace site outside kernel text" : "ftrace site is neither a call to __fentry__ nor a NOP",
                 Address = site, Location = c.PS(site), ActualBytes = n == 5 ? X86Code.Hex(raw) : null, ExpectedBytes = X86Code.Hex(expected),
                 KernelLines = n < 5 ? [] : KernelMessages.FtraceBug(site, c.PS(site), raw, expected),
-                Explanation = "ftrace_init turns every __mcount_loc site into a NOP, first checking that it holds the call to __fentry__ the compiler emitted. " +
-                    "This one holds something else: ftrace_bug() prints this, ftrace is disabled for the whole kernel, and the bytes the table points at are the wrong ones (the function moved, or the record is stale).",
+                Explanation = "ftrace_init turns every __mcount_loc site into a NOP, first checking that it holds the call to __fentry__ the compiler " +
+                    "emitted. " +
+                    "This one holds something else: ftrace_bug() prints this, ftrace is disabled for the whole kernel, and the bytes the table points at " +
+                        "are the wrong ones (the function moved, or the record is stale).",
             });
         }
         r.Entries = entries;
@@ -295,7 +307,8 @@ public static class SiteTables
         {
             Table = "orc", Rule = "orc.missing", Severity = Severity.Warning, Title = "ORC unwinder built in, but the ORC table is empty",
             Address = b.Start, KernelLines = [KernelMessages.OrcBadOrMissing],
-            Explanation = "the kernel was built with CONFIG_UNWINDER_ORC (it reserves .orc_lookup) but .orc_unwind_ip and .orc_unwind are empty: unwind_init() " +
+            Explanation = "the kernel was built with CONFIG_UNWINDER_ORC (it reserves .orc_lookup) but .orc_unwind_ip and .orc_unwind are empty: " +
+                "unwind_init() " +
                 "disables the unwinder, so every stack trace is a guess and live patching cannot work. " + ObjtoolStopped,
         };
 
@@ -305,7 +318,8 @@ public static class SiteTables
         {
             Table = "mcount", Rule = "mcount.missing", Severity = Severity.Warning, Title = "ftrace built in, but __mcount_loc is empty",
             Address = b.Start, KernelLines = [KernelMessages.FtraceNoFunctions],
-            Explanation = "the kernel has ftrace (ftrace_init, __fentry__) but no recorded call sites: ftrace_init() finds nothing, and no function can be traced or live-patched. " + ObjtoolStopped,
+            Explanation = "the kernel has ftrace (ftrace_init, __fentry__) but no recorded call sites: ftrace_init() finds nothing, and no function can be " +
+                "traced or live-patched. " + ObjtoolStopped,
         };
 
     // --- .static_call_sites: {s32 addr; s32 key} with TAIL in the key's low bit (__static_call_validate, v5.10..v6.12) -------
@@ -324,7 +338,8 @@ public static class SiteTables
             bool ok = n >= 5 && (tail
                 ? raw[0] is 0xe9 or 0xc3 || raw[0] == 0x0f && raw[1] is >= 0x80 and <= 0x8f
                 : raw[0] == 0xe8 || raw.AsSpan(0, 5).SequenceEqual(nop5) || raw.AsSpan(0, 5).SequenceEqual(xor5rax));
-            string state = n < 5 ? "outside text" : ok ? (tail ? "tail " : "") + raw[0] switch { 0xe8 => "call", 0xe9 => "jmp", 0xc3 => "ret", 0x0f => "jcc", _ => "nop" } : "other";
+            string state = n < 5 ? "outside text" : ok ? (tail ? "tail " : "") + raw[0] switch { 0xe8 => "call", 0xe9 => "jmp", 0xc3 => "ret", 0x0f => "jcc",
+                _ => "nop" } : "other";
             r.Count(state);
             r.Sites.Add(new TableSite(site, state, null, $"key {c.PS(key)}"));
             if (ok) continue;
@@ -335,7 +350,9 @@ public static class SiteTables
                 Table = "static_calls", Rule = "static_call.unexpected-insn", Severity = Severity.Bug,
                 Title = $"static call site is not a {(tail ? "JMP, RET or Jcc" : "CALL or NOP")}", Address = site, Location = c.PS(site),
                 ActualBytes = n >= 5 ? X86Code.Hex(raw.AsSpan(0, 5)) : null, KernelLines = lines,
-                Explanation = $"static_call_init() patches every site at boot and __static_call_validate() accepts only {(tail ? "a JMP32, RET or Jcc (tail call)" : "a CALL, the 5-byte NOP or `xor %eax,%eax` (cs-prefixed)")} here; anything else BUGs during boot.",
+                Explanation = $"static_call_init() patches every site at boot and __static_call_validate() accepts only " +
+                    $"{(tail ? "a JMP32, RET or Jcc (tail call)" : "a CALL, the 5-byte NOP or `xor %eax,%eax` (cs-prefixed)")} here; anything else BUGs " +
+                    $"during boot.",
             });
         }
         return r;
@@ -348,7 +365,8 @@ public static class SiteTables
         int count = table.Count;
         // <=5.15.0 the third field is a rel32 to an ex_handler_* function; 5.16+ (and later 5.15.y) it is type/reg/flags/imm data.
         bool old = ExceptionEntry.HandlerLayout(c.Image, table, out var evidence);
-        var r = Report(PatchTables.ExceptionTable, b, old ? "{insn, fixup, handler} rel32, 12 bytes (<= v5.15.0)" : "{insn, fixup} rel32 + data, 12 bytes (v5.16+)",
+        var r = Report(PatchTables.ExceptionTable, b, old ? "{insn, fixup, handler} rel32, 12 bytes (<= v5.15.0)"
+            : "{insn, fixup} rel32 + data, 12 bytes (v5.16+)",
             evidence, count);
         ulong previous = 0;
         for (int i = 0; i < count; i++)
@@ -362,7 +380,8 @@ public static class SiteTables
                 {
                     Table = "ex_table", Rule = "ex.outside-text", Severity = Severity.Bug, Title = "exception table entry outside kernel text",
                     Address = insn, Location = c.PS(insn),
-                    Explanation = $"entry {i}: the faulting instruction {(inText ? "" : $"{insn:x16} ")}and its fixup {(fixupText ? "" : $"{fixup:x16} ")}must both be kernel text; a fault there cannot be fixed up and becomes an oops.",
+                    Explanation = $"entry {i}: the faulting instruction {(inText ? "" : $"{insn:x16} ")}and its fixup " +
+                        $"{(fixupText ? "" : $"{fixup:x16} ")}must both be kernel text; a fault there cannot be fixed up and becomes an oops.",
                 });
             // Modules' tables are sorted at load (sort_extable in load_module); vmlinux's by scripts/sorttable at build.
             if (i > 0 && insn < previous && !c.Image.Elf.IsRelocatable && r.Findings.All(f => f.Rule != "ex.unsorted"))
@@ -370,7 +389,9 @@ public static class SiteTables
                 {
                     Table = "ex_table", Rule = "ex.unsorted", Severity = Severity.Bug, Title = "exception table is not sorted",
                     Address = insn, Location = c.PS(insn),
-                    Explanation = $"entry {i} ({c.PS(insn)}) comes after {c.PS(previous)}: search_exception_tables() does a binary search, so a fault at a misplaced entry's instruction finds no fixup and a recoverable fault (a user access, an MSR read) becomes an oops. scripts/sorttable did not run on this image.",
+                    Explanation = $"entry {i} ({c.PS(insn)}) comes after {c.PS(previous)}: search_exception_tables() does a binary search, so a fault at a " +
+                        $"misplaced entry's instruction finds no fixup and a recoverable fault (a user access, an MSR read) becomes an oops. " +
+                        $"scripts/sorttable did not run on this image.",
                 });
             previous = insn;
         }
@@ -383,7 +404,8 @@ public static class SiteTables
         var table = c.Bugs;
         if (table == null) return Unreadable(PatchTables.BugTable, b, $"{b.Length} bytes: neither 12-byte (DEBUG_BUGVERBOSE) nor 8-byte entries decode");
         var r = Report(PatchTables.BugTable, b,
-            table.Format switch { BugEntryFormat.FieldRelative => "12 bytes, field-relative (v5.19+)", BugEntryFormat.EntryRelative => "12 bytes, entry-relative (<= v5.18)", _ => "8 bytes, no file/line" },
+            table.Format switch { BugEntryFormat.FieldRelative => "12 bytes, field-relative (v5.19+)", BugEntryFormat.EntryRelative =>
+                "12 bytes, entry-relative (<= v5.18)", _ => "8 bytes, no file/line" },
             "file pointers land on NUL-terminated paths", table.Entries.Count);
         var one = new byte[2];
         foreach (var e in table.Entries)
@@ -398,7 +420,9 @@ public static class SiteTables
             {
                 Table = "bug_table", Rule = "bug.not-ud2", Severity = Severity.Warning, Title = "bug table entry is not on a ud2",
                 Address = e.Address, Location = c.PS(e.Address), ActualBytes = n == 2 ? X86Code.Hex(one) : null, ExpectedBytes = "0f 0b",
-                Explanation = $"the entry for {(e.File == null ? "a BUG/WARN" : $"{e.File}:{e.Line}")} points at {(n == 2 ? X86Code.Hex(one) : "no text")}, not a ud2: report_bug() never finds it, so the real {(e.IsWarning ? "WARN" : "BUG")} reports as a bare \"invalid opcode\" oops without file and line.",
+                Explanation = $"the entry for {(e.File == null ? "a BUG/WARN" : $"{e.File}:{e.Line}")} points at {(n == 2 ? X86Code.Hex(one) : "no text")}, " +
+                    $"not a ud2: report_bug() never finds it, so the real {(e.IsWarning ? "WARN" : "BUG")} reports as a bare \"invalid opcode\" oops " +
+                    $"without file and line.",
             });
         }
         return r;
@@ -416,14 +440,16 @@ public static class SiteTables
         var header = c.Image.Elf.Section(".orc_header");
         string layout = header != null ? "v6.4+ (.orc_header)" : "v4.14..v6.3 (no .orc_header)";
         int count = ipBytes.Length / 4;
-        var r = Report(PatchTables.Orc, b, layout + ", 4-byte ip + 6-byte entry", header != null ? "an .orc_header section is present" : "no .orc_header section", count);
+        var r = Report(PatchTables.Orc, b, layout + ", 4-byte ip + 6-byte entry", header != null ? "an .orc_header section is present"
+            : "no .orc_header section", count);
         if (ipBytes.Length % 4 != 0 || unwind == null || unwind.Length != (ulong)count * 6)
         {
             r.Findings.Add(new Finding
             {
                 Table = "orc", Rule = "orc.count-mismatch", Severity = Severity.Warning, Title = ".orc_unwind_ip and .orc_unwind disagree",
                 KernelLines = [KernelMessages.OrcBadOrMissing],
-                Explanation = $"{count} ip entries but {(unwind == null ? "no .orc_unwind" : $"{unwind.Length / 6.0:0.#} unwind entries")}: unwind_init() disables the ORC unwinder, so every stack trace falls back to guessing.",
+                Explanation = $"{count} ip entries but {(unwind == null ? "no .orc_unwind" : $"{unwind.Length / 6.0:0.#} unwind entries")}: unwind_init() " +
+                    $"disables the ORC unwinder, so every stack trace falls back to guessing.",
             });
             return r;
         }
@@ -438,7 +464,8 @@ public static class SiteTables
                 {
                     Table = "orc", Rule = "orc.unsorted", Severity = Severity.Warning, Title = "ORC table is not sorted by ip",
                     Address = ip, Location = c.PS(ip), KernelLines = [KernelMessages.OrcCorrupt],
-                    Explanation = $"entry {i} ({c.PS(ip)}) comes after {c.PS(previous)}: since v5.6 the table is sorted at build time and the kernel binary-searches it; unwind_init() finds a lookup block whose search fails and disables the unwinder.",
+                    Explanation = $"entry {i} ({c.PS(ip)}) comes after {c.PS(previous)}: since v5.6 the table is sorted at build time and the kernel " +
+                        $"binary-searches it; unwind_init() finds a lookup block whose search fails and disables the unwinder.",
                 });
                 break;
             }
@@ -472,9 +499,12 @@ public static class SiteTables
                 r.Count("broken");
                 r.Findings.Add(new Finding
                 {
-                    Table = "alt", Rule = "alt.out-of-range", Severity = Severity.Bug, Title = e.InstrLen > MaxPatchLen ? "alternative longer than MAX_PATCH_LEN" : "alternative feature number out of range",
-                    Address = e.Instr, Location = where, KernelLines = [c.BugLine("arch/x86/kernel/alternative.c") ?? "kernel BUG at arch/x86/kernel/alternative.c!"],
-                    Explanation = $"entry {i}: instrlen {e.InstrLen}, feature {e.Feature} (limit {layout.FeatureLimit}); apply_alternatives() BUG_ONs on it at boot.",
+                    Table = "alt", Rule = "alt.out-of-range", Severity = Severity.Bug, Title = e.InstrLen > MaxPatchLen
+                        ? "alternative longer than MAX_PATCH_LEN" : "alternative feature number out of range",
+                    Address = e.Instr, Location = where, KernelLines = [c.BugLine("arch/x86/kernel/alternative.c")
+                        ?? "kernel BUG at arch/x86/kernel/alternative.c!"],
+                    Explanation = $"entry {i}: instrlen {e.InstrLen}, feature {e.Feature} (limit {layout.FeatureLimit}); apply_alternatives() BUG_ONs on it " +
+                        $"at boot.",
                 });
                 continue;
             }
@@ -485,7 +515,8 @@ public static class SiteTables
                 {
                     Table = "alt", Rule = "alt.bad-pointer", Severity = Severity.Bug, Title = "alternative points outside text or .altinstr_replacement",
                     Address = e.Instr, Location = where,
-                    Explanation = $"entry {i}: the original code ({e.Instr:x16}) must be kernel text and the replacement ({e.Repl:x16}, {e.ReplLen} bytes) inside .altinstr_replacement; the boot patcher would copy garbage over code.",
+                    Explanation = $"entry {i}: the original code ({e.Instr:x16}) must be kernel text and the replacement ({e.Repl:x16}, {e.ReplLen} bytes) " +
+                        $"inside .altinstr_replacement; the boot patcher would copy garbage over code.",
                 });
                 continue;
             }
@@ -496,7 +527,8 @@ public static class SiteTables
                 {
                     Table = "alt", Rule = "alt.replacement-too-long", Severity = Severity.Bug, Title = "replacement longer than the original",
                     Address = e.Instr, Location = where,
-                    Explanation = $"entry {i}: a {e.ReplLen}-byte replacement for {e.InstrLen} bytes at {where}: when the feature is present, apply_alternatives() copies it whole and overwrites the instruction after the site.",
+                    Explanation = $"entry {i}: a {e.ReplLen}-byte replacement for {e.InstrLen} bytes at {where}: when the feature is present, " +
+                        $"apply_alternatives() copies it whole and overwrites the instruction after the site.",
                 });
                 continue;
             }
@@ -516,7 +548,8 @@ public static class SiteTables
                 {
                     Table = "alt", Rule = "alt.split-instruction", Severity = Severity.Bug, Title = "alternative ends inside an instruction",
                     Address = e.Instr, Location = where, ActualBytes = X86Code.Hex(code.AsSpan(0, Math.Min(n, e.InstrLen + 4))),
-                    Explanation = $"entry {i}: the {e.InstrLen} bytes at {where} do not end on an instruction boundary (the instructions there end at +{at}); patching them overwrites half an instruction and the CPU then executes the rest as garbage.",
+                    Explanation = $"entry {i}: the {e.InstrLen} bytes at {where} do not end on an instruction boundary (the instructions there end at " +
+                        $"+{at}); patching them overwrites half an instruction and the CPU then executes the rest as garbage.",
                 });
                 continue;
             }
@@ -526,7 +559,8 @@ public static class SiteTables
                 r.Findings.Add(new Finding
                 {
                     Table = "alt", Rule = "alt.bad-padding", Severity = Severity.Warning, Title = "alternative padding is not 0x90",
-                    Address = e.Instr, Location = where, Explanation = $"entry {i}: the last {e.PadLen} bytes should be the assembler's 0x90 padding; optimize_nops() would skip them.",
+                    Address = e.Instr, Location = where,
+                        Explanation = $"entry {i}: the last {e.PadLen} bytes should be the assembler's 0x90 padding; optimize_nops() would skip them.",
                 });
                 continue;
             }
@@ -565,7 +599,8 @@ public static class SiteTables
                 Table = "paravirt", Rule = len < 5 || len > MaxPatchLen ? "paravirt.bad-length" : n == 0 ? "paravirt.outside-text" : "paravirt.not-a-pv-call",
                 Severity = Severity.Bug, Title = "paravirt site does not match its entry", Address = site, Location = c.PS(site),
                 ActualBytes = n > 0 ? X86Code.Hex(raw.AsSpan(0, Math.Min(len, n))) : null,
-                KernelLines = len < 5 || len > MaxPatchLen ? [c.BugLine("arch/x86/kernel/alternative.c") ?? "kernel BUG at arch/x86/kernel/alternative.c!"] : [],
+                KernelLines = len < 5 || len > MaxPatchLen ? [c.BugLine("arch/x86/kernel/alternative.c") ?? "kernel BUG at arch/x86/kernel/alternative.c!"]
+                    : [],
                 Explanation = $"entry {at}: {problemText}. apply_paravirt() rewrites every entry at boot.",
             });
         }
@@ -573,20 +608,28 @@ public static class SiteTables
     }
 
     // --- .call_sites (v6.2+): direct calls (callthunks_patch_builtin_calls) ------------------------------------------------
-    static TableReport CallSites(TableContext c, TableBounds b) => CheckRel32Sites(c, b, PatchTables.CallSites, (raw, n) => n >= 5 && raw[0] == X86Code.CallOpcode,
-        "direct call", "call site is not a direct CALL", "callthunks_patch_builtin_calls() retargets every entry to its call-depth accounting thunk; a site that is not `e8 rel32` is skipped with a WARN, or, worse, patched as if it were a call.");
+    static TableReport CallSites(TableContext c, TableBounds b) => CheckRel32Sites(c, b, PatchTables.CallSites, (raw, n) => n >= 5
+        && raw[0] == X86Code.CallOpcode,
+        "direct call", "call site is not a direct CALL",
+            "callthunks_patch_builtin_calls() retargets every entry to its call-depth accounting thunk; a site that is not `e8 rel32` is skipped with a " +
+            "WARN, or, worse, patched as if it were a call.");
 
     // --- .ibt_endbr_seal (v5.18+): ENDBR64/ENDBR32 of functions whose address is never taken (apply_seal_endbr) ------------
     static TableReport EndbrSeal(TableContext c, TableBounds b) => CheckRel32Sites(c, b, PatchTables.EndbrSeal,
         (raw, n) => n >= 4 && raw[0] == 0xf3 && raw[1] == 0x0f && raw[2] == 0x1e && raw[3] is 0xfa or 0xfb,
-        "endbr", "sealed site is not an ENDBR", "apply_seal_endbr() poisons each entry's ENDBR (66 0f 1f 00) and WARN_ON_ONCEs on anything else, which it leaves alone: the function stays a valid indirect-branch target.");
+        "endbr", "sealed site is not an ENDBR",
+            "apply_seal_endbr() poisons each entry's ENDBR (66 0f 1f 00) and WARN_ON_ONCEs on anything else, which it leaves alone: the function stays a " +
+            "valid indirect-branch target.");
 
     // --- .cfi_sites (v6.2+, Clang kCFI/FineIBT): each __cfi_<fn> preamble is `mov $hash, %eax` + 11 NOPs ---------------------
     static TableReport CfiSites(TableContext c, TableBounds b) => CheckRel32Sites(c, b, PatchTables.CfiSites,
         (raw, n) => n >= 16 && raw[0] == 0xb8 && raw.AsSpan(5, 11).IndexOfAnyExcept((byte)0x90) < 0,
-        "kcfi preamble", "CFI site is not a kCFI preamble", "__apply_fineibt() rewrites each preamble (b8 <hash> + 11 x 90) for FineIBT; with anything else the hash check is wrong and indirect calls to this function fault.");
+        "kcfi preamble", "CFI site is not a kCFI preamble",
+            "__apply_fineibt() rewrites each preamble (b8 <hash> + 11 x 90) for FineIBT; with anything else the hash check is wrong and indirect calls to " +
+            "this function fault.");
 
-    static TableReport CheckRel32Sites(TableContext c, TableBounds b, TableDescriptor descriptor, Func<byte[], int, bool> valid, string state, string findingTitle,
+    static TableReport CheckRel32Sites(TableContext c, TableBounds b, TableDescriptor descriptor, Func<byte[], int, bool> valid, string state,
+        string findingTitle,
         string explanation)
     {
         if (Entries(c, b, descriptor, out var unreadable) is not { } table) return unreadable!;

@@ -50,7 +50,8 @@ public static class CodeDisassembly
         var result = new List<CodeInstruction>();
         int start = BestStart(bytes, fault);
         if (start > 0)
-            result.Add(new CodeInstruction(0, string.Join(' ', bytes[..start].Select(x => x.ToString("x2", CultureInfo.InvariantCulture))), "(tail of an instruction cut off by the line)", false, false));
+            result.Add(new CodeInstruction(0, string.Join(' ', bytes[..start].Select(x => x.ToString("x2", CultureInfo.InvariantCulture))),
+                "(tail of an instruction cut off by the line)", false, false));
         Decode(bytes, start, fault, formatter, result);
         return result;
     }

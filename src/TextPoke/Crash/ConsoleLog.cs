@@ -50,17 +50,22 @@ public static partial class ConsoleLog
         new(new Regex(@"^kernel BUG at lib/list_debug\.c"), "BUG: corrupted list in {0}", "BUG"),
         new(new Regex(@"^kernel BUG at ([^:]+):(\d+)!"), "kernel BUG in {0}", "BUG"),
         // Kernels before 5.0 ("x86/fault: Reword initial BUG message for unhandled page faults"); later ones print the next line's.
-        new(new Regex(@"^BUG: unable to handle kernel NULL pointer dereference"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
-        new(new Regex(@"^BUG: kernel NULL pointer dereference, address"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
-        new(new Regex(@"^BUG: (?:unable to handle (?:page fault|kernel paging request)|Unable to handle kernel data access)"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
+        new(new Regex(@"^BUG: unable to handle kernel NULL pointer dereference"), "BUG: unable to handle kernel NULL pointer dereference in {0}",
+            "NULL-POINTER-DEREFERENCE"),
+        new(new Regex(@"^BUG: kernel NULL pointer dereference, address"), "BUG: unable to handle kernel NULL pointer dereference in {0}",
+            "NULL-POINTER-DEREFERENCE"),
+        new(new Regex(@"^BUG: (?:unable to handle (?:page fault|kernel paging request)|Unable to handle kernel data access)"),
+            "BUG: unable to handle kernel paging request in {0}", "BUG"),
         new(new Regex(@"^BUG: KASAN: ([a-z\-]+) on address"), "KASAN: {1}", "KASAN", Fixed: true),
         // Frees are reported from the allocator: the caller of kfree names it.
-        new(new Regex(@"^BUG: KASAN: (?:double-free or invalid-free|double-free|invalid-free) in " + Func), "KASAN: invalid-free in {0}", "KASAN", FunctionFromHeader: true,
+        new(new Regex(@"^BUG: KASAN: (?:double-free or invalid-free|double-free|invalid-free) in " + Func), "KASAN: invalid-free in {0}", "KASAN",
+            FunctionFromHeader: true,
             Skip: ["kmem_", "slab_", "kfree", "vunmap", "vfree"]),
         new(new Regex(@"^BUG: KASAN: ([a-z\- ]+?) in " + Func), "KASAN: {1} in {0}", "KASAN", FunctionFromHeader: true),
         // KFENCE and KMSAN print the frames right after the header, without "Call Trace:".
         new(new Regex(@"^BUG: KFENCE: ([a-z\- ]+?) in " + Func), "KFENCE: {1} in {0}", "KFENCE", FunctionFromHeader: true, TraceFollowsHeader: true),
-        new(new Regex(@"^BUG: KMSAN: kernel-usb-infoleak"), "KMSAN: kernel-usb-infoleak in {0}", "KMSAN", Skip: ["usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"], TraceFollowsHeader: true),
+        new(new Regex(@"^BUG: KMSAN: kernel-usb-infoleak"), "KMSAN: kernel-usb-infoleak in {0}", "KMSAN", Skip: ["usb_submit_urb", "usb_start_wait_urb",
+            "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"], TraceFollowsHeader: true),
         new(new Regex(@"^BUG: KMSAN: ([a-z\-]+) in "), "KMSAN: {1} in {0}", "KMSAN", TraceFollowsHeader: true),
         new(new Regex(@"^BUG: KCSAN: (.*)$"), "KCSAN: {1}", "KCSAN", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?BUG: memory leak$"), "memory leak in {0}", "LEAK",
@@ -70,25 +75,33 @@ public static partial class ConsoleLog
         new(new Regex(@"^BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
         new(new Regex(@"^(?:NMI )?watchdog: BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
         // Bracketed lockdep headers of 4.x kernels (4.5 prints them); 5.x prints "WARNING: ..." (rules below).
-        new(new Regex(@"^\[ INFO: possible (?:circular locking dependency|recursive locking|irq lock inversion dependency) detected \]"), "possible deadlock in {0}", "LOCKDEP"),
+        new(new Regex(@"^\[ INFO: possible (?:circular locking dependency|recursive locking|irq lock inversion dependency) detected \]"),
+            "possible deadlock in {0}", "LOCKDEP"),
         new(new Regex(@"^\[ INFO: inconsistent lock state \]"), "inconsistent lock state in {0}", "LOCKDEP"),
         // Named after where the IRQ-safe lock was taken in IRQ context.
-        new(new Regex(@"^(?:\[ )?(?:INFO|WARNING): (?:SOFT|HARD)IRQ-safe -> (?:SOFT|HARD)IRQ-unsafe lock order detected"), "possible deadlock in {0}", "LOCKDEP", FramesAfter: "-irq-safe at:"),
-        new(new Regex(@"^(?:\[ )?(?:BUG|WARNING): lock held when returning to user space"), "BUG: lock held when returning to user space in {0}", "LOCKDEP", NoStackTrace: true),
+        new(new Regex(@"^(?:\[ )?(?:INFO|WARNING): (?:SOFT|HARD)IRQ-safe -> (?:SOFT|HARD)IRQ-unsafe lock order detected"), "possible deadlock in {0}",
+            "LOCKDEP", FramesAfter: "-irq-safe at:"),
+        new(new Regex(@"^(?:\[ )?(?:BUG|WARNING): lock held when returning to user space"), "BUG: lock held when returning to user space in {0}", "LOCKDEP",
+            NoStackTrace: true),
         new(new Regex(@"^\[ BUG: held lock freed! \]|^BUG: held lock freed!"), "BUG: held lock freed in {0}", "LOCKDEP"),
         // Named after the function that released the lock it did not hold (the line after "is trying to release lock").
-        new(new Regex(@"^\[ BUG: bad unlock balance detected! \]|^BUG: bad unlock balance detected!"), "BUG: bad unlock balance in {0}", "LOCKDEP", FramesAfter: "is trying to release lock"),
+        new(new Regex(@"^\[ BUG: bad unlock balance detected! \]|^BUG: bad unlock balance detected!"), "BUG: bad unlock balance in {0}", "LOCKDEP",
+            FramesAfter: "is trying to release lock"),
         new(new Regex(@"^\[ INFO: suspicious RCU usage\. \]"), "INFO: suspicious RCU usage in {0}", "LOCKDEP"),
         // arm/arm64 wording of a page fault.
         new(new Regex(@"^Unable to handle kernel paging request"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
-        new(new Regex(@"^Unable to handle kernel NULL pointer dereference"), "BUG: unable to handle kernel NULL pointer dereference in {0}", "NULL-POINTER-DEREFERENCE"),
+        new(new Regex(@"^Unable to handle kernel NULL pointer dereference"), "BUG: unable to handle kernel NULL pointer dereference in {0}",
+            "NULL-POINTER-DEREFERENCE"),
         new(new Regex(@"^Unhandled fault: "), "Unhandled fault in {0}", "BUG"),
         new(new Regex(@"^Internal error: "), "Internal error in {0}", "BUG"),
         // UBSAN of 4.x and early 5.x kernels named only the location; later ones name the check ("UBSAN: shift-out-of-bounds in").
         new(new Regex(@"^UBSAN: Undefined behaviour in "), "UBSAN: undefined-behaviour in {0}", "UBSAN"),
-        new(new Regex(@"^BUG: spinlock (lockup suspected|already unlocked|recursion|bad magic|wrong owner|wrong CPU)"), "BUG: spinlock {1} in {0}", "LOCKDEP", Skip: ["spin_"]),
-        new(new Regex(@"^BUG: rwlock (lockup suspected|already unlocked|recursion|bad magic|wrong owner|wrong CPU)"), "BUG: rwlock {1} in {0}", "LOCKDEP", Skip: ["_lock", "_unlock"]),
-        new(new Regex(@"^BUG: using (__this_cpu_[a-z_]+\(\)|smp_processor_id\(\)) in preemptible"), "BUG: using {1} in preemptible code in {0}", "LOCKDEP", Skip: ["dump_stack", "preemption", "preempt", "check_preemption", "debug_smp_processor_id"]),
+        new(new Regex(@"^BUG: spinlock (lockup suspected|already unlocked|recursion|bad magic|wrong owner|wrong CPU)"), "BUG: spinlock {1} in {0}", "LOCKDEP",
+            Skip: ["spin_"]),
+        new(new Regex(@"^BUG: rwlock (lockup suspected|already unlocked|recursion|bad magic|wrong owner|wrong CPU)"), "BUG: rwlock {1} in {0}", "LOCKDEP",
+            Skip: ["_lock", "_unlock"]),
+        new(new Regex(@"^BUG: using (__this_cpu_[a-z_]+\(\)|smp_processor_id\(\)) in preemptible"), "BUG: using {1} in preemptible code in {0}", "LOCKDEP",
+            Skip: ["dump_stack", "preemption", "preempt", "check_preemption", "debug_smp_processor_id"]),
         new(new Regex(@"^BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {0}", "LOCKDEP", NoStackTrace: true),
         new(new Regex(@"^BUG: Bad page map"), "BUG: Bad page map", "BUG", Fixed: true),
         new(new Regex(@"^BUG: (?:TASK )?stack guard page was hit"), "BUG: stack guard page was hit in {0}", "BUG", NoStackTrace: true),
@@ -111,24 +124,30 @@ public static partial class ConsoleLog
         new(new Regex(@"^WARNING: CPU: \d+ PID: -?\d+ at [^ ]+ " + Func), "WARNING in {0}", "WARNING", FunctionFromHeader: true),
         // 6.x: "WARNING: fs/jfs/jfs_dmap.c:2987 at dbAdjTree+0x../0x.., CPU#0: jfsCommit/112".
         new(new Regex(@"^WARNING: \S+\.[ch]:\d+ at ([A-Za-z0-9_.$]+)"), "WARNING in {0}", "WARNING", FunctionFromHeader: true),
-        new(new Regex(@"^WARNING: (?:possible circular locking dependency|possible recursive locking|possible irq lock inversion dependency)"), "possible deadlock in {0}", "LOCKDEP"),
+        new(new Regex(@"^WARNING: (?:possible circular locking dependency|possible recursive locking|possible irq lock inversion dependency)"),
+            "possible deadlock in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: inconsistent lock state"), "inconsistent lock state in {0}", "LOCKDEP",
             Skip: ["mark_lock", "mark_held_locks", "mark_usage", "print_usage_bug", "valid_state", "raw_spin_rq_", "trace_hardirqs", "lock_acquire"]),
         new(new Regex(@"^WARNING: bad unlock balance detected!"), "WARNING: bad unlock balance in {0}", "LOCKDEP", FramesAfter: "is trying to release lock"),
         // Lockdep's RCU report names the source line of the check; a report cut before it (another report or a stack
         // of its own interrupting it) is only its header.
-        new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}", "LOCKDEP", Skip: ["rcu", "kmem", "slab", "kmalloc", "vmalloc", "kcalloc", "kzalloc"],
+        new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}", "LOCKDEP", Skip: ["rcu", "kmem", "slab", "kmalloc",
+            "vmalloc", "kcalloc", "kzalloc"],
             Requires: new Regex(@"^\S+\.[ch]:\d+ ")),
         new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage", "WARNING", Fixed: true, AlwaysCorrupted: true),
         new(new Regex(@"^WARNING: held lock freed!"), "WARNING: held lock freed in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: [Nn]ested lock was not taken"), "WARNING: nested lock was not taken in {0}", "LOCKDEP"),
         // Lockdep's wait-context check: named after the code that took the lock (from the trace, not a lock site).
         new(new Regex(@"^\[ BUG: Invalid wait context \]|^BUG: Invalid wait context"), "WARNING: locking bug in {0}", "BUG"),
-        new(new Regex(@"^WARNING: kernel stack regs at [0-9a-f]+ in [^ ]* has bad '([^']+)' value"), "WARNING: kernel stack regs has bad '{1}' value", "WARNING", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^WARNING: kernel stack frame pointer at [0-9a-f]+ in [^ ]* has bad value"), "WARNING: kernel stack frame pointer has bad value", "WARNING", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^WARNING: kernel stack (?:regs .* has bad 'bp' value|frame pointer .* has bad value)"), "WARNING: kernel stack regs has bad value", "WARNING", Fixed: true, NoStackTrace: true),
+        new(new Regex(@"^WARNING: kernel stack regs at [0-9a-f]+ in [^ ]* has bad '([^']+)' value"), "WARNING: kernel stack regs has bad '{1}' value",
+            "WARNING", Fixed: true, NoStackTrace: true),
+        new(new Regex(@"^WARNING: kernel stack frame pointer at [0-9a-f]+ in [^ ]* has bad value"), "WARNING: kernel stack frame pointer has bad value",
+            "WARNING", Fixed: true, NoStackTrace: true),
+        new(new Regex(@"^WARNING: kernel stack (?:regs .* has bad 'bp' value|frame pointer .* has bad value)"), "WARNING: kernel stack regs has bad value",
+            "WARNING", Fixed: true, NoStackTrace: true),
         new(new Regex(@"^(BUG|WARNING): .*still has locks held!"), "{1}: still has locks held in {0}", "LOCKDEP"),
-        new(new Regex(@"^INFO: trying to register non-static key"), "INFO: trying to register non-static key in {0}", "LOCKDEP", Skip: ["stack", "lock", "IRQ"]),
+        new(new Regex(@"^INFO: trying to register non-static key"), "INFO: trying to register non-static key in {0}", "LOCKDEP", Skip: ["stack", "lock",
+            "IRQ"]),
         new(new Regex(@"^INFO: (Freed|Allocated) in (.*)$"), "INFO: {1} in {2}", "BUG", Fixed: true, AlwaysCorrupted: true),
         new(new Regex(@"^general protection fault"), "general protection fault in {0}", "BUG"),
         new(new Regex(@"^Oops: general protection fault"), "general protection fault in {0}", "BUG"),
@@ -136,19 +155,25 @@ public static partial class ConsoleLog
         new(new Regex(@"^UBSAN: ([a-z\-]+(?: [a-z\-]+)*) in "), "UBSAN: {1} in {0}", "UBSAN"),
         new(new Regex(@"^INFO: task .* blocked (?:in I/O wait )?for more than \d+ seconds"), "INFO: task hung in {0}", "HANG"),
         new(new Regex(@"^INFO: task .* can't die for more than \d+ seconds"), "INFO: task can't die in {0}", "HANG"),
-        new(new Regex(@"^(?:rcu: )?INFO: rcu_(?:sched|preempt|bh|tasks(?:_trace|_rude)?) (?:self-)?detected (?:stall|expedited stalls)"), "INFO: rcu detected stall in {0}", "HANG"),
+        new(new Regex(@"^(?:rcu: )?INFO: rcu_(?:sched|preempt|bh|tasks(?:_trace|_rude)?) (?:self-)?detected (?:stall|expedited stalls)"),
+            "INFO: rcu detected stall in {0}", "HANG"),
         new(new Regex(@"^divide(?: |_)error: "), "divide error in {0}", "BUG"),
         new(new Regex(@"^stack segment: "), "stack segment fault in {0}", "BUG"),
         new(new Regex(@"^invalid opcode: "), "invalid opcode in {0}", "BUG"),
         new(new Regex(@"^WARNING: ([^\n]+?)$"), "WARNING: {1}", "WARNING", Fixed: true, NoStackTrace: true),
         // Panic messages whose tail varies from run to run (exit codes, device names) have fixed titles.
         // The stack protector names the function when it can, else an address: then the trace names it.
-        new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: [0-9a-f]{8,}\b"), "kernel panic: stack is corrupted in {0}", "PANIC", Skip: ["stack_chk"]),
-        new(new Regex(@"^Kernel panic - not syncing: corrupted stack end"), "kernel panic: corrupted stack end in {0}", "PANIC", Skip: ["schedule", "retint_kernel"]),
-        new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z_][A-Za-z0-9_]*)"), "kernel panic: stack is corrupted in {1}", "PANIC", FunctionFromHeader: true, NoStackTrace: true),
+        new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: [0-9a-f]{8,}\b"),
+            "kernel panic: stack is corrupted in {0}", "PANIC", Skip: ["stack_chk"]),
+        new(new Regex(@"^Kernel panic - not syncing: corrupted stack end"), "kernel panic: corrupted stack end in {0}", "PANIC", Skip: ["schedule",
+            "retint_kernel"]),
+        new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z_][A-Za-z0-9_]*)"),
+            "kernel panic: stack is corrupted in {1}", "PANIC", FunctionFromHeader: true, NoStackTrace: true),
         // After a BUG or a WARNING with panic_on_warn, or a hung task with hung_task_panic: the real report was lost.
-        new(new Regex(@"^Kernel panic - not syncing: (Fatal exception|panic_on_warn set|hung_task: blocked tasks)"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true, AlwaysCorrupted: true),
-        new(new Regex(@"^Kernel panic - not syncing: (Attempted to kill init!|Couldn't open N_TTY ldisc)"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true),
+        new(new Regex(@"^Kernel panic - not syncing: (Fatal exception|panic_on_warn set|hung_task: blocked tasks)"), "kernel panic: {1}", "PANIC",
+            FunctionFromHeader: true, AlwaysCorrupted: true),
+        new(new Regex(@"^Kernel panic - not syncing: (Attempted to kill init!|Couldn't open N_TTY ldisc)"), "kernel panic: {1}", "PANIC",
+            FunctionFromHeader: true),
         new(new Regex(@"^Kernel panic - not syncing: (.*)$"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true),
     ];
 
@@ -156,15 +181,18 @@ public static partial class ConsoleLog
     private static partial Regex CpuLine();
     // "RIP: 0010:func+off/size" today; 4.x kernels printed "RIP: 0010:[<addr>]  [<addr>] func+off/size" and a separate "IP:" line;
     // arm64 prints "pc : func+off/size", arm "PC is at func+off/size", powerpc "NIP [addr] func+off/size".
-    [GeneratedRegex(@"^(?:(?:RIP: [0-9a-f]{4}:|IP: )(?:\[<[0-9a-f]+>\]\s+)?(?:\[<[0-9a-f]+>\] )?|(?:pc : |PC is at |NIP \[[0-9a-f]+\] )(?=[A-Za-z_][^\s]*\+0x))([A-Za-z_][^\s]*)")]
+    [GeneratedRegex(@"^(?:(?:RIP: [0-9a-f]{4}:|IP: )(?:\[<[0-9a-f]+>\]\s+)?(?:\[<[0-9a-f]+>\] )?|(?:pc : |PC is at |NIP \[[0-9a-f]+\] " +
+        @")(?=[A-Za-z_][^\s]*\+0x))([A-Za-z_][^\s]*)")]
     private static partial Regex RipLine();
 
-    [GeneratedRegex(@"^\s*\[<[0-9a-f]+>\] \([A-Za-z0-9_.$]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\) from \[<[0-9a-f]+>\] \(([A-Za-z0-9_.$]+)(?:\+0x([0-9a-f]{1,16})/0x([0-9a-f]{1,16}))?(?: [^)]*)?\)")]
+    [GeneratedRegex(@"^\s*\[<[0-9a-f]+>\] \([A-Za-z0-9_.$]+(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\) from \[<[0-9a-f]+>\] " +
+        @"\(([A-Za-z0-9_.$]+)(?:\+0x([0-9a-f]{1,16})/0x([0-9a-f]{1,16}))?(?: [^)]*)?\)")]
     private static partial Regex ArmFrameLine();
     // A frame: " func+0xoff/0xsize [module]", "? " when unreliable; 4.x kernels put "[<addr>] " and "<IRQ>"/"<EOI>" before
     // (powerpc: "[sp] [pc] func+off/size").
     // it, kmemleak and symbolized logs " file:line" after it.
-    [GeneratedRegex(@"^\s*(?:<(?:IRQ|EOI|NMI)>\s+)?(?:\[<?(?<address>[0-9a-f]+)>?\] ?){0,2}\s*(\? )?" + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]{1,16})/0x([0-9a-f]{1,16})(?: \[([A-Za-z0-9_\-]+)\])?(?: \S+:\d+)?(?: \([A-Z]\))?\s*$")]
+    [GeneratedRegex(@"^\s*(?:<(?:IRQ|EOI|NMI)>\s+)?(?:\[<?(?<address>[0-9a-f]+)>?\] ?){0,2}\s*(\? )?"
+        + @"([A-Za-z0-9_.$]+)\+0x([0-9a-f]{1,16})/0x([0-9a-f]{1,16})(?: \[([A-Za-z0-9_\-]+)\])?(?: \S+:\d+)?(?: \([A-Z]\))?\s*$")]
     private static partial Regex FrameLine();
     [GeneratedRegex(@"^(?:---\[ end trace [0-9a-f]+ \]---|---\[ end Kernel panic)")]
     private static partial Regex EndLine();
@@ -187,7 +215,8 @@ public static partial class ConsoleLog
     }
 
     static readonly string[] WrapperPrefixes =
-        ["SYSC_", "SyS_", "sys_", "__x64_", "__ia32_", "__arm64_", "____sys_", "___sys_", "__sys_", "__se_", "__se_sys_", "__do_sys_", "compat_SYSC_", "compat_SyS_", "ksys_"];
+        ["SYSC_", "SyS_", "sys_", "__x64_", "__ia32_", "__arm64_", "____sys_", "___sys_", "__sys_", "__se_", "__se_sys_", "__do_sys_", "compat_SYSC_",
+            "compat_SyS_", "ksys_"];
 
     public static string Function(string symbol)
     {
@@ -228,7 +257,8 @@ public static partial class ConsoleLog
                 // A panic after a report belongs to it.
                 // The die banner ("Oops: 0000 [#1]", "invalid opcode: 0000 [#1]") that follows a BUG or page-fault
                 // header within a few lines is part of that report.
-                if (starts.Count > 0 && i - starts[^1].Line <= 24 && (lines[i].StartsWith("invalid opcode", StringComparison.Ordinal) || lines[i].StartsWith("Oops: ", StringComparison.Ordinal)
+                if (starts.Count > 0 && i - starts[^1].Line <= 24 && (lines[i].StartsWith("invalid opcode", StringComparison.Ordinal)
+                    || lines[i].StartsWith("Oops: ", StringComparison.Ordinal)
                     || lines[i].StartsWith("Internal error: ", StringComparison.Ordinal) || starts[^1].Rule.Absorbs?.IsMatch(lines[i]) == true)
                     && !lines.Skip(starts[^1].Line).Take(i - starts[^1].Line).Any(EndLine().IsMatch)) break;
                 if (rule.Type == "PANIC" && starts.Count > 0) break;
@@ -261,8 +291,10 @@ public static partial class ConsoleLog
             var (start, rule, match) = starts[s];
             // The report's first line: a "cut here" line or a pr_crit line just before the header belongs to it.
             int first = start;
-            while (first > 0 && (lines[first - 1].Contains("[ cut here ]") || lines[first - 1].StartsWith("jump_label: Fatal kernel bug", StringComparison.Ordinal)
-                || lines[first - 1].StartsWith("unexpected static_call insn opcode", StringComparison.Ordinal)) && first > (s > 0 ? starts[s - 1].Line : -1) + 1)
+            while (first > 0 && (lines[first - 1].Contains("[ cut here ]") || lines[first - 1].StartsWith("jump_label: Fatal kernel bug",
+                StringComparison.Ordinal)
+                || lines[first - 1].StartsWith("unexpected static_call insn opcode", StringComparison.Ordinal)) && first > (s > 0 ? starts[s - 1].Line : -1)
+                    + 1)
                 first--;
             // With printk caller ids ([T123] / [C0]) the report is the header's task's (or CPU's) lines: other tasks'
             // lines in between are dropped, and only that task's next report ends it.
@@ -370,7 +402,8 @@ public static partial class ConsoleLog
                 continue;
             }
             if (f.Success)
-                frames.Add(new CrashFrame(f.Groups[2].Value, ulong.Parse(f.Groups[3].Value, NumberStyles.HexNumber), ulong.Parse(f.Groups[4].Value, NumberStyles.HexNumber),
+                frames.Add(new CrashFrame(f.Groups[2].Value, ulong.Parse(f.Groups[3].Value, NumberStyles.HexNumber), ulong.Parse(f.Groups[4].Value,
+                    NumberStyles.HexNumber),
                     f.Groups[5].Success ? f.Groups[5].Value : null, !f.Groups[1].Success, i)
                 {
                     Address = f.Groups["address"].Success && ulong.TryParse(f.Groups["address"].Value, NumberStyles.HexNumber, null, out ulong a) ? a : null,
@@ -427,7 +460,8 @@ public static partial class ConsoleLog
         // A stack overflow is a runaway recursion, named after the work that started it in the same way.
         string? stalled = null, stalledRaw = null;
         bool rcuStall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal);
-        bool stall = rcuStall || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal) || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal)
+        bool stall = rcuStall || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal)
+            || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal)
             || rule.Format.StartsWith("BUG: stack guard page was hit", StringComparison.Ordinal);
         if (stall)
         {
@@ -443,9 +477,11 @@ public static partial class ConsoleLog
             // An RCU stall without the interrupt that caught the stalled CPU shows only other tasks' stacks (the grace-period
             // kthread's): nothing there names the stall.
             if (!rcuStall || from >= 0) candidates.AddRange(frames.Where(f => f.Reliable && f.Line > from).Select(f => f.Function));
-            (stalled, stalledRaw) = StallWork(candidates.Where(f => !Skipped(f) && !(rcuStall && (f.Contains("rcu", StringComparison.Ordinal) || f.Contains("apic_timer_interrupt", StringComparison.Ordinal)))).ToList()) ?? default;
+            (stalled, stalledRaw) = StallWork(candidates.Where(f => !Skipped(f) && !(rcuStall && (f.Contains("rcu", StringComparison.Ordinal)
+                || f.Contains("apic_timer_interrupt", StringComparison.Ordinal)))).ToList()) ?? default;
         }
-        else if (rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die", StringComparison.Ordinal))
+        else if (rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die",
+            StringComparison.Ordinal))
             (stalled, stalledRaw) = HungWait(frames.Where(f => f.Reliable).Select(f => f.Function).ToList()) ?? default;
         if (rule.FramesAfter != null)
         {
@@ -460,13 +496,16 @@ public static partial class ConsoleLog
             }
         }
         // Stalls and hangs are named only by their extractors: when those find nothing, the report is corrupted.
-        bool hung = rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die", StringComparison.Ordinal);
+        bool hung = rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die",
+            StringComparison.Ordinal);
         // An inconsistent lock state's lock was taken both ways somewhere: the report is named after the stack that
         // took it the wrong way, and after the lock's site only when that stack is missing.
-        if (rule.Format.StartsWith("inconsistent lock state", StringComparison.Ordinal) && frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function)) is { } taker)
+        if (rule.Format.StartsWith("inconsistent lock state", StringComparison.Ordinal) && frames.FirstOrDefault(f => f.Reliable
+            && !Skipped(f.Function)) is { } taker)
             lockSite = taker.Function;
         string? guilty = header != null || rule.OnlyFramesAfter ? header : stall || hung ? stalled
-            : stalled ?? lockSite ?? (rip != null && !Skipped(rip) && rule.Type != "LOCKDEP" && !rule.NamedByTrace ? (rip.IndexOf('+') is var plus && plus > 0 ? rip[..plus] : rip)
+            : stalled ?? lockSite ?? (rip != null && !Skipped(rip) && rule.Type != "LOCKDEP" && !rule.NamedByTrace ? (rip.IndexOf('+') is var plus && plus > 0
+                ? rip[..plus] : rip)
             : frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function);
         // Stalls keep the syscall's own symbol once the wrapper prefix is gone ("sys_rmdir" of older kernels).
         string? function = guilty == null ? null : stall ? (guilty.IndexOf('.') is var dot and > 0 ? guilty[..dot] : guilty) : Function(guilty);
@@ -485,8 +524,10 @@ public static partial class ConsoleLog
                 // The guilty function is the first caller of the reporter: past its last frame in the trace.
                 // (With panic_on_warn the trace first shows the panic and the trap: past those too.)
                 int from = Math.Max(frames.FindLastIndex(f => f.Reliable && warningKind.Reporters.Any(r => f.Function.StartsWith(r, StringComparison.Ordinal))),
-                    frames.FindLastIndex(f => f.Reliable && f.Function is "invalid_op" or "asm_exc_invalid_op" or "exc_invalid_op" or "do_invalid_op" or "handle_bug" or "fixup_bug")) + 1;
-                var caller = frames.Skip(from).FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function) && !warningKind.Skip.Any(x => f.Function.Contains(x, StringComparison.Ordinal)));
+                    frames.FindLastIndex(f => f.Reliable
+                        && f.Function is "invalid_op" or "asm_exc_invalid_op" or "exc_invalid_op" or "do_invalid_op" or "handle_bug" or "fixup_bug")) + 1;
+                var caller = frames.Skip(from).FirstOrDefault(f => f.Reliable && !Uninteresting(f.Function) && !warningKind.Skip.Any(x =>
+                    f.Function.Contains(x, StringComparison.Ordinal)));
                 function = caller == null ? null : Function(caller.Function);
                 rawFrame = Unsuffixed(caller?.Function);
             }
@@ -514,7 +555,8 @@ public static partial class ConsoleLog
         {
             title = KasanTitle(lines, start, end, match.Groups[1].Value, function, rule.Fixed, lines[start]);
             // Without its "Read/Write of size" line the report is a bare header (old kernels, or lost lines).
-            if (!title.Contains(" Read", StringComparison.Ordinal) && !title.Contains(" Write", StringComparison.Ordinal) && !title.StartsWith("KASAN: invalid-free", StringComparison.Ordinal))
+            if (!title.Contains(" Read", StringComparison.Ordinal) && !title.Contains(" Write", StringComparison.Ordinal)
+                && !title.StartsWith("KASAN: invalid-free", StringComparison.Ordinal))
             {
                 corrupted = true;
                 reason ??= "no access line (Read/Write of size N)";
@@ -525,7 +567,8 @@ public static partial class ConsoleLog
         {
             Title = title, Type = rule.Type, StartLine = first, EndLine = end,
             Corrupted = corrupted, CorruptedReason = corrupted ? reason : null,
-            Panicked = panicked, Frame = function, RawFrame = rawFrame != function ? rawFrame : null, Cpu = cpu, Pid = pid, Comm = comm, KernelVersion = version, Rip = rip, Code = code,
+            Panicked = panicked, Frame = function, RawFrame = rawFrame != function ? rawFrame : null, Cpu = cpu, Pid = pid, Comm = comm,
+                KernelVersion = version, Rip = rip, Code = code,
             Frames = reportFrames, Lines = lines.Skip(first).Take(end - first + 1).Where(l => !ReferenceEquals(l, OtherTask)).ToList(),
         };
     }
@@ -659,7 +702,8 @@ public static partial class ConsoleLog
             if (f.StartsWith("rtnl_lock", StringComparison.Ordinal)) return ("rtnl_lock", f);
             // Hangs in any RCU grace-period wait are one bucket, whichever flavour waited.
             if (f.Contains("synchronize_rcu", StringComparison.Ordinal) || f.Contains("synchronize_srcu", StringComparison.Ordinal)
-                || f.StartsWith("synchronize_net", StringComparison.Ordinal) || f.StartsWith("synchronize_sched", StringComparison.Ordinal)) return ("synchronize_rcu", f);
+                || f.StartsWith("synchronize_net", StringComparison.Ordinal) || f.StartsWith("synchronize_sched",
+                    StringComparison.Ordinal)) return ("synchronize_rcu", f);
         }
         // (and the hung-task detector's own frames when it dumps every CPU)
         string[] waiting = ["sched", "_lock", "_slowlock", "down", "completion", "kthread", "wait", "synchronize", "context_switch", "__switch_to",
@@ -675,7 +719,8 @@ public static partial class ConsoleLog
     public static readonly IReadOnlyList<WarningKind> WarningKinds =
     [
         // Skips are substrings: the object debugger's users (timers, work, RCU, the allocators) report on behalf of the code that misused the object.
-        new(["debug_print_object"], "WARNING: ODEBUG bug in {0}", ["debug_", "rcu", "hrtimer_", "timer_", "work_", "percpu_", "kmem_", "slab_", "kfree", "vunmap", "vfree", "__free_", "kobject_"]),
+        new(["debug_print_object"], "WARNING: ODEBUG bug in {0}", ["debug_", "rcu", "hrtimer_", "timer_", "work_", "percpu_", "kmem_", "slab_", "kfree",
+            "vunmap", "vfree", "__free_", "kobject_"]),
         new(["kmalloc_slab", "kmalloc_order", "kmalloc_", "__kmalloc", "kvmalloc_node", "kvmalloc"], "WARNING: kmalloc bug in {0}",
             ["kmalloc", "kcalloc", "kzalloc", "krealloc", "vmalloc", "slab", "kmem", "warn_alloc", "alloc_pages", "should_fail"]),
         new(["usercopy_warn", "__check_object_size", "check_object_size"], "WARNING: bad usercopy in {0}", ["usercopy_", "__check_object", "check_object"]),
@@ -683,7 +728,8 @@ public static partial class ConsoleLog
         new(["kobject_"], "WARNING: kobject bug in {0}", ["kobject_"]),
         new(["refcount_", "__refcount_"], "WARNING: refcount bug in {0}", ["refcount", "kobject_"], ["lib/refcount.c"]),
         new(["__vmalloc_node_range"], "WARNING: zero-size vmalloc in {0}", ["vmalloc", "kvmalloc", "__vmalloc"]),
-        new(["usb_submit_urb"], "WARNING in {0}/usb_submit_urb", ["usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"]),
+        new(["usb_submit_urb"], "WARNING in {0}/usb_submit_urb", ["usb_submit_urb", "usb_start_wait_urb", "usb_bulk_msg", "usb_interrupt_msg",
+            "usb_control_msg"]),
         new(["lock_release", "lock_acquire", "__lock_acquire", "lockdep_", "register_lock_class", "hlock_class", "check_flags"], "WARNING: locking bug in {0}",
             ["lock_", "__lock_", "lockdep_", "up_", "up_read", "up_write", "__up_", "mutex_", "__mutex_", "lock_sock", "release_sock"]),
     ];
@@ -697,7 +743,9 @@ public static partial class ConsoleLog
     /// the scheduler, softirq/timer/workqueue/kthread cores, printk and panic, the fault and trap handlers, the core
     /// socket/skb/netdevice code, proc registration, and the dentry and buffer-head reference helpers.
     /// </summary>
-    [GeneratedRegex(@"^(?:\./)?(?:(?:virt/)?lib/|mm/(?:kasan|kmsan|kfence)/|mm/(?:sl[aou]b|slab_common|memory|percpu\w*|vmalloc|page_alloc|util|usercopy)\.c$|kernel/(?:rcu|locking|sched|printk)/|kernel/(?:kcov|panic|softirq|kthread|workqueue)\.c$|kernel/time/timer\.c$|arch/[^/]+/kernel/traps\.c$|arch/[^/]+/mm/(?:fault|physaddr)\.c$|net/core/(?:dev|sock|skbuff)\.c$|fs/proc/generic\.c$|fs/(?:dcache|buffer)\.c$)")]
+    [GeneratedRegex(@"^(?:\./)?(?:(?:virt/)?lib/|mm/(?:kasan|kmsan|kfence)/|mm/(?:sl[aou]b|slab_common|memory|percpu\w*|vmalloc|page_alloc|util|usercopy)\.c" +
+        @"$|kernel/(?:rcu|locking|sched|printk)/|kernel/(?:kcov|panic|softirq|kthread|workqueue)\.c$|kernel/time/timer\.c$|arch/[^/]+/kernel/traps\.c$|arch/" +
+        @"[^/]+/mm/(?:fault|physaddr)\.c$|net/core/(?:dev|sock|skbuff)\.c$|fs/proc/generic\.c$|fs/(?:dcache|buffer)\.c$)")]
     private static partial Regex CallerBlamingFile();
 
     [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?\[\s*\d+\.\d+\]")]
@@ -800,7 +848,8 @@ public static partial class ConsoleLog
         "__warn", "report_bug", "fixup_bug", "invalid_op", "print_address_description",
         "memcpy", "memset", "memmove", "memcmp", "memchr", "strcmp", "strncmp", "strlen", "strnlen", "strcpy", "strncpy", "strscpy",
         "strlcpy", "strchr", "strnstr", "copy_to_user", "copy_from_user", "put_user", "get_user", "might_fault", "might_sleep",
-        "spin_lock", "spin_unlock", "spin_trylock", "raw_read_lock", "raw_write_lock", "_write_lock", "_write_unlock", "mutex_lock", "mutex_unlock", "mutex_trylock",
+        "spin_lock", "spin_unlock", "spin_trylock", "raw_read_lock", "raw_write_lock", "_write_lock", "_write_unlock", "mutex_lock", "mutex_unlock",
+            "mutex_trylock",
         "lock_acquire", "lock_release", "lock_class", "osq_lock", "refcount_", "_indirect_thunk_", "printk", "snprintf", "debug_object",
         "list_add", "list_del", "string", "pointer", "read_word_at_a_time", "__wake_up", "finish_wait", "kthread_stop", "flush_work",
         "flush_workqueue", "drain_workqueue", "destroy_workqueue", "cancel_work_sync", "__cancel_work_timer", "del_timer",
@@ -841,7 +890,9 @@ public static partial class ConsoleLog
     static bool Uninteresting(string symbol) => NotGuiltyExactly.Contains(Function(symbol)) ||
         NotGuilty.Any(p => symbol.StartsWith(p, StringComparison.Ordinal)) || NotGuiltyAnywhere.Any(p => symbol.Contains(p, StringComparison.Ordinal));
 
-    [GeneratedRegex(@"^(?:Allocated by task|Freed by task|The buggy address|Memory state around|Last potentially related|Second to last potentially|Modules linked in:|Kernel panic - not syncing|Dumping ftrace|---\[ end trace|irq event stamp:|Showing all locks held|INFO: lockdep is turned off|other info that might help us debug this:|Uninit was (?:created|stored)|Local variable|Bytes .* of .* are uninitialized|Memory access of size)")]
+    [GeneratedRegex(@"^(?:Allocated by task|Freed by task|The buggy address|Memory state around|Last potentially related|Second to last potentially|Modules " +
+        @"linked in:|Kernel panic - not syncing|Dumping ftrace|---\[ end trace|irq event stamp:|Showing all locks held|INFO: lockdep is turned off|other " +
+        @"info that might help us debug this:|Uninit was (?:created|stored)|Local variable|Bytes .* of .* are uninitialized|Memory access of size)")]
     private static partial Regex TraceEnd();
 
 
@@ -884,9 +935,11 @@ public static partial class ConsoleLog
         foreach (var name in names) yield return report.Title[..^frame.Length] + name;
         string type = CrashTypes.Of(report.Title);
         string title = report.Title;
-        string? kind = title.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal) || title.StartsWith("BUG: soft lockup", StringComparison.Ordinal) ? "stall"
+        string? kind = title.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal) || title.StartsWith("BUG: soft lockup", StringComparison.Ordinal)
+            ? "stall"
             : type == "HANG" ? "hang"
-            : title.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal) || title.StartsWith("BUG: stack guard page was hit", StringComparison.Ordinal) ? "stack-overflow"
+            : title.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal) || title.StartsWith("BUG: stack guard page was hit",
+                StringComparison.Ordinal) ? "stack-overflow"
             : type.EndsWith("INVALID-FREE", StringComparison.Ordinal) ? "invalid-free"
             : type is "MEMORY_SAFETY_BUG" or "NULL-POINTER-DEREFERENCE" or "DoS" or "MEMORY_SAFETY_UBSAN" || type.StartsWith("KASAN", StringComparison.Ordinal)
                 || type.StartsWith("KMSAN", StringComparison.Ordinal) || type.StartsWith("KFENCE", StringComparison.Ordinal) ? "bad-access" : null;

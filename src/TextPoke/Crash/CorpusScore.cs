@@ -3,7 +3,8 @@ using System.Text;
 namespace TextPoke.Crash;
 
 /// <summary>One file of syzkaller's report corpus: the expected fields and the log.</summary>
-public sealed record CorpusCase(string Name, string? Title, IReadOnlyList<string> AltTitles, string? Type, bool Corrupted, bool Panicked, IReadOnlyList<string> Log);
+public sealed record CorpusCase(string Name, string? Title, IReadOnlyList<string> AltTitles, string? Type, bool Corrupted, bool Panicked,
+    IReadOnlyList<string> Log);
 
 /// <summary>Per-field agreement of the parser with the corpus, and the headline (title, type and corrupted all agree).</summary>
 public sealed record CorpusScore(int Files, int Found, int Title, int Alt, int Type, int Corrupted, int Panicked, int Headline, IReadOnlyList<string> Misses)
@@ -31,7 +32,8 @@ public sealed record CorpusScore(int Files, int Found, int Title, int Alt, int T
     public static List<CorpusCase> Read(string folder)
     {
         var cases = new List<CorpusCase>();
-        foreach (var path in Directory.EnumerateFiles(folder).Where(p => Path.GetFileName(p).All(char.IsAsciiDigit)).OrderBy(p => int.Parse(Path.GetFileName(p))))
+        foreach (var path in Directory.EnumerateFiles(folder).Where(p => Path.GetFileName(p).All(char.IsAsciiDigit)).OrderBy(p =>
+            int.Parse(Path.GetFileName(p))))
         {
             var text = Encoding.Latin1.GetString(File.ReadAllBytes(path)).Replace("\r", "");
             var lines = text.Split('\n');
@@ -84,7 +86,8 @@ public sealed record CorpusScore(int Files, int Found, int Title, int Alt, int T
             if (corruptedOk) corrupted++;
             if (panickedOk) panicked++;
             if (titleOk && typeOk && corruptedOk) headline++;
-            else misses.Add($"{c.Name}: expected \"{c.Title}\" [{c.Type}]{(c.Corrupted ? " corrupted" : "")}, got \"{report?.Title}\" [{(report == null ? "" : CrashTypes.Of(report.Title))}]{(report?.Corrupted == true ? $" corrupted ({report.CorruptedReason})" : "")}");
+            else misses.Add($"{c.Name}: expected \"{c.Title}\" [{c.Type}]{(c.Corrupted ? " corrupted" : "")}, got \"{report?.Title}\" " +
+                $"[{(report == null ? "" : CrashTypes.Of(report.Title))}]{(report?.Corrupted == true ? $" corrupted ({report.CorruptedReason})" : "")}");
         }
         return new CorpusScore(cases.Count, found, title, alt, type, corrupted, panicked, headline, misses);
     }

@@ -47,7 +47,8 @@ public static class JumpLabelExplainer
             $"{string.Join(' ', expected.Split(' ').Take(siteSize))} there; it found {string.Join(' ', logged.Split(' ').Take(siteSize))}.",
         };
         if (enabler != null)
-            lines.Add($"the key was changed by {enabler}{(caller != null ? $", called from {caller}" : "")} (first frames of the call trace outside the jump-label code).");
+            lines.Add($"the key was changed by {enabler}{(caller != null ? $", called from {caller}" : "")} (first frames of the call trace outside the " +
+                $"jump-label code).");
 
         ulong? address = null;
         string? key = null, branch = null, disk = null;
@@ -69,12 +70,17 @@ public static class JumpLabelExplainer
                 key = k.Name;
                 on = k.InitialValue;
                 branch = site.Entry.Branch ? "static_branch_likely" : "static_branch_unlikely";
-                lines.Add($"it is entry {site.Entry.Index} of __jump_table: key {k.Name} ({(on switch { true => "initially on", false => "initially off", null => "state unknown" })}, {k.Section}), {branch}{(site.Entry.NopMark ? ", with objtool's NOP mark" : "")}.");
+                lines.Add($"it is entry {site.Entry.Index} of __jump_table: key {k.Name} (" +
+                    $"{(on switch { true => "initially on", false => "initially off", null => "state unknown" })}, {k.Section}), " +
+                    $"{branch}{(site.Entry.NopMark ? ", with objtool's NOP mark" : "")}.");
             }
             else lines.Add($"warning: {location} ({address:x16}) is not a jump-label site in {image.Path}.");
             lines.Add(bad == true
-                ? $"on disk the image holds {disk} at {location}: the bad instruction is in the file — the build (objtool) left the site unpatched, or the image was modified. `textpoke check` finds {report2.Findings.Count} broken jump-label site{(report2.Findings.Count == 1 ? "" : "s")} in it; `textpoke fix` repairs them."
-                : $"on disk the image holds {disk} at {location}, the expected bytes: the text was changed at run time (something else patched it), or this is not the image that booted.");
+                ? $"on disk the image holds {disk} at {location}: the bad instruction is in the file — the build (objtool) left the site unpatched, or the " +
+                    $"image was modified. `textpoke check` finds {report2.Findings.Count} broken jump-label site{(report2.Findings.Count == 1 ? "" : "s")} " +
+                    $"in it; `textpoke fix` repairs them."
+                : $"on disk the image holds {disk} at {location}, the expected bytes: the text was changed at run time (something else patched it), or this " +
+                    $"is not the image that booted.");
         }
         else if (image != null)
             lines.Add($"{function} is not a symbol of {image.Path}: give the kernel that booted (--vmlinux) to look the site up.");

@@ -315,7 +315,7 @@ public static class RustDemangler
                 Path(o, inValue: false);
                 while (Eat('p'))
                 {
-                    o.Append(" ").Append(Identifier()).Append(" = ");
+                    o.Append(' ').Append(Identifier()).Append(" = ");
                     Type(o);
                 }
             }
@@ -338,7 +338,8 @@ public static class RustDemangler
                 return;
             }
             o.Append(negative ? "-" : "");
-            o.Append(hex.Length == 0 ? "0" : ulong.TryParse(hex, NumberStyles.HexNumber, null, out ulong value) ? value.ToString(CultureInfo.InvariantCulture) : "0x" + hex);
+            o.Append(hex.Length == 0 ? "0" : ulong.TryParse(hex, NumberStyles.HexNumber, null, out ulong value) ? value.ToString(CultureInfo.InvariantCulture)
+                : "0x" + hex);
         }
     }
 }

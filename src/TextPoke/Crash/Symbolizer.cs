@@ -42,7 +42,8 @@ public sealed partial class Symbolizer : IDisposable
         if (modulesDir != null)
         {
             _moduleFiles = new(StringComparer.Ordinal);
-            foreach (var file in Directory.EnumerateFiles(modulesDir, "*.ko*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true }))
+            foreach (var file in Directory.EnumerateFiles(modulesDir, "*.ko*", new EnumerationOptions { RecurseSubdirectories = true,
+                IgnoreInaccessible = true }))
             {
                 var name = Path.GetFileName(file);
                 int ko = name.IndexOf(".ko", StringComparison.Ordinal);
@@ -103,7 +104,8 @@ public sealed partial class Symbolizer : IDisposable
         if (match == default)
         {
             match = candidates[0];
-            problem = $"{function} is 0x{match.Size:x} bytes in {loaded.Image.Path}, the log says 0x{size:x}: this is probably not the {(module == null ? "vmlinux" : "module")} that crashed";
+            problem = $"{function} is 0x{match.Size:x} bytes in {loaded.Image.Path}, the log says 0x{size:x}: this is probably not the " +
+                $"{(module == null ? "vmlinux" : "module")} that crashed";
         }
         ulong address = match.Address + offset;
         var chain = loaded.Dwarf?.Lookup(address, a => loaded.Symbols.Names.Lookup(a) is { } h ? h.Symbol.Name : null) ?? [];
@@ -115,7 +117,8 @@ public sealed partial class Symbolizer : IDisposable
     public SymbolizedFrame? Resolve(string location)
     {
         var m = Location().Match(location);
-        return m.Success ? Resolve(m.Groups[1].Value, ulong.Parse(m.Groups[2].Value, NumberStyles.HexNumber), ulong.Parse(m.Groups[3].Value, NumberStyles.HexNumber),
+        return m.Success ? Resolve(m.Groups[1].Value, ulong.Parse(m.Groups[2].Value, NumberStyles.HexNumber), ulong.Parse(m.Groups[3].Value,
+            NumberStyles.HexNumber),
             m.Groups[4].Success ? m.Groups[4].Value : null) : null;
     }
 

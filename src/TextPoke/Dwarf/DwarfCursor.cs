@@ -70,7 +70,8 @@ ref struct DwarfCursor
     }
 
     /// <summary>An unsigned value of the given size (1, 2, 4 or 8 bytes).</summary>
-    public ulong Sized(int size) => size switch { 1 => U8(), 2 => U16(), 4 => U32(), 8 => U64(), _ => throw new DwarfFormatException($"unsupported size {size}") };
+    public ulong Sized(int size) => size switch { 1 => U8(), 2 => U16(), 4 => U32(), 8 => U64(), _ =>
+        throw new DwarfFormatException($"unsupported size {size}") };
 
     /// <summary>A section offset: 4 bytes in 32-bit DWARF, 8 in 64-bit DWARF.</summary>
     public ulong Offset(bool dwarf64) => dwarf64 ? U64() : U32();

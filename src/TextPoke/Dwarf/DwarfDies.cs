@@ -36,7 +36,7 @@ public sealed partial class DwarfInfo
     }
 
     /// <summary>Reads one attribute value. References come back as absolute .debug_info offsets.</summary>
-    Value ReadValue(ref DwarfCursor c, Unit u, ulong form, long implicitConst)
+    static Value ReadValue(ref DwarfCursor c, Unit u, ulong form, long implicitConst)
     {
         switch (form)
         {
@@ -197,7 +197,8 @@ public sealed partial class DwarfInfo
             {
                 case 0: return; // DW_RLE_end_of_list
                 case 1: baseAddress = AddressOf(u, new Value(Form.Addrx, rc.Uleb())); break;
-                case 2: { ulong s = AddressOf(u, new Value(Form.Addrx, rc.Uleb())), e = AddressOf(u, new Value(Form.Addrx, rc.Uleb())); if (e > s) result.Add((s, e)); break; }
+                case 2: { ulong s = AddressOf(u, new Value(Form.Addrx, rc.Uleb())), e = AddressOf(u, new Value(Form.Addrx,
+                    rc.Uleb())); if (e > s) result.Add((s, e)); break; }
                 case 3: { ulong s = AddressOf(u, new Value(Form.Addrx, rc.Uleb())), n = rc.Uleb(); if (n > 0) result.Add((s, s + n)); break; }
                 case 4: { ulong s = rc.Uleb(), e = rc.Uleb(); if (e > s) result.Add((baseAddress + s, baseAddress + e)); break; }
                 case 5: baseAddress = rc.Sized(u.AddressSize); break;
@@ -288,7 +289,8 @@ public sealed partial class DwarfInfo
                     var v = ReadValue(ref c, u, form, implicitConst);
                     if (attr == At.Name) name = StringOf(u, v);
                     else if (attr is At.LinkageName or At.MipsLinkageName) linkage = StringOf(u, v);
-                    else if (attr is At.AbstractOrigin or At.Specification && form is not (Form.RefSig8 or Form.RefSup4 or Form.RefSup8 or Form.GnuRefAlt)) origin = (long)v.Number;
+                    else if (attr is At.AbstractOrigin or At.Specification
+                        && form is not (Form.RefSig8 or Form.RefSup4 or Form.RefSup8 or Form.GnuRefAlt)) origin = (long)v.Number;
                 }
                 name ??= linkage ?? (origin is { } o ? NameOf(o, hops + 1) : null);
             }

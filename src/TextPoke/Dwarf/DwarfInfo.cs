@@ -6,7 +6,8 @@ namespace TextPoke.Dwarf;
 public sealed record SourceFrame(string? Function, string? File, int Line, int Discriminator)
 {
     /// <summary>As addr2line prints it: FILE:LINE, "FILE:?" for line 0 (compiler-made code), "??:0" when unknown.</summary>
-    public string Location => File == null ? "??:0" : Line == 0 ? $"{File}:?" : Discriminator != 0 ? $"{File}:{Line} (discriminator {Discriminator})" : $"{File}:{Line}";
+    public string Location => File == null ? "??:0" : Line == 0 ? $"{File}:?" : Discriminator != 0 ? $"{File}:{Line} (discriminator {Discriminator})"
+        : $"{File}:{Line}";
 }
 
 /// <summary>
@@ -19,7 +20,8 @@ public sealed partial class DwarfInfo
 {
     enum Sec { Info, Abbrev, Line, Str, LineStr, StrOffsets, Addr, RngLists, Ranges, Aranges, Count }
     static readonly string[] SectionNames =
-        [".debug_info", ".debug_abbrev", ".debug_line", ".debug_str", ".debug_line_str", ".debug_str_offsets", ".debug_addr", ".debug_rnglists", ".debug_ranges", ".debug_aranges"];
+        [".debug_info", ".debug_abbrev", ".debug_line", ".debug_str", ".debug_line_str", ".debug_str_offsets", ".debug_addr", ".debug_rnglists",
+            ".debug_ranges", ".debug_aranges"];
 
     readonly KernelImage _image;
     readonly ElfSectionRef?[] _sections = new ElfSectionRef?[(int)Sec.Count];

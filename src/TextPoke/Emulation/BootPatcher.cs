@@ -106,7 +106,8 @@ public sealed class BootPatcher
             return;
         }
         if (Has("X86_FEATURE_CALL_DEPTH"))
-            Note("alternatives", 0, "", "X86_FEATURE_CALL_DEPTH is set: call-depth tracking (callthunks_patch_builtin_calls) is not emulated; .call_sites are left as built");
+            Note("alternatives", 0, "",
+                "X86_FEATURE_CALL_DEPTH is set: call-depth tracking (callthunks_patch_builtin_calls) is not emulated; .call_sites are left as built");
         if (PatchTables.Locate(_image, _symbols, PatchTables.CfiSites) is { Length: > 0 })
             Note("alternatives", 0, "", "kCFI/FineIBT hashes are re-randomised at boot (get_random_u32); __apply_fineibt is not emulated");
         Step("paravirt", "apply_paravirt", Paravirt);
@@ -207,7 +208,8 @@ public sealed class BootPatcher
     string BugLine(string file, string function, int nth = 0)
     {
         var lines = _bugs.Value?.In(file, function, _symbols.Names).Where(b => !b.IsWarning).Select(b => b.Line).Distinct().Order().ToList() ?? [];
-        return lines.Count > nth ? KernelMessages.Bug(file, lines[nth]) : lines.Count > 0 ? KernelMessages.Bug(file, lines[^1]) : $"kernel BUG in {function}() ({file})";
+        return lines.Count > nth ? KernelMessages.Bug(file, lines[nth]) : lines.Count > 0 ? KernelMessages.Bug(file, lines[^1])
+            : $"kernel BUG in {function}() ({file})";
     }
 
     string WarnLine(string file, string function)
@@ -291,7 +293,9 @@ public sealed class BootPatcher
             if (!valid)
             {
                 Bug(step.Name, address, [$"unexpected static_call insn opcode 0x{op:x} at {PS(address)}", bug],
-                    $"static_call_init() validates every site before patching it; a {(tail ? "tail-call" : "call")} site must hold {(tail ? "JMP32, RET or Jcc.d32" : "CALL, the 5-byte NOP or the cs-prefixed xor %eax,%eax")}, and this one holds {X86Code.Hex(site[..5])}. The kernel BUGs in setup_arch(), before the console is even up on most machines.");
+                    $"static_call_init() validates every site before patching it; a {(tail ? "tail-call" : "call")} site must hold " +
+                        $"{(tail ? "JMP32, RET or Jcc.d32" : "CALL, the 5-byte NOP or the cs-prefixed xor %eax,%eax")}, and this one holds " +
+                        $"{X86Code.Hex(site[..5])}. The kernel BUGs in setup_arch(), before the console is even up on most machines.");
                 continue;
             }
             int size = 5;
@@ -353,7 +357,8 @@ public sealed class BootPatcher
                 // ftrace_make_nop -> ftrace_modify_code_direct -> -EINVAL -> ftrace_bug(); ftrace is disabled, boot goes on.
                 Warn(step.Name, a, ["------------[ ftrace bug ]------------", "ftrace failed to modify ", $"[<{a:x16}>] {PS(a)}",
                         $" actual:   {string.Join(":", site.ToArray().Select(x => x.ToString("x2")))}"],
-                    $"ftrace_init() turns every `call __fentry__` into the 5-byte NOP and first checks the call is there; this site holds {X86Code.Hex(site)}. ftrace_bug() disables ftrace for the rest of the boot, and the remaining sites are left as they are.");
+                    $"ftrace_init() turns every `call __fentry__` into the 5-byte NOP and first checks the call is there; this site holds " +
+                        $"{X86Code.Hex(site)}. ftrace_bug() disables ftrace for the rest of the boot, and the remaining sites are left as they are.");
                 return;
             }
             Poke(step, a, X86Code.Nop(5));
@@ -365,7 +370,11 @@ public sealed class BootPatcher
     void Paravirt(BootStep step)
     {
         if (Table(step, PatchTables.Paravirt, "no .parainstructions in this image (v6.8+ patches pv calls as alternatives)") is not { } table) return;
-        if (Symbol("pv_ops") is not { } pvOps) { step.Skipped = "no pv_ops symbol: the call targets cannot be read (<=v5.x pv_*_ops tables are not emulated)"; return; }
+        if (Symbol("pv_ops") is not { } pvOps)
+        {
+            step.Skipped = "no pv_ops symbol: the call targets cannot be read (<=v5.x pv_*_ops tables are not emulated)";
+            return;
+        }
         ulong? paravirtBug = Symbol("paravirt_BUG"), paravirtNop = Symbol("_paravirt_nop");
         var buffer = new byte[MaxPatchLen + 1];
         for (int at = 0; at < table.Count && !Halted; at++)
@@ -407,7 +416,9 @@ public sealed class BootPatcher
         bool keep = Has("X86_FEATURE_RETPOLINE") && !Has("X86_FEATURE_RETPOLINE_LFENCE");
         bool its = Has("X86_FEATURE_INDIRECT_THUNK_ITS");
         ulong? itsArray = Symbol("__x86_indirect_its_thunk_array");
-        if (its) Note(step.Name, 0, "", "X86_FEATURE_INDIRECT_THUNK_ITS: branches in the lower half of a cache line go to ITS thunks the kernel allocates at boot; textpoke points them at the static __x86_indirect_its_thunk_array");
+        if (its) Note(step.Name, 0, "",
+            "X86_FEATURE_INDIRECT_THUNK_ITS: branches in the lower half of a cache line go to ITS thunks the kernel allocates at boot; textpoke points them " +
+            "at the static __x86_indirect_its_thunk_array");
         string firstWarn = WarnLine(AltFile, "apply_retpolines");
         int warned = 0;
         string[] WarnOnce() => warned++ == 0 ? [firstWarn] : []; // WARN_ON_ONCE: the kernel prints the first
@@ -421,7 +432,8 @@ public sealed class BootPatcher
             var insn = n == 0 ? default : Decode(site[..n], address);
             if (!insn.IsValid)
             {
-                Warn(step.Name, address, WarnOnce(), $"the retpoline site at {PS(address)} does not decode ({X86Code.Hex(site[..Math.Min(n, 6)])}): WARN_ON_ONCE(ret < 0), site skipped.");
+                Warn(step.Name, address, WarnOnce(),
+                    $"the retpoline site at {PS(address)} does not decode ({X86Code.Hex(site[..Math.Min(n, 6)])}): WARN_ON_ONCE(ret < 0), site skipped.");
                 continue;
             }
             int len = insn.Length;
@@ -430,7 +442,8 @@ public sealed class BootPatcher
             bool isJcc = op1 == 0x0f && op2 is >= 0x80 and <= 0x8f;
             if (op1 is not (0xe8 or 0xe9) && !isJcc)
             {
-                Warn(step.Name, address, WarnOnce(), $"the retpoline site at {PS(address)} is not a CALL, JMP or Jcc ({X86Code.Hex(site[..len])}): WARN_ON_ONCE(1), site skipped.");
+                Warn(step.Name, address, WarnOnce(),
+                    $"the retpoline site at {PS(address)} is not a CALL, JMP or Jcc ({X86Code.Hex(site[..len])}): WARN_ON_ONCE(1), site skipped.");
                 continue;
             }
             ulong target = insn.BranchTarget;
@@ -438,12 +451,15 @@ public sealed class BootPatcher
             long reg = diff / 32; // (retpoline_thunk_t *) arithmetic: 32-byte thunks
             if ((reg & ~0xfL) != 0)
             {
-                Warn(step.Name, address, WarnOnce(), $"the retpoline site at {PS(address)} branches to {PS(target)}, not to an __x86_indirect_thunk_* (WARN_ON_ONCE(reg & ~0xf)), site skipped.");
+                Warn(step.Name, address, WarnOnce(),
+                    $"the retpoline site at {PS(address)} branches to {PS(target)}, not to an __x86_indirect_thunk_* " +
+                    "(WARN_ON_ONCE(reg & ~0xf)), site skipped.");
                 continue;
             }
             if (reg == 4)
             {
-                Bug(step.Name, address, [BugLine(AltFile, "patch_retpoline")], $"the retpoline site at {PS(address)} is an indirect branch through %rsp: BUG_ON(reg == 4).");
+                Bug(step.Name, address, [BugLine(AltFile, "patch_retpoline")],
+                    $"the retpoline site at {PS(address)} is an indirect branch through %rsp: BUG_ON(reg == 4).");
                 continue;
             }
             if (keep) continue; // X86_FEATURE_RETPOLINE without LFENCE: the thunk calls stay.
@@ -460,7 +476,8 @@ public sealed class BootPatcher
             if (its && itsArray is { } itsBase && ((address + (ulong)i + 1 + (ulong)(r / 8)) & 0x20) == 0)
             {
                 // emit_its_trampoline: CALL/JMP to the ITS thunk (static copy).
-                if (isJcc) { i = 0; code[i++] = 0x0f; code[i++] = op2; BinaryPrimitives.WriteInt32LittleEndian(code[i..], unchecked((int)((long)(itsBase + 32UL * (ulong)r) - (long)(address + 6)))); i += 4; }
+                if (isJcc) { i = 0; code[i++] = 0x0f; code[i++] = op2; BinaryPrimitives.WriteInt32LittleEndian(code[i..], unchecked((int)((long)(itsBase
+                    + 32UL * (ulong)r) - (long)(address + 6)))); i += 4; }
                 else { if (len == 6) code[i++] = 0x2e; Rel32(code[i..], op, address + (ulong)i, itsBase + 32UL * (ulong)r); i += 5; }
             }
             else
@@ -528,8 +545,11 @@ public sealed class BootPatcher
             if (dest != returnThunk)
             {
                 // WARN_ONCE: the kernel prints the first; every site is reported here.
-                Warn(step.Name, address, warnedReturn ? [] : [warn, $"missing return thunk: {PS(address)}-{(dest == 0 ? "0x0" : PS(dest))}: {X86Code.Hex(site[..5])}"],
-                    $"objtool listed {PS(address)} as a return site, but it is {(op == 0xe9 ? $"a jump to {PS(dest)}" : $"not a JMP32 ({X86Code.Hex(site[..Math.Min(insn.Length, 5)])})")}, not `jmp __x86_return_thunk`; apply_returns() WARNs once and leaves it, so this return is not mitigated.");
+                Warn(step.Name, address, warnedReturn ? [] : [warn,
+                    $"missing return thunk: {PS(address)}-{(dest == 0 ? "0x0" : PS(dest))}: {X86Code.Hex(site[..5])}"],
+                    $"objtool listed {PS(address)} as a return site, but it is " +
+                        $"{(op == 0xe9 ? $"a jump to {PS(dest)}" : $"not a JMP32 ({X86Code.Hex(site[..Math.Min(insn.Length, 5)])})")}, not `jmp " +
+                        $"__x86_return_thunk`; apply_returns() WARNs once and leaves it, so this return is not mitigated.");
                 warnedReturn = true;
                 continue;
             }
@@ -570,12 +590,14 @@ public sealed class BootPatcher
             step.Sites++;
             if (a.InstrLen > MaxPatchLen)
             {
-                Bug(step.Name, a.Instr, [BugLine(AltFile, "apply_alternatives", 0)], $"entry {i}: instrlen {a.InstrLen} exceeds the {MaxPatchLen}-byte buffer: BUG_ON(a->instrlen > sizeof(insn_buff)).");
+                Bug(step.Name, a.Instr, [BugLine(AltFile, "apply_alternatives", 0)],
+                    $"entry {i}: instrlen {a.InstrLen} exceeds the {MaxPatchLen}-byte buffer: BUG_ON(a->instrlen > sizeof(insn_buff)).");
                 continue;
             }
             if (a.Feature >= _names.Limit)
             {
-                Bug(step.Name, a.Instr, [BugLine(AltFile, "apply_alternatives", 1)], $"entry {i}: feature {a.Feature >> 5}*32+{a.Feature & 31} is beyond (NCAPINTS + NBUGINTS) * 32 = {_names.Limit}: BUG_ON(feature >= ...).");
+                Bug(step.Name, a.Instr, [BugLine(AltFile, "apply_alternatives", 1)],
+                    $"entry {i}: feature {a.Feature >> 5}*32+{a.Feature & 31} is beyond (NCAPINTS + NBUGINTS) * 32 = {_names.Limit}: BUG_ON(feature >= ...).");
                 continue;
             }
             bool present = _cpu.Has(a.Feature);
@@ -614,7 +636,8 @@ public sealed class BootPatcher
                 continue;
             }
             if (a.ReplLen == 5 && insn[0] == 0xe8)
-                BinaryPrimitives.WriteInt32LittleEndian(insn[1..], unchecked(BinaryPrimitives.ReadInt32LittleEndian(insn[1..]) + (int)(long)(a.Repl - a.Instr)));
+                BinaryPrimitives.WriteInt32LittleEndian(insn[1..], unchecked(BinaryPrimitives.ReadInt32LittleEndian(insn[1..])
+                    + (int)(long)(a.Repl - a.Instr)));
             if (a.ReplLen > 0 && repl[0] is 0xeb or 0xe9) RecomputeJump(a, insn);
             if (Era == "<=v5.12")
             {
@@ -702,7 +725,8 @@ public sealed class BootPatcher
                 long newDisp = (long)insn.BranchTarget - (long)(instr + (ulong)at + (ulong)insn.Length);
                 if (dispSize == 4) BinaryPrimitives.WriteInt32LittleEndian(buffer.Slice(at + insn.Length - 4), unchecked((int)newDisp));
                 else if (newDisp is >= sbyte.MinValue and <= sbyte.MaxValue) buffer[at + insn.Length - 1] = unchecked((byte)(sbyte)newDisp);
-                else Note("alternatives", instr, PS(instr), $"a rel8 branch in the replacement for {PS(instr)} no longer reaches its target from the site (the kernel BUGs in apply_relocation)");
+                else Note("alternatives", instr, PS(instr),
+                    $"a rel8 branch in the replacement for {PS(instr)} no longer reaches its target from the site (the kernel BUGs in apply_relocation)");
                 if (buffer[at] == 0xe9 && insn.Length == 5 && newDisp + 3 is >= sbyte.MinValue and <= sbyte.MaxValue)
                 {
                     buffer[at] = 0xeb;
@@ -781,7 +805,8 @@ public sealed class BootPatcher
             if (!endbr)
             {
                 Warn(step.Name, address, warned ? [] : [warn],
-                    $"the seal site at {PS(address)} holds {X86Code.Hex(site[..n])}, not ENDBR64: WARN_ON_ONCE(!is_endbr(endbr)), site skipped{(warned ? " (the kernel prints the warning only for the first)" : "")}.");
+                    $"the seal site at {PS(address)} holds {X86Code.Hex(site[..n])}, not ENDBR64: WARN_ON_ONCE(!is_endbr(endbr)), site " +
+                        $"skipped{(warned ? " (the kernel prints the warning only for the first)" : "")}.");
                 warned = true;
                 continue;
             }

@@ -81,7 +81,8 @@ public sealed class CpuFeatureNames
         if (_byName.TryGetValue(name, out int bit)) return bit;
         var plain = name.Replace(" ", "");
         int star = plain.IndexOf('*'), plus = plain.IndexOf('+');
-        if (star > 0 && plus > star && int.TryParse(plain[..star], out int word) && plain[(star + 1)..plus] == "32" && int.TryParse(plain[(plus + 1)..], out int b) && b is >= 0 and < 32)
+        if (star > 0 && plus > star && int.TryParse(plain[..star], out int word) && plain[(star + 1)..plus] == "32" && int.TryParse(plain[(plus + 1)..],
+            out int b) && b is >= 0 and < 32)
             return word * 32 + b;
         return int.TryParse(plain, out int n) && n >= 0 ? n : null;
     }
@@ -135,7 +136,8 @@ public sealed class CpuModel
     /// </summary>
     public static CpuModel Parse(string spec, CpuFeatureNames names, bool uniprocessor = false, Func<string, string?>? readFile = null)
     {
-        readFile ??= path => { try { return File.ReadAllText(path); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; } };
+        readFile ??= path =>
+            { try { return File.ReadAllText(path); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; } };
         var features = new HashSet<int>();
         var words = spec.Split([',', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
         if (words.Length == 0) throw new ArgumentException("--cpu: no features given (try qemu64, host or a list of X86_FEATURE_ names)");
@@ -148,7 +150,9 @@ public sealed class CpuModel
                 "qemu64" => Qemu64.Select(n => names.Find(n) ?? throw new InvalidOperationException($"qemu64 preset names unknown {n}")),
                 "host" => Host(names, readFile),
                 "none" => [],
-                _ => [names.Find(word) ?? throw new ArgumentException($"--cpu: unknown feature '{word}' (use X86_FEATURE_ names, /proc/cpuinfo flag names, W*32+B, or a preset: {string.Join(", ", Presets)})")],
+                _ => [names.Find(word)
+                    ?? throw new ArgumentException($"--cpu: unknown feature '{word}' (use X86_FEATURE_ names, /proc/cpuinfo flag names, W*32+B, or a " +
+                    $"preset: {string.Join(", ", Presets)})")],
             };
             foreach (int bit in bits)
             {

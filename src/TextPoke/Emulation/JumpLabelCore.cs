@@ -22,7 +22,8 @@ public enum SystemState
 public enum EventKind { Operation, Patched, Skipped, Warning, Bug, Note }
 
 /// <summary>One thing the emulated kernel did or printed. <see cref="Lines"/> are console lines, byte for byte.</summary>
-public sealed record KernelEvent(EventKind Kind, string Operation, string? Key, ulong? Site, string? SiteLocation, IReadOnlyList<string> Lines, IReadOnlyList<string> CallPath, string? Detail = null);
+public sealed record KernelEvent(EventKind Kind, string Operation, string? Key, ulong? Site, string? SiteLocation, IReadOnlyList<string> Lines,
+    IReadOnlyList<string> CallPath, string? Detail = null);
 
 /// <summary>
 /// A faithful model of kernel/jump_label.c (v4.20..v6.12, and the 6.1.y/6.6.y backports of the 6.10 refcounting) on
@@ -254,7 +255,8 @@ public sealed class JumpLabelCore
         {
             key.Enabled = val - 1;
             if (val < 0)
-                Warn(op, key, ["static_key_slow_dec", "__static_key_slow_dec", "__static_key_slow_dec_cpuslocked"], "dec-negative-count", $"enabled was {val}", ConsoleLines.NegativeCount);
+                Warn(op, key, ["static_key_slow_dec", "__static_key_slow_dec", "__static_key_slow_dec_cpuslocked"], "dec-negative-count", $"enabled was {val}",
+                    ConsoleLines.NegativeCount);
             return;
         }
         key.Enabled = 0;
@@ -265,7 +267,8 @@ public sealed class JumpLabelCore
     public void FinishBoot()
     {
         State = SystemState.Running;
-        _events.Add(new KernelEvent(EventKind.Note, "system_state = SYSTEM_RUNNING", null, null, null, [], [], "init text freed: its sites are skipped from now on"));
+        _events.Add(new KernelEvent(EventKind.Note, "system_state = SYSTEM_RUNNING", null, null, null, [], [],
+            "init text freed: its sites are skipped from now on"));
     }
 
     /// <summary>
@@ -410,7 +413,8 @@ public sealed class JumpLabelCore
         if (message != null) lines.Add(message);
         string where = site is { } s ? Vmlinux.Location(s.Address) : function;
         int line = site?.Line ?? fallbackLine;
-        lines.Add(line > 0 ? ConsoleLines.Warning(Context.Cpu, Context.Pid, file, line, where) : $"WARNING: CPU: {Context.Cpu} PID: {Context.Pid} at {file} {where}");
+        lines.Add(line > 0 ? ConsoleLines.Warning(Context.Cpu, Context.Pid, file, line, where)
+            : $"WARNING: CPU: {Context.Cpu} PID: {Context.Pid} at {file} {where}");
         _events.Add(new KernelEvent(EventKind.Warning, op, key.Name, null, null, lines, path, detail));
     }
 }

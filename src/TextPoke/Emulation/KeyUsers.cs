@@ -8,10 +8,12 @@ namespace TextPoke.Emulation;
 public sealed record KeyUserCaller(string Function, string Location, bool InitText);
 
 /// <summary>An instruction that takes a static key's address, and what the function does with it.</summary>
-public sealed record KeyUser(ulong KeyAddress, string Function, ulong Address, string Location, string? Operation, bool InitText, IReadOnlyList<KeyUserCaller> Callers)
+public sealed record KeyUser(ulong KeyAddress, string Function, ulong Address, string Location, string? Operation, bool InitText,
+    IReadOnlyList<KeyUserCaller> Callers)
 {
     /// <summary>True when the key is passed to a function that changes it (static_key_enable/disable/slow_inc/slow_dec...).</summary>
-    public bool Flips => Operation != null && (Operation.Contains("enable") || Operation.Contains("disable") || Operation.Contains("_inc") || Operation.Contains("_dec"));
+    public bool Flips => Operation != null && (Operation.Contains("enable") || Operation.Contains("disable") || Operation.Contains("_inc")
+        || Operation.Contains("_dec"));
 
     /// <summary>True when this code runs during boot: it, or a direct caller, is init text (initcalls, __init functions).</summary>
     public bool RunsAtBoot => InitText || Callers.Any(c => c.InitText);
@@ -76,9 +78,11 @@ public static class KeyUsers
 
         foreach (var (key, function, at, operation) in found)
         {
-            var list = callers[function].Select(c => new KeyUserCaller(names.FunctionAt(c) ?? $"0x{c:x}", names.FormatPS(c, image.ModuleName), IsInit(image, c)))
+            var list = callers[function].Select(c => new KeyUserCaller(names.FunctionAt(c) ?? $"0x{c:x}", names.FormatPS(c, image.ModuleName), IsInit(image,
+                c)))
                 .OrderBy(c => c.Function, StringComparer.Ordinal).ToList();
-            result[key].Add(new KeyUser(key, names.FunctionAt(function) ?? $"0x{function:x}", at, names.FormatPS(at, image.ModuleName), operation, IsInit(image, at), list));
+            result[key].Add(new KeyUser(key, names.FunctionAt(function) ?? $"0x{function:x}", at, names.FormatPS(at, image.ModuleName), operation,
+                IsInit(image, at), list));
         }
         return result;
     }

@@ -34,7 +34,8 @@ public static class Simulation
                 "static_key_slow_dec" or "static_branch_dec" or "dec" => "dec",
                 "boot-done" or "system_running" => "boot-done",
                 "load" or "insmod" => "load",
-                _ => throw new ImageFormatException(path, $"line {i + 1}: unknown operation '{words[0]}' (use: enable, disable, inc, dec KEY; load MODULE; boot-done)"),
+                _ => throw new ImageFormatException(path,
+                    $"line {i + 1}: unknown operation '{words[0]}' (use: enable, disable, inc, dec KEY; load MODULE; boot-done)"),
             };
             bool needsArgument = verb != "boot-done";
             if (needsArgument != (words.Length == 2))
@@ -64,7 +65,8 @@ public static class Simulation
                 continue;
             }
             var key = core.FindKey(step.Argument!)
-                ?? throw new ImageFormatException(source, $"{(step.Line > 0 ? $"line {step.Line}: " : "")}no static key named '{step.Argument}' in the image's jump table");
+                ?? throw new ImageFormatException(source,
+                    $"{(step.Line > 0 ? $"line {step.Line}: " : "")}no static key named '{step.Argument}' in the image's jump table");
             switch (step.Verb)
             {
                 case "enable": core.Enable(key); break;

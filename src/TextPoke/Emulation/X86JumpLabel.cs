@@ -21,7 +21,8 @@ public static class X86JumpLabel
     public const string File = KernelMessages.X86JumpLabelFile;
 
     /// <summary>Decides what __jump_label_patch does for <paramref name="site"/> (the bytes at the site, at least 15).</summary>
-    public static PatchOutcome Patch(JumpLabelEra era, InstructionDecoder decoder, ReadOnlySpan<byte> site, ulong code, ulong target, JumpLabelType type, string location)
+    public static PatchOutcome Patch(JumpLabelEra era, InstructionDecoder decoder, ReadOnlySpan<byte> site, ulong code, ulong target, JumpLabelType type,
+        string location)
     {
         var site5 = site[..Math.Min(5, site.Length)].ToArray();
         int size;

@@ -93,7 +93,8 @@ public sealed partial class KernelImage : IDisposable
                     throw new ImageFormatException(path, $"{BzImage.Compression.Name(format2)}-compressed, but not an ELF inside");
                 return new KernelImage(path, ImageKind.Module, ImageFile.FromBytes($"{path} (decompressed)", bytes), file, null, format2);
             }
-            throw new ImageFormatException(path, file.Length < 64 ? "too short to be a kernel image" : "not a kernel image: neither ELF, bzImage nor a compressed module");
+            throw new ImageFormatException(path, file.Length < 64 ? "too short to be a kernel image"
+                : "not a kernel image: neither ELF, bzImage nor a compressed module");
         }
         catch
         {

@@ -49,7 +49,8 @@ public sealed class RelocatedSection
             {
                 if (r.Type == R_X86_64_NONE) continue;
                 if (r.SymbolIndex >= symbols.Length)
-                    throw new ImageFormatException(image.Path, $"relocation in {rela.Name} at 0x{r.Offset:x} names symbol {r.SymbolIndex}, past the symbol table");
+                    throw new ImageFormatException(image.Path,
+                        $"relocation in {rela.Name} at 0x{r.Offset:x} names symbol {r.SymbolIndex}, past the symbol table");
                 var sym = symbols[r.SymbolIndex];
                 ulong? s = image.SymbolAddress(sym);
                 int width = r.Type switch

@@ -56,7 +56,8 @@ public static partial class KernelMessages
 
     /// <summary>"jump_label: Fatal kernel bug, unexpected op at ... size:%d type:%d" (v5.15..v6.12).</summary>
     public static string UnexpectedOp(string location, ulong address, ReadOnlySpan<byte> site5, ReadOnlySpan<byte> expected5, int size, int type) =>
-        $"jump_label: Fatal kernel bug, unexpected op at {location} [{address:x16}] ({X86.X86Code.Hex(site5)} != {X86.X86Code.Hex(expected5)})) size:{size} type:{type}";
+        $"jump_label: Fatal kernel bug, unexpected op at {location} [{address:x16}] ({X86.X86Code.Hex(site5)} != {X86.X86Code.Hex(expected5)})) size:{size} " +
+            $"type:{type}";
 
     /// <summary>"jump_label: Fatal kernel bug, unexpected op at %pS [%p] (%5ph) %d" (v4.14..v5.13).</summary>
     public static string UnexpectedOpOld(string location, ulong address, ReadOnlySpan<byte> site5, int line) =>
@@ -71,7 +72,8 @@ public static partial class KernelMessages
     public static (string File, int Line)? ParseBug(string line) =>
         BugPattern().Match(line) is { Success: true } m ? (m.Groups[1].Value, int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture)) : null;
 
-    [GeneratedRegex(@"jump_label: Fatal kernel bug, unexpected op at " + PS + @"(?: \[[A-Za-z0-9_\-]+\])? \[[^\]]*\] \(([0-9a-f ]+) != ([0-9a-f ]+)\)\) size:(\d) type:(\d)")]
+    [GeneratedRegex(@"jump_label: Fatal kernel bug, unexpected op at " + PS
+        + @"(?: \[[A-Za-z0-9_\-]+\])? \[[^\]]*\] \(([0-9a-f ]+) != ([0-9a-f ]+)\)\) size:(\d) type:(\d)")]
     private static partial Regex UnexpectedOpPattern();
 
     /// <summary>The site, its bytes, the expected bytes, size and type of a v5.15+ "unexpected op" line (module name allowed), or null.</summary>
@@ -100,7 +102,8 @@ public static partial class KernelMessages
     public static readonly KernelMessage MissingReturnThunk = new(
         "alternative.missing_return_thunk", "missing return thunk: %pS-%pS: %*ph", "arch/x86/kernel/alternative.c:apply_returns (WARN_ONCE)", "v5.19..v6.12");
 
-    public static string ReturnThunk(string site, string destination, ReadOnlySpan<byte> bytes) => $"missing return thunk: {site}-{destination}: {X86Code.Hex(bytes)}";
+    public static string ReturnThunk(string site, string destination, ReadOnlySpan<byte> bytes) =>
+        $"missing return thunk: {site}-{destination}: {X86Code.Hex(bytes)}";
 
     [GeneratedRegex(@"missing return thunk: " + PS + @"-(\S+): ([0-9a-f ]+)")]
     private static partial Regex ReturnThunkPattern();
@@ -111,7 +114,8 @@ public static partial class KernelMessages
     // --- kernel/trace/ftrace.c ftrace_bug (all versions) ----------------------------------------------------------------
 
     public static readonly KernelMessage FtraceFailedToModify = new(
-        "ftrace.failed_to_modify", "ftrace failed to modify \n[<%p>] %pS\n actual:   %*phC\n expected: %*phC", "kernel/trace/ftrace.c:ftrace_bug", "v4.14..v6.12");
+        "ftrace.failed_to_modify", "ftrace failed to modify \n[<%p>] %pS\n actual:   %*phC\n expected: %*phC", "kernel/trace/ftrace.c:ftrace_bug",
+            "v4.14..v6.12");
 
     public const string FtraceBugHeader = "------------[ ftrace bug ]------------";
     public const string FtraceFailed = "ftrace failed to modify ";
@@ -139,7 +143,8 @@ public static partial class KernelMessages
     public static SymbolOffset? ParseFtraceSite(string line) => FtraceSitePattern().Match(line) is { Success: true } m ? SymbolOffset.From(m, 2) : null;
 
     /// <summary>The bytes of an " actual:" line, space-separated, or null.</summary>
-    public static string? ParseFtraceActual(string line) => FtraceActualPattern().Match(line) is { Success: true } m ? m.Groups[1].Value.Replace(':', ' ') : null;
+    public static string? ParseFtraceActual(string line) => FtraceActualPattern().Match(line) is { Success: true } m ? m.Groups[1].Value.Replace(':', ' ')
+        : null;
 
     /// <summary>kernel/trace/ftrace.c ftrace_init: no __mcount_loc entries.</summary>
     public const string FtraceNoFunctions = "ftrace: No functions to be traced?";

@@ -88,14 +88,17 @@ public static class ImageEdits
             var ofKey = report.Sites.Where(s => report.Keys[s.KeyIndex].Name == key).OrderBy(s => s.Entry.Code).ToList();
             if (ofKey.Count == 0) throw new RequestException($"no static key named '{key}' in {image.Path}");
             int n = request.Index;
-            if (n < 0 || n >= ofKey.Count) throw new RequestException($"--index {n}: key {key} has {ofKey.Count} site{(ofKey.Count == 1 ? "" : "s")} (0..{ofKey.Count - 1})");
+            if (n < 0
+                || n >= ofKey.Count) throw new RequestException($"--index {n}: key {key} has {ofKey.Count} site{(ofKey.Count == 1 ? "" : "s")} " +
+                $"(0..{ofKey.Count - 1})");
             chosen = ofKey[n];
         }
         ulong address = chosen.Entry.Code;
         string keyName = report.Keys[chosen.KeyIndex].Name;
         return chosen.State switch
         {
-            SiteState.Nop => (address, X86Code.GenerateInstruction(chosen.Size == 2 ? X86Code.Jmp8Opcode : X86Code.Jmp32Opcode, address, chosen.Entry.Target).Union[..chosen.Size],
+            SiteState.Nop => (address, X86Code.GenerateInstruction(chosen.Size == 2 ? X86Code.Jmp8Opcode : X86Code.Jmp32Opcode, address,
+                chosen.Entry.Target).Union[..chosen.Size],
                 $"NOP turned into the JMP to {symbols.Names.FormatPS(chosen.Entry.Target, image.ModuleName)} (key {keyName})"),
             SiteState.Jump => (address, X86Code.Nop(chosen.Size).ToArray(), $"JMP turned into a NOP (key {keyName})"),
             _ => throw new RequestException($"the site at {symbols.Names.FormatPS(address, image.ModuleName)} holds neither a NOP nor a JMP; nothing to flip"),

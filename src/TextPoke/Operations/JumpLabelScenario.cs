@@ -46,14 +46,16 @@ public static class JumpLabelScenario
             {
                 string text;
                 try { text = File.ReadAllText(scriptPath); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ImageFormatException(scriptPath, $"cannot read: {e.Message}"); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ImageFormatException(scriptPath,
+                    $"cannot read: {e.Message}"); }
                 steps.AddRange(Simulation.ParseScript(scriptPath, text));
                 source = scriptPath;
             }
             steps.AddRange(request.Steps);
             bool flipAll = request.FlipAll || steps.Count == 0;
             if (flipAll) steps.AddRange(Simulation.FlipAll(core));
-            string scenario = flipAll && steps.Count == Simulation.FlipAll(core).Count() ? "--flip-all" : string.Join(", ", steps.Take(6)) + (steps.Count > 6 ? ", ..." : "");
+            string scenario = flipAll && steps.Count == Simulation.FlipAll(core).Count() ? "--flip-all" : string.Join(", ", steps.Take(6)) + (steps.Count > 6
+                ? ", ..." : "");
 
             Simulation.Run(core, steps, source, path =>
             {

@@ -21,7 +21,8 @@ public sealed class ImageSymbols
     /// <summary>Remarks about the sources, for the output ("System.map-... next to the image is Debian's stub").</summary>
     public IReadOnlyList<string> Notes { get; }
 
-    ImageSymbols(SymbolTable names, KallsymsLayout? layout, SymbolTable? kallsyms, Lazy<SymbolTable?> symtab, SymbolTable? map, string? mapPath, List<string> notes)
+    ImageSymbols(SymbolTable names, KallsymsLayout? layout, SymbolTable? kallsyms, Lazy<SymbolTable?> symtab, SymbolTable? map, string? mapPath,
+        List<string> notes)
     {
         Names = names; KallsymsLayout = layout; Kallsyms = kallsyms; _symtab = symtab; SystemMap = map; SystemMapPath = mapPath; Notes = notes;
     }

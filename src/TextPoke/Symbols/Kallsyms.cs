@@ -248,7 +248,8 @@ public static class Kallsyms
         return markerCount == (n + 255) / 256;
     }
 
-    static KallsymsLayout? TryOffsetsLast(ReadOnlySpan<byte> bytes, ulong baseAddress, int tokenIndex, int count, int names, int markers, int tokenTable, int seqsSize)
+    static KallsymsLayout? TryOffsetsLast(ReadOnlySpan<byte> bytes, ulong baseAddress, int tokenIndex, int count, int names, int markers, int tokenTable,
+        int seqsSize)
     {
         int offsets = Align(tokenIndex + 512, 8);
         int relativeBase = Align(offsets + 4 * count, 8);
@@ -266,7 +267,8 @@ public static class Kallsyms
             baseAddress + (ulong)tokenTable, baseAddress + (ulong)tokenIndex, baseAddress + (ulong)offsets, rb, percpu, seqsEntry);
     }
 
-    static KallsymsLayout? TryOffsetsFirst(ReadOnlySpan<byte> bytes, ulong baseAddress, int names, int count, int markers, int tokenTable, int tokenIndex, int seqsSize)
+    static KallsymsLayout? TryOffsetsFirst(ReadOnlySpan<byte> bytes, ulong baseAddress, int names, int count, int markers, int tokenTable, int tokenIndex,
+        int seqsSize)
     {
         int relativeBase = names - 16;
         int offsets = relativeBase - Align(4 * count, 8);

@@ -75,8 +75,10 @@ public static class SymtabAppender
         var names = headers.AsSpan(SectionHeaderSize * oldNames.Index);
         BinaryPrimitives.WriteUInt64LittleEndian(names[24..], (ulong)shstrOffset);
         BinaryPrimitives.WriteUInt64LittleEndian(names[32..], (ulong)shstr.Length);
-        ElfBuilder.WriteSection(headers.AsSpan(SectionHeaderSize * oldCount), symtabName, SHT_SYMTAB, 0, 0, (ulong)symtabOffset, (ulong)symtab.Length, (uint)oldCount + 1, (uint)firstGlobal, 8, SymbolSize);
-        ElfBuilder.WriteSection(headers.AsSpan(SectionHeaderSize * (oldCount + 1)), strtabName, SHT_STRTAB, 0, 0, (ulong)strtabOffset, (ulong)strtab.Length, 0, 0, 1, 0);
+        ElfBuilder.WriteSection(headers.AsSpan(SectionHeaderSize * oldCount), symtabName, SHT_SYMTAB, 0, 0, (ulong)symtabOffset, (ulong)symtab.Length,
+            (uint)oldCount + 1, (uint)firstGlobal, 8, SymbolSize);
+        ElfBuilder.WriteSection(headers.AsSpan(SectionHeaderSize * (oldCount + 1)), strtabName, SHT_STRTAB, 0, 0, (ulong)strtabOffset, (ulong)strtab.Length, 0,
+            0, 1, 0);
         output.Write(headers);
 
         var result = output.ToArray();

@@ -30,7 +30,8 @@ public static class SystemMap
             throw new ImageFormatException(path, $"cannot read System.map: {e.Message}");
         }
         if (lines.Length == 1 && lines[0].Contains(StubMarker, StringComparison.Ordinal))
-            throw new ImageFormatException(path, "this System.map is Debian's one-line stub (\"The real System.map is in the linux-image-<version>-dbg package\"), not a symbol map");
+            throw new ImageFormatException(path,
+                "this System.map is Debian's one-line stub (\"The real System.map is in the linux-image-<version>-dbg package\"), not a symbol map");
         var entries = new List<SymbolEntry>(lines.Length);
         for (int i = 0; i < lines.Length; i++)
         {

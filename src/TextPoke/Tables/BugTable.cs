@@ -104,5 +104,6 @@ public sealed class BugTable
 
     /// <summary>The entries of one source file whose ud2 lies inside the named function (or its .cold part).</summary>
     public IEnumerable<BugEntry> In(string file, string function, SymbolTable names) =>
-        _entries.Where(e => e.File == file && names.FunctionAt(e.Address) is { } f && (f == function || f.StartsWith(function + ".", StringComparison.Ordinal)));
+        _entries.Where(e => e.File == file && names.FunctionAt(e.Address) is { } f && (f == function || f.StartsWith(function + ".",
+            StringComparison.Ordinal)));
 }

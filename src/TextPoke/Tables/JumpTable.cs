@@ -26,9 +26,11 @@ public sealed record JumpLabelEra(string Name, string Kernels, JumpEntryFormat F
     /// <summary>v4.14..v4.19: absolute entries, 5-byte sites, bug_at(ip, __LINE__); lines of v4.19.</summary>
     public static readonly JumpLabelEra Absolute = new("absolute", "v4.14..v4.19", JumpEntryFormat.Absolute, false, 68, 89, null, "line numbers of v4.19");
     /// <summary>v4.20..v5.13: relative entries, 5-byte sites, bug_at(ip, __LINE__); lines of v5.10 (BUG() in bug_at at 27).</summary>
-    public static readonly JumpLabelEra RelativeFixed = new("relative, 5-byte sites", "v4.20..v5.13", JumpEntryFormat.Relative, false, 47, 49, 27, "line numbers of v5.10");
+    public static readonly JumpLabelEra RelativeFixed = new("relative, 5-byte sites", "v4.20..v5.13", JumpEntryFormat.Relative, false, 47, 49, 27,
+        "line numbers of v5.10");
     /// <summary>v5.14+: relative entries, 2- or 5-byte sites rewritten by objtool, __jump_label_patch (BUG() at line 73).</summary>
-    public static readonly JumpLabelEra RelativeVariable = new("relative, 2/5-byte sites", "v5.14..v6.12", JumpEntryFormat.Relative, true, null, null, 73, "v5.15, v5.19, v6.1, v6.6, v6.12");
+    public static readonly JumpLabelEra RelativeVariable = new("relative, 2/5-byte sites", "v5.14..v6.12", JumpEntryFormat.Relative, true, null, null, 73,
+        "v5.15, v5.19, v6.1, v6.6, v6.12");
 }
 
 /// <summary>Where the table is and how that was found.</summary>
@@ -87,7 +89,8 @@ public static class JumpTable
         int best = Math.Max(relScore, absScore);
         if (best < 50) return (null, $"length {bounds.Length} bytes: neither 16-byte relative nor 24-byte absolute entries decode to text addresses");
         var format = relScore >= absScore ? JumpEntryFormat.Relative : JumpEntryFormat.Absolute;
-        return (format, $"{(format == JumpEntryFormat.Relative ? "16-byte relative" : "24-byte absolute")} entries ({best}% of sampled entries point into text)");
+        return (format,
+            $"{(format == JumpEntryFormat.Relative ? "16-byte relative" : "24-byte absolute")} entries ({best}% of sampled entries point into text)");
     }
 
     static int Score(KernelImage image, TableBounds bounds, JumpEntryFormat format)
@@ -120,7 +123,8 @@ public static class JumpTable
     }
 
     /// <summary>Decodes entry <paramref name="index"/> from the table bytes. Relative fields are relative to their own address.</summary>
-    public static JumpEntry Read(ReadOnlySpan<byte> table, ulong tableAddress, int index, JumpEntryFormat format, RelocatedSection? relocations, ulong tableOffsetInSection = 0)
+    public static JumpEntry Read(ReadOnlySpan<byte> table, ulong tableAddress, int index, JumpEntryFormat format, RelocatedSection? relocations,
+        ulong tableOffsetInSection = 0)
     {
         if (format == JumpEntryFormat.Absolute)
         {

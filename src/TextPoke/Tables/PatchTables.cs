@@ -26,14 +26,18 @@ public static class PatchTables
     public static readonly TableDescriptor Mcount = new("mcount", "__mcount_loc", "__start_mcount_loc", "__stop_mcount_loc", "__mcount_loc", "v2.6..v6.12", 8);
     public static readonly TableDescriptor StaticCalls = new("static_calls", ".static_call_sites", "__start_static_call_sites", "__stop_static_call_sites",
         ".static_call_sites", "v5.10..v6.12", 8);
-    public static readonly TableDescriptor ExceptionTable = new("ex_table", "__ex_table", "__start___ex_table", "__stop___ex_table", "__ex_table", "v4.19..v6.12", 12);
-    public static readonly TableDescriptor BugTable = new("bug_table", "__bug_table", "__start___bug_table", "__stop___bug_table", "__bug_table", "v4.19..v6.12", 0);
+    public static readonly TableDescriptor ExceptionTable = new("ex_table", "__ex_table", "__start___ex_table", "__stop___ex_table", "__ex_table",
+        "v4.19..v6.12", 12);
+    public static readonly TableDescriptor BugTable = new("bug_table", "__bug_table", "__start___bug_table", "__stop___bug_table", "__bug_table",
+        "v4.19..v6.12", 0);
     public static readonly TableDescriptor Orc = new("orc", ".orc_unwind_ip/.orc_unwind", "__start_orc_unwind_ip", "__stop_orc_unwind_ip", ".orc_unwind_ip",
         "v4.14..v6.12", 4);
-    public static readonly TableDescriptor OrcUnwind = new("orc_unwind", ".orc_unwind", "__start_orc_unwind", "__stop_orc_unwind", ".orc_unwind", "v4.14..v6.12", 6);
+    public static readonly TableDescriptor OrcUnwind = new("orc_unwind", ".orc_unwind", "__start_orc_unwind", "__stop_orc_unwind", ".orc_unwind",
+        "v4.14..v6.12", 6);
     public static readonly TableDescriptor Alternatives = new("alt", ".altinstructions", "__alt_instructions", "__alt_instructions_end", ".altinstructions",
         "v2.6..v6.12", 0);
-    public static readonly TableDescriptor AltReplacement = new("altinstr_replacement", ".altinstr_replacement", null, null, ".altinstr_replacement", "v2.6..v6.12", 0);
+    public static readonly TableDescriptor AltReplacement = new("altinstr_replacement", ".altinstr_replacement", null, null, ".altinstr_replacement",
+        "v2.6..v6.12", 0);
     public static readonly TableDescriptor Paravirt = new("paravirt", ".parainstructions", "__parainstructions", "__parainstructions_end", ".parainstructions",
         "v2.6..v6.7", 16);
     public static readonly TableDescriptor CallSites = new("call_sites", ".call_sites", "__call_sites", "__call_sites_end", ".call_sites", "v6.2..v6.12", 4);

@@ -16,7 +16,8 @@ public static class SiteArray
     {
         if (!image.Elf.IsRelocatable && startSymbol != null && stopSymbol != null
             && symbols.TryFind(startSymbol, out ulong start, out var source) && symbols.TryFind(stopSymbol, out ulong stop, out _))
-            return new TableBounds(start, stop, $"{startSymbol}/{stopSymbol} from {source!.Source.ToString().ToLowerInvariant()}", image.SectionAt(start) ?? image.SectionAt(stop - 1));
+            return new TableBounds(start, stop, $"{startSymbol}/{stopSymbol} from {source!.Source.ToString().ToLowerInvariant()}", image.SectionAt(start)
+                ?? image.SectionAt(stop - 1));
         if (sectionName != null && image.Elf.Section(sectionName) is { } section)
         {
             ulong address = image.SectionAddress(section);
@@ -32,12 +33,14 @@ public static class SiteArray
         if (bounds.Stop < bounds.Start) { problem = "ends before it starts"; return null; }
         if (bounds.Length == 0) return [];
         var section = bounds.Section;
-        if (section == null || !section.HasFileBytes) { problem = section == null ? "lies outside every section" : $"lies in {section.Name}, which has no bytes in the file"; return null; }
+        if (section == null || !section.HasFileBytes) { problem = section == null ? "lies outside every section"
+            : $"lies in {section.Name}, which has no bytes in the file"; return null; }
         ulong sectionStart = image.SectionAddress(section);
         if (bounds.Start < sectionStart) { problem = $"starts before {section.Name}"; return null; }
         ulong offset = bounds.Start - sectionStart;
         // Written so that hostile bounds cannot wrap around.
-        if (offset > section.Size || bounds.Length > section.Size - offset || bounds.Length > int.MaxValue) { problem = $"runs past the end of {section.Name}"; return null; }
+        if (offset > section.Size || bounds.Length > section.Size - offset
+            || bounds.Length > int.MaxValue) { problem = $"runs past the end of {section.Name}"; return null; }
         return image.SectionContents(section).Slice((int)offset, (int)bounds.Length).ToArray();
     }
 

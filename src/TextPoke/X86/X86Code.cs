@@ -80,7 +80,8 @@ public static class X86Code
 }
 
 /// <summary>One decoded instruction: what the kernel's insn decoder and the jump-label checks need.</summary>
-public readonly record struct DecodedInstruction(int Length, bool IsValid, Mnemonic Mnemonic, FlowControl Flow, ulong BranchTarget, bool IsNop, Instruction Raw);
+public readonly record struct DecodedInstruction(int Length, bool IsValid, Mnemonic Mnemonic, FlowControl Flow, ulong BranchTarget, bool IsNop,
+    Instruction Raw);
 
 /// <summary>Decodes single instructions at an address with Iced, reusing one decoder buffer (no allocation per call).</summary>
 public sealed class InstructionDecoder

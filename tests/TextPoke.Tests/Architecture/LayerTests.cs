@@ -71,7 +71,8 @@ public partial class LayerTests
         string dir = Repo.Scratch("layers");
         Directory.CreateDirectory(Path.Combine(dir, "Checks"));
         File.WriteAllLines(Path.Combine(dir, "Checks", "Bad.cs"),
-            ["namespace TextPoke.Checks;", "// Emulation.JumpLabelCore is only named in a comment here", "class Bad { object X = Emulation.KernelMessages.Bug; }"]);
+            ["namespace TextPoke.Checks;", "// Emulation.JumpLabelCore is only named in a comment here",
+                "class Bad { object X = Emulation.KernelMessages.Bug; }"]);
         var uses = Uses(dir).ToList();
         Assert.Equal([("Checks", "Emulation", Path.Combine("Checks", "Bad.cs") + ":3")], uses);
     }

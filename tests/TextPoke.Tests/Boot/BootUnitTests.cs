@@ -55,7 +55,8 @@ public class BootUnitTests
     public void QemuCommandLine()
     {
         Assert.Equal(
-            ["-kernel", "k", "-initrd", "i", "-append", "console=ttyS0 panic=-1 oops=panic", "-no-reboot", "-nographic", "-m", "1024", "-smp", "1", "-accel", "tcg"],
+            ["-kernel", "k", "-initrd", "i", "-append", "console=ttyS0 panic=-1 oops=panic", "-no-reboot", "-nographic", "-m", "1024", "-smp", "1", "-accel",
+                "tcg"],
             Qemu.Arguments(new QemuOptions("k", "i", Qemu.DefaultAppend)));
         Assert.Equal(["-accel", "kvm", "-cpu", "host"], Qemu.Arguments(new QemuOptions("k", "i", "a", 512, 2, "kvm"))[^4..]);
         Assert.Contains("2", Qemu.Arguments(new QemuOptions("k", "i", "a", 512, 2, "kvm")));
@@ -74,7 +75,8 @@ public class BootUnitTests
     {
         var dir = Repo.Scratch("fakeqemu");
         var script = Path.Combine(dir, "qemu");
-        File.WriteAllText(script, $"#!/bin/sh\nwhile IFS= read -r line; do printf '%s\\n' \"$line\"; sleep {delay}; done < '{log}'\n{(hangAfter ? "exec sleep 600\n" : "exit 0\n")}");
+        File.WriteAllText(script,
+            $"#!/bin/sh\nwhile IFS= read -r line; do printf '%s\\n' \"$line\"; sleep {delay}; done < '{log}'\n{(hangAfter ? "exec sleep 600\n" : "exit 0\n")}");
         Tool.Run("chmod", ["+x", script]);
         return script;
     }
@@ -82,7 +84,8 @@ public class BootUnitTests
     static BootResult Watch(string log, string marker, bool hangAfter, int timeout = 60, int silence = 60, bool markerKnown = true)
     {
         var logPath = Path.Combine(Repo.Scratch("watch"), "console.log");
-        var request = new BootRequest(new QemuOptions("k", "i", "a", Binary: FakeQemu(log, hangAfter)), marker, TimeSpan.FromSeconds(timeout), TimeSpan.FromSeconds(silence), logPath, markerKnown);
+        var request = new BootRequest(new QemuOptions("k", "i", "a", Binary: FakeQemu(log, hangAfter)), marker, TimeSpan.FromSeconds(timeout),
+            TimeSpan.FromSeconds(silence), logPath, markerKnown);
         var result = BootRunner.Run(request);
         Assert.Equal(result.Lines, File.ReadAllLines(logPath));
         return result;
@@ -100,7 +103,8 @@ public class BootUnitTests
         var report = Assert.Single(r.Reports);
         Assert.True(report.Panicked);
         Assert.Equal("__jump_label_patch.cold+0x24/0x26", report.Rip);
-        Assert.Equal(["arch_jump_label_transform_queue", "__jump_label_update", "static_key_slow_inc_cpuslocked", "static_key_slow_inc", "frontswap_register_ops", "init_zswap"],
+        Assert.Equal(["arch_jump_label_transform_queue", "__jump_label_update", "static_key_slow_inc_cpuslocked", "static_key_slow_inc",
+            "frontswap_register_ops", "init_zswap"],
             report.Frames.Where(f => f.Reliable).Take(6).Select(f => f.Function));
         var explanation = JumpLabelExplainer.Explain(report, null, null)!;
         Assert.Equal("frontswap_register_ops", explanation.Enabler);
@@ -133,7 +137,8 @@ public class BootUnitTests
     [Fact]
     public void Watcher_QemuThatCannotStart_IsQemuFailed()
     {
-        var request = new BootRequest(new QemuOptions("k", "i", "a", Binary: "/nonexistent/qemu"), "m", TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5), Path.Combine(Repo.Scratch("qf"), "log"));
+        var request = new BootRequest(new QemuOptions("k", "i", "a", Binary: "/nonexistent/qemu"), "m", TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5),
+            Path.Combine(Repo.Scratch("qf"), "log"));
         Assert.Equal(BootOutcome.QemuFailed, BootRunner.Run(request).Outcome);
     }
 

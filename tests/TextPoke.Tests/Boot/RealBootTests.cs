@@ -42,7 +42,8 @@ public class RealBootTests
         var crash = CliRun.Run("boot", poked, "--timeout", "120");
         Assert.Equal(1, crash.Exit);
         Assert.Contains(crash.Lines, l => l.StartsWith("crashed after ") && l.EndsWith(": kernel BUG in __jump_label_patch"));
-        Assert.Contains(crash.Lines, l => l.StartsWith("  | jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x27/0xa0 [") && l.EndsWith("(eb 0d 48 89 ee != 66 90 0f 1f 00)) size:2 type:1"));
+        Assert.Contains(crash.Lines, l => l.StartsWith("  | jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x27/0xa0 [")
+            && l.EndsWith("(eb 0d 48 89 ee != 66 90 0f 1f 00)) size:2 type:1"));
         Assert.Contains(crash.Lines, l => l.Contains("the key was changed by frontswap_register_ops, called from init_zswap"));
         Assert.Contains(crash.Lines, l => l.Contains("key frontswap_enabled_key (initially off, .bss), static_branch_unlikely"));
         Assert.Contains(crash.Lines, l => l.Contains("on disk the image holds eb 0d at swap_writepage+0x27/0xa0: the bad instruction is in the file"));

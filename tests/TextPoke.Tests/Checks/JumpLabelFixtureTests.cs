@@ -56,7 +56,8 @@ public class JumpLabelFixtureTests
     public void Reverse_NopWhereJmpExpected_IsType0WithTheJmp8Union()
     {
         var f = Single(Check("jump-reverse"), "jump.initial-state");
-        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at do_cats+0x0/0xb [ffffffff81000000] (66 90 31 c0 c3 != eb 03 00 00 00)) size:2 type:0", f.KernelLines[0]);
+        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at do_cats+0x0/0xb [ffffffff81000000] (66 90 31 c0 c3 != eb 03 00 00 00)) size:2 type:0",
+            f.KernelLines[0]);
         Assert.Equal("NOP where the key's state requires a JMP", f.Title);
     }
 
@@ -65,7 +66,8 @@ public class JumpLabelFixtureTests
     {
         var r = Check("jump-five");
         var f = Single(r, "jump.objtool-not-run");
-        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at enqueue_timer+0xb/0x18 [ffffffff8100000b] (e9 02 00 00 00 != 0f 1f 44 00 00)) size:5 type:1", f.KernelLines[0]);
+        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at enqueue_timer+0xb/0x18 [ffffffff8100000b] (e9 02 00 00 00 != 0f 1f 44 00 00)) size:5 " +
+            "type:1", f.KernelLines[0]);
         Assert.Equal(3, r.Stats!.FiveByte);
     }
 
@@ -75,7 +77,8 @@ public class JumpLabelFixtureTests
         var r = Check("jump-neither");
         Assert.Equal(2, r.Findings.Count);
         var other = r.Findings.Single(f => f.Rule == "jump.unexpected-instruction");
-        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at net_rx+0x0/0x7 [ffffffff81000000] (31 c0 48 89 df != 66 90 0f 1f 00)) size:2 type:1", other.KernelLines[0]);
+        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at net_rx+0x0/0x7 [ffffffff81000000] (31 c0 48 89 df != 66 90 0f 1f 00)) size:2 type:1",
+            other.KernelLines[0]);
         var size = r.Findings.Single(f => f.Rule == "jump.bad-size");
         Assert.Equal(["kernel BUG at arch/x86/kernel/jump_label.c:25!"], size.KernelLines);
     }
@@ -84,7 +87,8 @@ public class JumpLabelFixtureTests
     public void JmpToAnotherTarget_IsReportedWithTheExpectedJmp()
     {
         var f = Single(Check("jump-wrongtarget"), "jump.wrong-target");
-        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at sched_tick+0x0/0x11 [ffffffff81000000] (eb 03 31 c0 c3 != eb 09 00 00 00)) size:2 type:0", f.KernelLines[0]);
+        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at sched_tick+0x0/0x11 [ffffffff81000000] (eb 03 31 c0 c3 != eb 09 00 00 00)) size:2 type:0",
+            f.KernelLines[0]);
     }
 
     [Fact]
@@ -114,7 +118,8 @@ public class JumpLabelFixtureTests
         Assert.True(image.Elf.SectionBytes(section).ToArray().All(b => b == 0), "the file's table bytes are all zero before relocation");
         var r = JumpLabelCheck.Run(image, ImageSymbols.Load(image, lookBeside: false));
         var f = Single(r, "jump.objtool-not-run");
-        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x5/0x10 [ffffffffc0000005] (eb 03 31 c0 c3 != 66 90 0f 1f 00)) size:2 type:1", f.KernelLines[0]);
+        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x5/0x10 [ffffffffc0000005] (eb 03 31 c0 c3 != 66 90 0f 1f 00)) size:2 " +
+            "type:1", f.KernelLines[0]);
         Assert.Equal(1, r.Stats!.Nop);
     }
 
@@ -124,7 +129,8 @@ public class JumpLabelFixtureTests
         var r = Check("jump-module");
         Assert.Equal("zfs", r.Module);
         var f = Single(r, "jump.objtool-not-run");
-        Assert.StartsWith("jump_label: Fatal kernel bug, unexpected op at zfs_write+0x0/0x8 [zfs] [ffffffffc0000000] (eb 02 31 c0 c3 != 66 90 0f 1f 00)) size:2 type:1", f.KernelLines[0]);
+        Assert.StartsWith("jump_label: Fatal kernel bug, unexpected op at zfs_write+0x0/0x8 [zfs] [ffffffffc0000000] (eb 02 31 c0 c3 != 66 90 0f 1f 00)) " +
+            "size:2 type:1", f.KernelLines[0]);
         var external = r.Keys.Single(k => k.Name == "memalloc_socks_key");
         Assert.True(external.External);
         Assert.Null(external.InitialValue);

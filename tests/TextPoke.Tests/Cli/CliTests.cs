@@ -13,7 +13,8 @@ public class CliTests
         Assert.Equal(0, r.Exit);
         Assert.Contains(SeedDemo.ExpectedLine, r.Lines);
         Assert.Contains("kernel BUG at arch/x86/kernel/jump_label.c:73!", r.Lines);
-        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60 [ffffffff812ff3fc] (eb 1c 48 89 df != 66 90 0f 1f 00)) size:2 type:1", SeedDemo.ExpectedLine);
+        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60 [ffffffff812ff3fc] (eb 1c 48 89 df != 66 90 0f 1f 00)) size:2 " +
+            "type:1", SeedDemo.ExpectedLine);
     }
 
     [Fact]
@@ -41,7 +42,8 @@ public class CliTests
 
         var r = CliRun.Run("check", Path.Combine(dir, "jump-clean"));
         Assert.Equal(2, r.Exit);
-        Assert.Contains("result: not checked, 0 findings in the tables read, but 3 tables the image has or may have could not be read: jump, mcount, static_calls", r.Lines);
+        Assert.Contains("result: not checked, 0 findings in the tables read, but 3 tables the image has or may have could not be read: jump, mcount, " +
+            "static_calls", r.Lines);
         Assert.Contains(r.Lines, l => l.StartsWith("  jump            __jump_table: not checked: not found, and cannot be ruled out"));
         using var doc = JsonDocument.Parse(CliRun.Run("check", Path.Combine(dir, "jump-clean"), "--json").Out);
         Assert.Equal("not-checked", doc.RootElement.GetProperty("result").GetString());
@@ -69,7 +71,8 @@ public class CliTests
         Assert.Equal("jump.objtool-not-run", finding.GetProperty("rule").GetString());
         Assert.Equal("bug", finding.GetProperty("severity").GetString());
         Assert.Equal("0xffffffff8100001c", finding.GetProperty("address").GetString());
-        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60 [ffffffff8100001c] (eb 1c 48 89 df != 66 90 0f 1f 00)) size:2 type:1",
+        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60 [ffffffff8100001c] (eb 1c 48 89 df != 66 90 0f 1f 00)) size:2 " +
+            "type:1",
             finding.GetProperty("kernelLines")[0].GetString());
     }
 

@@ -89,7 +89,8 @@ public class DecodeTests
         var bytes = new byte[8192];
         new Random(1731).NextBytes(bytes);
         File.WriteAllBytes(binary, bytes);
-        foreach (var (path, expected) in new[] { (binary, "binary data, not a console log"), (dir, "is a directory"), (Path.Combine(dir, "nope"), "no such file") })
+        foreach (var (path, expected) in new[] { (binary, "binary data, not a console log"), (dir, "is a directory"), (Path.Combine(dir, "nope"),
+            "no such file") })
         {
             var r = CliRun.Run("decode", path);
             Assert.Equal(2, r.Exit);

@@ -89,7 +89,8 @@ public class SimulateFixPokeTests
         var output = Path.Combine(Repo.Scratch("fix"), "fixed.elf");
         var r = CliRun.Run("fix", input, "-o", output);
         Assert.Equal(0, r.Exit);
-        Assert.Contains("fixed    swap_writepage+0x1c/0x60 [ffffffff8100001c]: eb 1c -> 66 90 (NOP: key frontswap_enabled_key is initially off and the site is static_branch_unlikely)", r.Lines);
+        Assert.Contains("fixed    swap_writepage+0x1c/0x60 [ffffffff8100001c]: eb 1c -> 66 90 (NOP: key frontswap_enabled_key is initially off and the site " +
+            "is static_branch_unlikely)", r.Lines);
         Assert.Equal(hash, Repo.Sha256(input));
         Assert.Equal(0, CliRun.Run("check", output).Exit);
         var a = File.ReadAllBytes(input);

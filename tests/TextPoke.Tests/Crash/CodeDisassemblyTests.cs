@@ -6,9 +6,11 @@ namespace TextPoke.Tests.Crash;
 public class CodeDisassemblyTests
 {
     // The Debian 6.1.0-53 jump_label BUG (tests/data/boot-logs): the line starts with the last byte of a call.
-    const string MidInstruction = "Code: 82 e9 f5 3b 64 ff 48 c7 c3 38 86 31 83 41 56 45 89 e1 49 89 d8 4c 89 e9 4c 89 ea 4c 89 ee 48 c7 c7 e0 43 33 82 e8 15 b9 00 00 <0f> 0b 53 48 c7 c6 d0 4d 33 82 48 89 fb 48 8d bf d0 00 00 00 e8 35";
+    const string MidInstruction = "Code: 82 e9 f5 3b 64 ff 48 c7 c3 38 86 31 83 41 56 45 89 e1 49 89 d8 4c 89 e9 4c 89 ea 4c 89 ee 48 c7 c7 e0 43 33 82 e8 " +
+        "15 b9 00 00 <0f> 0b 53 48 c7 c6 d0 4d 33 82 48 89 fb 48 8d bf d0 00 00 00 e8 35";
     // The seed's line (ClangBuiltLinux #1731): starts on an instruction boundary.
-    const string Seed = "Code: 5e 41 5f 5d e9 d1 66 f7 ff 48 c7 c7 22 63 cf b9 4c 89 fe 4c 89 fa 4c 89 f9 49 89 d8 45 89 e1 41 56 e8 d9 a3 0d 00 48 83 c4 08 <0f> 0b 0f 0b 0f 0b 0f 0b 00 00 cc cc 00 00 cc cc 48 c7 c7 18 e1 25";
+    const string Seed = "Code: 5e 41 5f 5d e9 d1 66 f7 ff 48 c7 c7 22 63 cf b9 4c 89 fe 4c 89 fa 4c 89 f9 49 89 d8 45 89 e1 41 56 e8 d9 a3 0d 00 48 83 c4 " +
+        "08 <0f> 0b 0f 0b 0f 0b 0f 0b 00 00 cc cc 00 00 cc cc 48 c7 c7 18 e1 25";
 
     [Fact]
     public void MidInstructionLine_ResynchronisesOntoTheFaultingByte()

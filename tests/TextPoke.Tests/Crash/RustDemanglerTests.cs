@@ -15,7 +15,8 @@ public class RustDemanglerTests
     [InlineData("_RNvCshgDM7dBCdno_11rust_binder26rust_binder_unlocked_ioctl", "rust_binder::rust_binder_unlocked_ioctl")]
     [InlineData("_RNvXs1b_NtCs9jEwPDbx20M_4core3fmtRNtNtNtB8_5panic10panic_info9PanicInfoNtB6_7Display3fmtCs43vyB533jt3_6kernel",
         "<&core::panic::panic_info::PanicInfo as core::fmt::Display>::fmt")]
-    [InlineData("__cfi__RNvMs0_NtCshgDM7dBCdno_11rust_binder4nodeNtB5_4Node22update_refcount_locked", "__cfi_<rust_binder::node::Node>::update_refcount_locked")]
+    [InlineData("__cfi__RNvMs0_NtCshgDM7dBCdno_11rust_binder4nodeNtB5_4Node22update_refcount_locked",
+        "__cfi_<rust_binder::node::Node>::update_refcount_locked")]
     // Generic arguments, a closure, tuples, references, arrays and function pointers.
     [InlineData("_RINvNtCs1234_4core3ptr13drop_in_placeNtCs5678_6kernel5ErrorEB4_", "core::ptr::drop_in_place::<kernel::Error>")]
     [InlineData("_RNCNvCs1234_7mycrate4main0B3_", "mycrate::main::{closure#0}")]

@@ -23,6 +23,7 @@ public class SyzkallerCorpusTests(ITestOutputHelper output)
         output.WriteLine(score.Table());
         foreach (var miss in score.Misses.Take(40)) output.WriteLine(miss);
         Assert.True(score.HeadlinePercent >= HeadlineThreshold, $"headline {score.HeadlinePercent:F1}% < {HeadlineThreshold}%\n{score.Table()}");
-        Assert.True(100.0 * score.Alt / score.Files >= AltThreshold, $"alternative titles {100.0 * score.Alt / score.Files:F1}% < {AltThreshold}%\n{score.Table()}");
+        Assert.True(100.0 * score.Alt / score.Files >= AltThreshold,
+            $"alternative titles {100.0 * score.Alt / score.Files:F1}% < {AltThreshold}%\n{score.Table()}");
     }
 }

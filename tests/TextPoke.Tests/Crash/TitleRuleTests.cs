@@ -17,7 +17,8 @@ public class TitleRuleTests
         var write = First("BUG: KASAN: use-after-free in tcp_close+0x10/0x200", "Write of size 4 at addr ffff888012345678 by task a/1",
             "Call Trace:", " tcp_close+0x10/0x200");
         Assert.Equal("KASAN: use-after-free Write in tcp_close", write!.Title);
-        var invalid = First("BUG: KASAN: double-free or invalid-free in kfree+0x10/0x20", "Call Trace:", " dump_stack+0x1/0x2", " kfree+0x10/0x20", " sel_free+0x3/0x40");
+        var invalid = First("BUG: KASAN: double-free or invalid-free in kfree+0x10/0x20", "Call Trace:", " dump_stack+0x1/0x2", " kfree+0x10/0x20",
+            " sel_free+0x3/0x40");
         Assert.Equal("KASAN: invalid-free in sel_free", invalid!.Title);
     }
 
@@ -73,7 +74,8 @@ public class TitleRuleTests
         Assert.Equal("LEAK", CrashTypes.Of(r.Title));
         Assert.Equal(3, r.Frames.Count);
         // Only kmemleak's exact header is a leak report.
-        Assert.Equal("BUG: memory leak suspected", First("BUG: memory leak suspected", "  backtrace:", "    [<ffffffff84e5d19b>] ipv6_setsockopt+0x9b/0x140")!.Title);
+        Assert.Equal("BUG: memory leak suspected", First("BUG: memory leak suspected", "  backtrace:",
+            "    [<ffffffff84e5d19b>] ipv6_setsockopt+0x9b/0x140")!.Title);
     }
 
     [Fact]
@@ -103,7 +105,8 @@ public class TitleRuleTests
         Assert.Equal("WARNING in pppol2tp_release", First("WARNING: CPU: 0 PID: 1 at net/l2tp/l2tp_ppp.c:1 pppol2tp_release+0x34d/0x560",
             "RIP: 0010:pppol2tp_release+0x34d/0x560", "Call Trace:", " sock_release+0x8d/0x1e0")!.Title);
         // Without a RIP line the trace names it: the code that ran into the WARN, not the WARN's own function.
-        Assert.Equal("WARNING in sock_release", First("WARNING: CPU: 0 PID: 1 at net/l2tp/l2tp_ppp.c:1 pppol2tp_release+0x34d/0x560", "Call Trace:", " sock_release+0x8d/0x1e0")!.Title);
+        Assert.Equal("WARNING in sock_release", First("WARNING: CPU: 0 PID: 1 at net/l2tp/l2tp_ppp.c:1 pppol2tp_release+0x34d/0x560", "Call Trace:",
+            " sock_release+0x8d/0x1e0")!.Title);
     }
 
     [Fact]
@@ -125,8 +128,10 @@ public class TitleRuleTests
 
     [Theory]
     [InlineData("Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b", "kernel panic: Attempted to kill init!")]
-    [InlineData("Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: br_dev_xmit+0x12ec/0x1550", "kernel panic: stack is corrupted in br_dev_xmit")]
-    [InlineData("Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)", "kernel panic: VFS: Unable to mount root fs on unknown-block(NUM,NUM)")]
+    [InlineData("Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: br_dev_xmit+0x12ec/0x1550",
+        "kernel panic: stack is corrupted in br_dev_xmit")]
+    [InlineData("Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)",
+        "kernel panic: VFS: Unable to mount root fs on unknown-block(NUM,NUM)")]
     public void PanicTitles(string line, string title) => Assert.Equal(title, First(line)!.Title);
 
     [Theory]
@@ -141,16 +146,19 @@ public class TitleRuleTests
     [Fact]
     public void FirmwareBannerAfterOutput_IsAnUnexpectedReboot_ButNotAtTheStartOfABoot()
     {
-        var reboot = Assert.Single(ConsoleLog.Parse(["[  500.720639] EFER = 0x0000000000000d01", "SeaBIOS (version 1.8.2-20181014_101610-google)", "Booting the kernel."]));
+        var reboot = Assert.Single(ConsoleLog.Parse(["[  500.720639] EFER = 0x0000000000000d01", "SeaBIOS (version 1.8.2-20181014_101610-google)",
+            "Booting the kernel."]));
         Assert.Equal("unexpected kernel reboot", reboot.Title);
         Assert.Equal("REBOOT", CrashTypes.Of(reboot.Title));
-        Assert.Empty(ConsoleLog.Parse(["# qemu-system-x86_64 -kernel bzImage", "\u001bcSeaBIOS (version 1.16.2-debian-1.16.2-1)", "[    0.000000] Linux version 6.1.0"]));
+        Assert.Empty(ConsoleLog.Parse(["# qemu-system-x86_64 -kernel bzImage", "\u001bcSeaBIOS (version 1.16.2-debian-1.16.2-1)",
+            "[    0.000000] Linux version 6.1.0"]));
     }
 
     [Fact]
     public void WarningInCoreLibraryFile_BlamesItsCaller_WarningElsewhere_NamesItself()
     {
-        string[] Trace(string header, string rip) => [header, $"RIP: 0010:{rip}", "Call Trace:", " <TASK>", " kvm_put_kvm+0x8df/0xb80", " kvm_vm_release+0x42/0x60", " </TASK>"];
+        string[] Trace(string header, string rip) => [header, $"RIP: 0010:{rip}", "Call Trace:", " <TASK>", " kvm_put_kvm+0x8df/0xb80",
+            " kvm_vm_release+0x42/0x60", " </TASK>"];
         // kernel/rcu/ checks how its caller uses SRCU: the report is about kvm_put_kvm.
         Assert.Equal("WARNING in kvm_put_kvm", First(Trace("WARNING: CPU: 0 PID: 1 at kernel/rcu/srcutree.c:653 cleanup_srcu_struct+0x37c/0x520",
             "cleanup_srcu_struct+0x37c/0x520"))!.Title);
@@ -169,10 +177,12 @@ public class TitleRuleTests
     public void BadPageState_NamedAfterTheAllocationStack_CorruptedWithoutOne()
     {
         string[] head = ["BUG: Bad page state in process syz  pfn:7deea", "page dumped because: PAGE_FLAGS_CHECK_AT_FREE flag(s) set"];
-        string[] owner = ["page_owner tracks the page as allocated", "page last allocated via order 0, migratetype Unmovable, gfp_mask 0x40c40(GFP_NOFS|__GFP_COMP)",
+        string[] owner = ["page_owner tracks the page as allocated",
+            "page last allocated via order 0, migratetype Unmovable, gfp_mask 0x40c40(GFP_NOFS|__GFP_COMP)",
             " post_alloc_hook+0x1f3/0x230", " __alloc_pages_noprof+0x256/0x6c0", " pagecache_get_page+0x2c/0x200", " __get_metapage+0x2b4/0x1050",
             " diNewExt+0xacf/0x37e0", "page last free pid 5083 tgid 5083 stack trace:", " free_unref_page+0xd19/0xea0"];
-        string[] trace = ["Call Trace:", " <TASK>", " bad_page+0x1/0x2", " free_unref_folios+0x1/0x2", " folio_add_lru+0x1/0x2", " shmem_write_begin+0x1/0x2", " </TASK>"];
+        string[] trace = ["Call Trace:", " <TASK>", " bad_page+0x1/0x2", " free_unref_folios+0x1/0x2", " folio_add_lru+0x1/0x2", " shmem_write_begin+0x1/0x2",
+            " </TASK>"];
         var named = First([.. head, .. owner, .. trace])!;
         Assert.Equal("BUG: Bad page state in __get_metapage", named.Title);
         Assert.False(named.Corrupted);
@@ -194,7 +204,8 @@ public class TitleRuleTests
             "Call Trace:", " unwind_start+0x1/0x2", " kthread+0x37a/0x440", "", "Allocated by task 0:", "(stack is not available)")!.Corrupted);
         // A BUG with the CPU's own RIP and only "?" frames (the seed's early-boot trace) is still whole.
         Assert.False(First("kernel BUG at arch/x86/kernel/jump_label.c:73!", "invalid opcode: 0000 [#1] PREEMPT SMP NOPTI",
-            "RIP: 0010:__jump_label_patch+0x190/0x1a0", "Call Trace:", " <TASK>", " ? swap_writepage+0x1c/0x60", " ? init_zswap+0x19b/0x233", " </TASK>")!.Corrupted);
+            "RIP: 0010:__jump_label_patch+0x190/0x1a0", "Call Trace:", " <TASK>", " ? swap_writepage+0x1c/0x60", " ? init_zswap+0x19b/0x233",
+                " </TASK>")!.Corrupted);
     }
 
     [Fact]

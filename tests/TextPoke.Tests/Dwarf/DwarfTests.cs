@@ -72,7 +72,8 @@ public class DwarfTests
             // Padding between functions, outside every unit: binutils guesses a file from STT_FILE symbols; not DWARF.
             if (ours.Count == 0) { outside++; continue; }
             if (llvm && expected[a].Count == ours.Count && ours.Count > 0) expected[a][^1] = (ours[^1].Function, expected[a][^1].Location);
-            Assert.True(expected[a].SequenceEqual(ours), $"0x{a:x}: {reference} says [{string.Join(" | ", expected[a])}], textpoke [{string.Join(" | ", ours)}]");
+            Assert.True(expected[a].SequenceEqual(ours),
+                $"0x{a:x}: {reference} says [{string.Join(" | ", expected[a])}], textpoke [{string.Join(" | ", ours)}]");
             if (ours.Count > 1) inlined++;
             foreach (var (_, location) in ours) seenFiles.Add(location.Split(':')[0]);
         }

@@ -193,7 +193,8 @@ public class BootPatcherTests
             "/sys/devices/system/cpu/vulnerabilities/retbleed" => "Mitigation: untrained return thunk",
             _ => null,
         });
-        Assert.Equal(new[] { "X86_FEATURE_FPU", "X86_FEATURE_ALWAYS", "X86_FEATURE_XMM4_2", "X86_FEATURE_AVX2", "X86_FEATURE_RETPOLINE", "X86_FEATURE_RETHUNK", "X86_FEATURE_UNRET", "X86_BUG_SPECTRE_V2", "X86_BUG_RETBLEED" },
+        Assert.Equal(new[] { "X86_FEATURE_FPU", "X86_FEATURE_ALWAYS", "X86_FEATURE_XMM4_2", "X86_FEATURE_AVX2", "X86_FEATURE_RETPOLINE", "X86_FEATURE_RETHUNK",
+            "X86_FEATURE_UNRET", "X86_BUG_SPECTRE_V2", "X86_BUG_RETBLEED" },
             host.Features.Order().Select(names.Name));
     }
 

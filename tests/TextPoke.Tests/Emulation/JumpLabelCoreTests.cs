@@ -67,7 +67,8 @@ public sealed class JumpLabelCoreTests : IDisposable
         var warnings = Of(core, EventKind.Warning);
         Assert.Equal(2, warnings.Count);
         // No __bug_table in the fixture: the lines of Debian's 6.1.y source.
-        Assert.Equal(["------------[ cut here ]------------", "WARNING: CPU: 0 PID: 1 at kernel/jump_label.c:200 static_key_enable_cpuslocked"], warnings[0].Lines);
+        Assert.Equal(["------------[ cut here ]------------", "WARNING: CPU: 0 PID: 1 at kernel/jump_label.c:200 static_key_enable_cpuslocked"],
+            warnings[0].Lines);
         Assert.Equal("WARNING: CPU: 0 PID: 1 at kernel/jump_label.c:231 static_key_disable_cpuslocked", warnings[1].Lines[1]);
         core.SlowDec(key);
         core.SlowDec(key);
@@ -102,7 +103,8 @@ public sealed class JumpLabelCoreTests : IDisposable
             "------------[ cut here ]------------",
             "kernel BUG at arch/x86/kernel/jump_label.c:73!",
         ], bug.Lines);
-        Assert.Equal(["static_key_enable", "static_key_enable_cpuslocked", "jump_label_update", "__jump_label_update", "arch_jump_label_transform_queue", "__jump_label_patch"], bug.CallPath);
+        Assert.Equal(["static_key_enable", "static_key_enable_cpuslocked", "jump_label_update", "__jump_label_update", "arch_jump_label_transform_queue",
+            "__jump_label_patch"], bug.CallPath);
         // Halted: later operations do nothing.
         core.Disable(core.FindKey("frontswap_enabled_key")!);
         Assert.Single(Of(core, EventKind.Bug));
@@ -177,7 +179,8 @@ public sealed class JumpLabelCoreTests : IDisposable
         Assert.Single(Of(core, EventKind.Patched));
         Load(core);
         var bug = Assert.Single(Of(core, EventKind.Bug));
-        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at nfs_write+0x0/0x5 [nfs] [ffffffffc0000000] (eb 02 31 c0 c3 != 66 90 0f 1f 00)) size:2 type:1", bug.Lines[0]);
+        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at nfs_write+0x0/0x5 [nfs] [ffffffffc0000000] (eb 02 31 c0 c3 != 66 90 0f 1f 00)) size:2 " +
+            "type:1", bug.Lines[0]);
         Assert.Equal("jump_label_add_module", bug.CallPath[2]);
     }
 

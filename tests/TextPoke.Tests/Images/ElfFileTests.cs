@@ -30,7 +30,10 @@ public class ElfFileTests
     {
         var source = new StringBuilder("#include \"jump.inc\"\n");
         for (int i = 0; i < 3000; i++)
-            source.Append($"\t.section .text.f{i}, \"ax\"\n\tFUNC f{i}\n\tcall f{(i + 1) % 3000}\n\tlea f{(i + 7) % 3000}(%rip), %rax\n\tret\n\tENDFUNC f{i}\n");
+        {
+            source.Append($"\t.section .text.f{i}, \"ax\"\n\tFUNC f{i}\n\tcall f{(i + 1) % 3000}\n");
+            source.Append($"\tlea f{(i + 7) % 3000}(%rip), %rax\n\tret\n\tENDFUNC f{i}\n");
+        }
         source.Append("\t.section .text.site, \"ax\"\n\tFUNC site\n1:\tNOP2\n\tcall f5\n9:\tret\n\tENDFUNC site\n");
         source.Append("\tJUMP_ENTRY 1b, 9b, k, 2\n\tBSS_KEY k\n\t.section .modinfo, \"a\"\n\t.asciz \"name=big\"\n");
         var dir = Repo.Scratch("big");

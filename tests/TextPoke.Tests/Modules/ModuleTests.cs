@@ -90,6 +90,7 @@ public class ModuleTests
         Assert.Matches(@"memalloc_socks_key\s+ffffffff8100\w{4}\s+off\s+\.bss", with.Out);
         var check = CliRun.Run("check", Fixtures.Build("jump-module-extern"), "--vmlinux", Fixtures.Build("jump-socks"));
         Assert.Equal(1, check.Exit);
-        Assert.Contains("jump_label: Fatal kernel bug, unexpected op at nfs_write+0x0/0x5 [nfs] [ffffffffc0000000] (eb 02 31 c0 c3 != 66 90 0f 1f 00)) size:2 type:1", check.Lines);
+        Assert.Contains("jump_label: Fatal kernel bug, unexpected op at nfs_write+0x0/0x5 [nfs] [ffffffffc0000000] (eb 02 31 c0 c3 != 66 90 0f 1f 00)) " +
+            "size:2 type:1", check.Lines);
     }
 }

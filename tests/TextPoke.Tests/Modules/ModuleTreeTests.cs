@@ -54,7 +54,8 @@ public class ModuleTreeTests
         var r = CliRun.Run("check", tree, "--vmlinux", DebianKernels.GenericVmlinuz);
         Assert.Equal(2, r.Exit);
         Assert.Contains($"== {victim} (nfs): 1 finding", r.Lines);
-        Assert.Contains(r.Lines, l => l.StartsWith("jump_label: Fatal kernel bug, unexpected op at nfs_mkdir+0x82/0x160 [nfs] [") && l.EndsWith("!= 66 90 0f 1f 00)) size:2 type:1"));
+        Assert.Contains(r.Lines, l => l.StartsWith("jump_label: Fatal kernel bug, unexpected op at nfs_mkdir+0x82/0x160 [nfs] [")
+            && l.EndsWith("!= 66 90 0f 1f 00)) size:2 type:1"));
         Assert.Contains(r.Lines, l => l.StartsWith("textpoke: ") && l.Contains("truncated.ko") && l.Contains("truncated"));
         Assert.Contains(r.Lines, l => l.StartsWith("textpoke: ") && l.Contains("corrupt.ko.xz: corrupt xz data"));
         Assert.Contains(r.Lines, l => l.StartsWith("textpoke: ") && l.Contains("other.ko: a module for another kernel"));

@@ -110,7 +110,8 @@ public class BootSimulationTests
         foreach (var f in new[] { socket, log, caps, live }) File.Delete(f);
         var args = Qemu.Arguments(new QemuOptions(kernel, initrd, "console=ttyS0 nokaslr panic=-1", MemoryMb: 512, Cpus: 2));
         args.AddRange(["-cpu", "qemu64", "-display", "none", "-serial", $"file:{log}", "-monitor", $"unix:{socket},server,nowait"]);
-        var start = new ProcessStartInfo("qemu-system-x86_64", args) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        var start = new ProcessStartInfo("qemu-system-x86_64", args) { RedirectStandardOutput = true, RedirectStandardError = true,
+            RedirectStandardInput = true };
         using var qemu = Process.Start(start)!;
         try
         {
@@ -167,12 +168,15 @@ public class BootSimulationTests
         foreach (var step in new[] { "ftrace", "paravirt", "returns", "alternatives" })
         {
             Assert.True(same.GetValueOrDefault(step) > 5_000, $"{step}: only {same.GetValueOrDefault(step)} bytes compared");
-            Assert.False(differ.ContainsKey(step), $"{step}: {differ.GetValueOrDefault(step)?.Count} bytes differ from the live kernel, first at {symbols.Names.FormatPS(differ.GetValueOrDefault(step)?.FirstOrDefault() ?? 0)}");
+            Assert.False(differ.ContainsKey(step),
+                $"{step}: {differ.GetValueOrDefault(step)?.Count} bytes differ from the live kernel, first at " +
+                $"{symbols.Names.FormatPS(differ.GetValueOrDefault(step)?.FirstOrDefault() ?? 0)}");
         }
         // Static calls: every site keeps what static_call_init wrote, except the sites of the keys PREEMPT_DYNAMIC's
         // sched_dynamic_update() re-targets later in boot (Debian defaults to preempt=voluntary).
         Assert.True(same.GetValueOrDefault("static_calls") > 5_000);
-        string[] preemptDynamic = ["__SCK__cond_resched", "__SCK__might_resched", "__SCK__preempt_schedule", "__SCK__preempt_schedule_notrace", "__SCK__irqentry_exit_cond_resched"];
+        string[] preemptDynamic = ["__SCK__cond_resched", "__SCK__might_resched", "__SCK__preempt_schedule", "__SCK__preempt_schedule_notrace",
+            "__SCK__irqentry_exit_cond_resched"];
         var keyAt = new Dictionary<ulong, string?>();
         foreach (var p in boot.Patches.Where(p => p.Step == "static_calls"))
             for (int i = 0; i < p.New.Length; i++) keyAt[p.Address + (ulong)i] = p.Key;

@@ -101,7 +101,8 @@ public class DebianKernelTests
             r.Sites.Single(x => r.Keys[x.KeyIndex].Name == "frontswap_enabled_key" && s.Names.FunctionAt(x.Entry.Code) == "swap_writepage"));
         var (count, report, _) = CheckFile(copy);
         Assert.Equal(1, count);
-        const string line = "jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x27/0xa0 [ffffffff812ff407] (eb 0d 48 89 ee != 66 90 0f 1f 00)) size:2 type:1";
+        const string line = "jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x27/0xa0 [ffffffff812ff407] (eb 0d 48 89 ee != 66 90 0f 1f 00)) " +
+            "size:2 type:1";
         Assert.Equal(line, report.Findings[0].KernelLines[0]);
         // The real console log of that poked kernel, apart from the hashed %p value.
         var log = File.ReadAllLines(Repo.BootLog("debian-6.1.0-53-amd64-swap_writepage-jmp.log"));

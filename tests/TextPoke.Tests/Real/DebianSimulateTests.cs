@@ -43,7 +43,8 @@ public class DebianSimulateTests
         string bootLine = Console(BootLog.Single(l => l.Contains("jump_label: Fatal kernel bug")));
         string simLine = sim.Lines.Single(l => l.StartsWith("jump_label: Fatal kernel bug"));
         Assert.Equal(Unhash(bootLine), Unhash(simLine));
-        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x27/0xa0 [ffffffff812ff407] (eb 0d 48 89 ee != 66 90 0f 1f 00)) size:2 type:1", simLine);
+        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x27/0xa0 [ffffffff812ff407] (eb 0d 48 89 ee != 66 90 0f 1f 00)) size:2 " +
+            "type:1", simLine);
         // The lines that follow in the real log: cut here, kernel BUG, and (after the die banner) the RIP.
         int at = Array.IndexOf(sim.Lines, simLine);
         Assert.Equal(Console(BootLog.First(l => l.Contains("cut here"))), sim.Lines[at + 1]);

@@ -31,7 +31,8 @@ public class PatchSiteExplainerTests
         var r = CliRun.Run("decode", log, "--vmlinux", image, "--json");
         Assert.Equal(1, r.Exit);
         return JsonDocument.Parse(r.Out).RootElement.GetProperty("reports").EnumerateArray()
-            .Select(x => (x.GetProperty("title").GetString()!, string.Join("\n", x.GetProperty("explanation").EnumerateArray().Select(e => e.GetString())))).ToList();
+            .Select(x => (x.GetProperty("title").GetString()!, string.Join("\n", x.GetProperty("explanation").EnumerateArray().Select(e =>
+                e.GetString())))).ToList();
     }
 
     [Fact]
@@ -41,7 +42,8 @@ public class PatchSiteExplainerTests
         Assert.Equal(["WARNING in ftrace_verify_code", "WARNING in ftrace_bug", "WARNING in apply_returns"], reports.Select(r => r.Title));
         var ftrace = reports[1].Explanation;
         Assert.Contains("disconnect_bsp_APIC+0x0/0xd0 is an entry of __mcount_loc", ftrace);
-        Assert.Contains("on disk the image holds 66 90 66 90 90 at disconnect_bsp_APIC+0x0/0xd0, the bytes 66 90 66 90 90 the kernel complained about: the bad instruction is in the file", ftrace);
+        Assert.Contains("on disk the image holds 66 90 66 90 90 at disconnect_bsp_APIC+0x0/0xd0, the bytes 66 90 66 90 90 the kernel complained about: the " +
+            "bad instruction is in the file", ftrace);
         Assert.Contains("`textpoke check --tables mcount` finds 1 broken site", ftrace);
         var ret = reports[2].Explanation;
         Assert.Contains("rdtgroup_locksetup_user_restore.part.0+0x38/0xa0 is an entry of .return_sites", ret);
@@ -54,7 +56,8 @@ public class PatchSiteExplainerTests
     public void SameLog_AgainstTheOriginalImage_TheBytesChangedAtRunTime()
     {
         var reports = Decode(Log, Images.Value.Original);
-        Assert.Contains("on disk the image holds e8 fb 69 00 00 at disconnect_bsp_APIC+0x0/0xd0, not the bytes 66 90 66 90 90 the kernel saw", reports[1].Explanation);
+        Assert.Contains("on disk the image holds e8 fb 69 00 00 at disconnect_bsp_APIC+0x0/0xd0, not the bytes 66 90 66 90 90 the kernel saw",
+            reports[1].Explanation);
         Assert.Contains("on disk it is call __fentry__", reports[1].Explanation);
         Assert.Contains("not the bytes c3 cc cc cc cc the kernel saw: the text was changed at run time", reports[2].Explanation);
     }
@@ -89,7 +92,8 @@ public class PatchSiteExplainerTests
         var start = table.GetProperty("tables").EnumerateArray().Single(t => t.GetProperty("name").GetString() == "paravirt").GetProperty("start").GetString()!;
         Assert.Equal(0, CliRun.Run("poke", Images.Value.Original, $"0x{Convert.ToUInt64(start, 16) + 16 * 100 + 9:x}", "03", "-o", cut).Exit);
         var altLog = Path.Combine(dir, "alt.log");
-        File.WriteAllLines(altLog, ["[    0.050000] kernel BUG at arch/x86/kernel/alternative.c:1055!", "[    0.050001] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI"]);
+        File.WriteAllLines(altLog, ["[    0.050000] kernel BUG at arch/x86/kernel/alternative.c:1055!",
+            "[    0.050001] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI"]);
         var alt = Decode(altLog, cut).Single().Explanation;
         Assert.Contains("textpoke simulate --boot finds 1 entry of this image that BUG during boot-time patching", alt);
         Assert.Contains("BUG_ON(used > p->len)", alt);

@@ -9,13 +9,15 @@ public static class DebianKernels
     static readonly Lazy<Dictionary<string, string>> Manifest = new(() =>
     {
         if (Environment.GetEnvironmentVariable("TEXTPOKE_TESTS_QUICK") == "1")
-            throw new InvalidOperationException("this test reads downloaded Debian kernels: mark it [Trait(\"Tier\", \"full\")] (./test --quick runs the rest)");
+            throw new InvalidOperationException(
+                "this test reads downloaded Debian kernels: mark it [Trait(\"Tier\", \"full\")] (./test --quick runs the rest)");
         var output = Tool.Run(Path.Combine(Repo.Root, "scripts", "fetch-kernels"), []);
         return output.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(l => l.Split('=', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1]);
     });
 
-    public static string Get(string key) => Manifest.Value.TryGetValue(key, out var v) ? v : throw new InvalidOperationException($"fetch-kernels printed no {key}");
+    public static string Get(string key) => Manifest.Value.TryGetValue(key, out var v) ? v
+        : throw new InvalidOperationException($"fetch-kernels printed no {key}");
 
     public static string GenericVmlinuz => Get("GENERIC_VMLINUZ");
     public static string CloudVmlinuz => Get("CLOUD_VMLINUZ");

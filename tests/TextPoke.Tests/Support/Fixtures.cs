@@ -23,7 +23,8 @@ public static class Fixtures
         Tool.Run("gcc", ["-c", "-o", obj, source], Repo.Fixtures);
         if (link == "none") return obj;
         var elf = Path.Combine(Output.Value, name + ".elf");
-        Tool.Run("ld", ["-static", "-nostdlib", "--no-warn-rwx-segments", "-z", "noexecstack", "-T", Path.Combine(Repo.Fixtures, link), "-o", elf, obj], Repo.Fixtures);
+        Tool.Run("ld", ["-static", "-nostdlib", "--no-warn-rwx-segments", "-z", "noexecstack", "-T", Path.Combine(Repo.Fixtures, link), "-o", elf, obj],
+            Repo.Fixtures);
         return elf;
     }
 }

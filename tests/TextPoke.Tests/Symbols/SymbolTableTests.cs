@@ -64,7 +64,8 @@ public class SymbolTableTests
         var dir = Repo.Scratch("beside");
         var image = Path.Combine(dir, "vmlinux-6.1.0-test");
         File.Copy(elf, image);
-        File.WriteAllText(Path.Combine(dir, "System.map-6.1.0-test"), "ffffffff81000000 T _stext\nffffffff81000000 T swap_writepage\nffffffff81000060 T swap_readpage\n");
+        File.WriteAllText(Path.Combine(dir, "System.map-6.1.0-test"),
+            "ffffffff81000000 T _stext\nffffffff81000000 T swap_writepage\nffffffff81000060 T swap_readpage\n");
         using (var img = KernelImage.Open(image))
         {
             var symbols = ImageSymbols.Load(img);

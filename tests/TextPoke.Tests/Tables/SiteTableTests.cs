@@ -43,7 +43,8 @@ public class SiteTableTests
     {
         var r = Check(Fixtures.Build("tables-broken"));
         var byTable = r.Findings.GroupBy(f => f.Table).ToDictionary(g => g.Key, g => g.Single());
-        Assert.Equal(["alt", "bug_table", "call_sites", "cfi_sites", "ex_table", "ibt_endbr_seal", "mcount", "orc", "paravirt", "retpoline_sites", "return_sites", "smp_locks", "static_calls"],
+        Assert.Equal(["alt", "bug_table", "call_sites", "cfi_sites", "ex_table", "ibt_endbr_seal", "mcount", "orc", "paravirt", "retpoline_sites",
+            "return_sites", "smp_locks", "static_calls"],
             byTable.Keys.Order());
         Assert.Equal("alt.split-instruction", byTable["alt"].Rule);
         Assert.Equal("paravirt.bad-length", byTable["paravirt"].Rule);

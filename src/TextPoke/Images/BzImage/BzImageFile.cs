@@ -27,12 +27,14 @@ public static class BzImageFile
         if (setupSects == 0) setupSects = 4;
         ushort version = file.U16(0x206);
         if (version < 0x0208)
-            throw new ImageFormatException(file.Name, 0x206, $"boot protocol {version >> 8}.{version & 0xff:d2} predates payload fields (2.08): too old a kernel");
+            throw new ImageFormatException(file.Name, 0x206,
+                $"boot protocol {version >> 8}.{version & 0xff:d2} predates payload fields (2.08): too old a kernel");
         uint payloadOffset = file.U32(0x248), payloadLength = file.U32(0x24c), initSize = file.U32(0x260);
         var header = new BzImageHeader(setupSects, version, payloadOffset, payloadLength, initSize, ReadVersionString(file));
         long start = header.ProtectedModeOffset + payloadOffset;
         if (payloadLength < 8 || !file.Contains(start, payloadLength))
-            throw new ImageFormatException(file.Name, 0x248, $"payload (offset 0x{start:x}, 0x{payloadLength:x} bytes) lies outside the file (size 0x{file.Length:x}): truncated bzImage");
+            throw new ImageFormatException(file.Name, 0x248,
+                $"payload (offset 0x{start:x}, 0x{payloadLength:x} bytes) lies outside the file (size 0x{file.Length:x}): truncated bzImage");
         return header;
     }
 

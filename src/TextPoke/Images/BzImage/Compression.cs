@@ -57,12 +57,15 @@ public static class Compression
             return format switch
             {
                 CompressionFormat.Gzip => ReadAll(new GZipStream(stream, CompressionMode.Decompress), sizeHint),
-                CompressionFormat.Bzip2 => ReadAll(SharpCompress.Compressors.BZip2.BZip2Stream.Create(stream, SharpCompress.Compressors.CompressionMode.Decompress, false, false, false), sizeHint),
+                CompressionFormat.Bzip2 => ReadAll(SharpCompress.Compressors.BZip2.BZip2Stream.Create(stream,
+                    SharpCompress.Compressors.CompressionMode.Decompress, false, false, false), sizeHint),
                 CompressionFormat.Xz => LibLzma.Decode(input, sizeHint, alone: false),
                 CompressionFormat.Lzma => LibLzma.Decode(input, sizeHint, alone: true),
                 CompressionFormat.Zstd => Zstd(input, sizeHint),
                 CompressionFormat.Lz4Legacy => Lz4Legacy(input, sizeHint),
-                CompressionFormat.Lzo => throw new InvalidDataException("LZO-compressed payloads are not supported (no LZO decoder is available); recompress the kernel or extract it with scripts/extract-vmlinux"),
+                CompressionFormat.Lzo =>
+                    throw new InvalidDataException("LZO-compressed payloads are not supported (no LZO decoder is available); recompress the kernel or " +
+                    "extract it with scripts/extract-vmlinux"),
                 _ => throw new InvalidDataException("unknown compression"),
             };
         }

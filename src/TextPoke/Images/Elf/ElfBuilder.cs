@@ -90,7 +90,8 @@ public sealed class ElfBuilder
             WriteSection(headers.AsSpan(64 * (i + 1)), names[i], s.Type, s.Flags, Type == ET_REL ? 0 : s.Address, offsets[i], s.Size, 0, 0, s.Alignment, 0);
         }
         int symIndex = _sections.Count + 1;
-        WriteSection(headers.AsSpan(64 * symIndex), symtabName, SHT_SYMTAB, 0, 0, symtabOffset, (ulong)symtab.Length, (uint)symIndex + 1, (uint)firstGlobal, 8, 24);
+        WriteSection(headers.AsSpan(64 * symIndex), symtabName, SHT_SYMTAB, 0, 0, symtabOffset, (ulong)symtab.Length, (uint)symIndex + 1, (uint)firstGlobal, 8,
+            24);
         WriteSection(headers.AsSpan(64 * (symIndex + 1)), strtabName, SHT_STRTAB, 0, 0, strtabOffset, (ulong)strBytes.Length, 0, 0, 1, 0);
         WriteSection(headers.AsSpan(64 * (symIndex + 2)), shstrtabName, SHT_STRTAB, 0, 0, shstrtabOffset, (ulong)shBytes.Length, 0, 0, 1, 0);
         output.Write(headers);
@@ -113,7 +114,8 @@ public sealed class ElfBuilder
     }
 
     /// <summary>Writes one Elf64_Shdr.</summary>
-    internal static void WriteSection(Span<byte> h, uint name, uint type, ulong flags, ulong address, ulong offset, ulong size, uint link, uint info, ulong align, ulong entsize)
+    internal static void WriteSection(Span<byte> h, uint name, uint type, ulong flags, ulong address, ulong offset, ulong size, uint link, uint info,
+        ulong align, ulong entsize)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(h, name);
         BinaryPrimitives.WriteUInt32LittleEndian(h[4..], type);
@@ -134,17 +136,18 @@ public sealed class ElfBuilder
 
     sealed class StringTable
     {
-        readonly MemoryStream _bytes = new();
+        // A list, not a MemoryStream: nothing here needs disposing.
+        readonly List<byte> _bytes = [];
         readonly Dictionary<string, uint> _offsets = new() { [""] = 0 };
 
-        public StringTable() => _bytes.WriteByte(0);
+        public StringTable() => _bytes.Add(0);
 
         public uint Add(string s)
         {
             if (_offsets.TryGetValue(s, out uint o)) return o;
-            o = (uint)_bytes.Length;
-            _bytes.Write(Encoding.ASCII.GetBytes(s));
-            _bytes.WriteByte(0);
+            o = (uint)_bytes.Count;
+            _bytes.AddRange(Encoding.ASCII.GetBytes(s));
+            _bytes.Add(0);
             _offsets[s] = o;
             return o;
         }

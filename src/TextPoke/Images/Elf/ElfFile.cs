@@ -26,7 +26,8 @@ public sealed class ElfFile
     public bool IsRelocatable => Type == ET_REL;
 
     /// <summary>True when the first bytes are an ELF magic.</summary>
-    public static bool IsElf(ReadOnlySpan<byte> head) => head.Length >= 4 && head[0] == 0x7f && head[1] == (byte)'E' && head[2] == (byte)'L' && head[3] == (byte)'F';
+    public static bool IsElf(ReadOnlySpan<byte> head) => head.Length >= 4 && head[0] == 0x7f && head[1] == (byte)'E' && head[2] == (byte)'L'
+        && head[3] == (byte)'F';
 
     public ElfFile(ImageFile file)
     {
@@ -72,7 +73,8 @@ public sealed class ElfFile
                 if (segments[i].FileSize > 0)
                 {
                     if (!file.Contains((long)segments[i].Offset, (long)segments[i].FileSize))
-                        throw new ImageFormatException(file.Name, (long)segments[i].Offset, $"segment {i} (0x{segments[i].FileSize:x} bytes) runs past the end of the file: truncated image");
+                        throw new ImageFormatException(file.Name, (long)segments[i].Offset,
+                            $"segment {i} (0x{segments[i].FileSize:x} bytes) runs past the end of the file: truncated image");
                     end = Math.Max(end, (long)(segments[i].Offset + segments[i].FileSize));
                 }
             }
@@ -100,7 +102,8 @@ public sealed class ElfFile
                 if (raw[i].type != SHT_NOBITS && raw[i].type != SHT_NULL && raw[i].size > 0)
                 {
                     if (!file.Contains((long)raw[i].off, (long)raw[i].size))
-                        throw new ImageFormatException(file.Name, (long)raw[i].off, $"section {i} (0x{raw[i].size:x} bytes) runs past the end of the file: truncated image");
+                        throw new ImageFormatException(file.Name, (long)raw[i].off,
+                            $"section {i} (0x{raw[i].size:x} bytes) runs past the end of the file: truncated image");
                     end = Math.Max(end, (long)(raw[i].off + raw[i].size));
                 }
             }
@@ -238,7 +241,8 @@ public sealed class ElfFile
             {
                 var r = _bytes.Slice(_at, RelaSize);
                 ulong info = BinaryPrimitives.ReadUInt64LittleEndian(r[8..]);
-                return new ElfRelocation(BinaryPrimitives.ReadUInt64LittleEndian(r), (uint)info, (uint)(info >> 32), BinaryPrimitives.ReadInt64LittleEndian(r[16..]));
+                return new ElfRelocation(BinaryPrimitives.ReadUInt64LittleEndian(r), (uint)info, (uint)(info >> 32),
+                    BinaryPrimitives.ReadInt64LittleEndian(r[16..]));
             }
         }
 

@@ -32,7 +32,8 @@ public static class ElfConstants
 }
 
 /// <summary>One section header.</summary>
-public sealed record ElfSection(int Index, string Name, uint Type, ulong Flags, ulong Address, ulong Offset, ulong Size, uint Link, uint Info, ulong Alignment, ulong EntrySize)
+public sealed record ElfSection(int Index, string Name, uint Type, ulong Flags, ulong Address, ulong Offset, ulong Size, uint Link, uint Info, ulong Alignment,
+    ulong EntrySize)
 {
     public bool IsAllocated => (Flags & ElfConstants.SHF_ALLOC) != 0;
     public bool IsExecutable => (Flags & ElfConstants.SHF_EXECINSTR) != 0;
