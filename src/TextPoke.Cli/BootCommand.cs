@@ -107,18 +107,11 @@ static partial class Commands
     static void BootJson(TextWriter o, string kernel, string kind, string accelerator, string? note, List<BootResult> results, string explainWith)
     {
         using var explainer = new SiteExplainer(explainWith);
-        var doc = new
-        {
-            kernel, kind, accelerator, note,
-            boots = results.Select(r => new
-            {
-                outcome = Outcome(r.Outcome), reason = r.Reason, seconds = Math.Round(r.Elapsed.TotalSeconds, 2), log = r.LogPath, lines = r.Lines.Count,
-                qemuExitCode = r.QemuExitCode, qemuError = r.QemuError.Length == 0 ? null : r.QemuError, command = r.Command,
-                reports = r.Reports.Select(x => ReportOutput.Json(x, explainer.Explain(x), CodeDisassembly.Syntax.Att)),
-            }),
-            failed = results.Count(r => r.Outcome != BootOutcome.Booted),
-        };
-        o.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Options));
+        JsonOutput.Boot(o, new BootJson(kernel, kind, accelerator, note,
+            results.Select(r => new BootRunJson(Outcome(r.Outcome), r.Reason, Math.Round(r.Elapsed.TotalSeconds, 2), r.LogPath, r.Lines.Count,
+                r.QemuExitCode, r.QemuError.Length == 0 ? null : r.QemuError, r.Command,
+                r.Reports.Select(x => ReportOutput.Json(x, explainer.Explain(x), CodeDisassembly.Syntax.Att)).ToList())).ToList(),
+            results.Count(r => r.Outcome != BootOutcome.Booted)));
     }
 }
 

@@ -43,14 +43,9 @@ static partial class Commands
             var kaslr = source?.KaslrOffset(lines, reports.SelectMany(r => r.Frames));
             if (result.GetValue(json))
             {
-                var doc = new
-                {
-                    log = name, lines = lines.Count, vmlinux = image, modules = modulesDir,
-                    debugInfo = source == null ? null : (bool?)source.HasDwarf,
-                    kaslrOffset = kaslr is { } k ? $"0x{k.Offset:x}" : null,
-                    reports = reports.Select(r => ReportOutput.Json(r, explainer.Explain(r, lines), syntax, source)).ToList(),
-                };
-                stdout.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Options));
+                JsonOutput.Decode(stdout, new DecodeJson(name, lines.Count, image, modulesDir, source == null ? null : source.HasDwarf,
+                    kaslr is { } k ? $"0x{k.Offset:x}" : null,
+                    reports.Select(r => ReportOutput.Json(r, explainer.Explain(r, lines), syntax, source)).ToList()));
             }
             else
             {

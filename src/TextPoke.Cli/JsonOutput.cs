@@ -1,6 +1,3 @@
-using System.Text.Encodings.Web;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using TextPoke.Checks;
 using TextPoke.Emulation;
 using TextPoke.Images;
@@ -13,192 +10,109 @@ namespace TextPoke.Cli;
 /// <summary>Machine-readable output. The shapes are documented in docs/json.md; keep them stable.</summary>
 static class JsonOutput
 {
-    internal static readonly JsonSerializerOptions Options = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
-    };
-
     static string Hex(ulong value) => $"0x{value:x16}";
 
-    static object Image(KernelImage image, ImageSymbols symbols) => new
-    {
-        path = image.Path,
-        kind = image.Kind.ToString().ToLowerInvariant(),
-        description = image.Describe(),
-        banner = image.Banner,
-        module = image.ModuleName,
-        symbols = new { source = symbols.Names.Source.ToString().ToLowerInvariant(), description = symbols.Describe(), count = symbols.Names.Count,
-            notes = symbols.Notes },
-    };
+    static void Write<T>(TextWriter o, T document) => o.WriteLine(JsonModelContext.Serialize(document));
 
-    internal static object FindingJson(Finding f) => new
-    {
-        table = f.Table, rule = f.Rule, severity = f.Severity, title = f.Title,
-        address = f.Address is { } a ? Hex(a) : null, location = f.Location,
-        key = f.Key, keyAddress = f.KeyAddress is { } k ? Hex(k) : null,
-        kernelLines = f.KernelLines, explanation = f.Explanation,
-        actualBytes = f.ActualBytes, expectedBytes = f.ExpectedBytes, size = f.Size, type = f.Type,
-    };
+    internal static ImageJson Image(KernelImage image, ImageSymbols symbols) => new(
+        image.Path, image.Kind.ToString().ToLowerInvariant(), image.Describe(), image.Banner, image.ModuleName,
+        new SymbolsJson(symbols.Names.Source.ToString().ToLowerInvariant(), symbols.Describe(), symbols.Names.Count, symbols.Notes));
 
-    static object? JumpTableJson(JumpLabelReport? jump) => jump == null ? null
-        : TableJson(JumpLabelCheck.TableName, jump.Status, jump.Bounds, jump.Era?.Name, jump.Era?.Kernels, jump.EraEvidence, jump.Absent, jump.Stats,
+    internal static FindingJson Finding(Finding f) => new(
+        f.Table, f.Rule, f.Severity, f.Title, f.Address is { } a ? Hex(a) : null, f.Location, f.Key, f.KeyAddress is { } k ? Hex(k) : null,
+        f.KernelLines, f.Explanation, f.ActualBytes, f.ExpectedBytes, f.Size, f.Type);
+
+    static TableJson? JumpTable(JumpLabelReport? jump) => jump == null ? null
+        : Table(JumpLabelCheck.TableName, jump.Status, jump.Bounds, jump.Era?.Name, jump.Era?.Kernels, jump.EraEvidence, jump.Absent,
+            jump.Stats is { } s ? new Dictionary<string, int>
+            {
+                ["entries"] = s.Entries, ["keys"] = s.Keys, ["nop"] = s.Nop, ["jump"] = s.Jump, ["other"] = s.Other, ["twoByte"] = s.TwoByte,
+                ["fiveByte"] = s.FiveByte, ["initText"] = s.InitText, ["nopMarked"] = s.NopMarked, ["findings"] = s.Findings,
+            } : null,
             jump.Findings);
 
-    static object TableJson(TableReport t) => TableJson(t.Name, t.Status, t.Bounds, t.Layout, null, t.Evidence, t.Absent,
+    static TableJson Table(TableReport t) => Table(t.Name, t.Status, t.Bounds, t.Layout, null, t.Evidence, t.Absent,
         t.Absent != null ? null : new Dictionary<string, int>(t.Counts) { ["entries"] = t.Entries, ["findings"] = t.Findings.Count }, t.Findings);
 
     /// <summary>One table, the jump table or any other, in the same shape.</summary>
-    static object TableJson(string name, TableStatus status, TableBounds? bounds, string? layout, string? kernels, string? evidence, string? absent,
-        object? stats, IEnumerable<Finding> findings) => new
-    {
-        name,
-        status,
-        present = bounds != null,
-        start = bounds is { } b ? Hex(b.Start) : null,
-        stop = bounds is { } b2 ? Hex(b2.Stop) : null,
-        boundsFrom = bounds?.How,
-        section = bounds?.Section?.Name,
-        layout,
-        kernels,
-        layoutEvidence = evidence,
-        notChecked = absent,
-        stats,
-        findings = findings.Select(FindingJson),
-    };
+    static TableJson Table(string name, TableStatus status, TableBounds? bounds, string? layout, string? kernels, string? evidence, string? absent,
+        IReadOnlyDictionary<string, int>? stats, IEnumerable<Finding> findings) => new(
+        name, status, bounds != null, bounds is { } b ? Hex(b.Start) : null, bounds is { } b2 ? Hex(b2.Stop) : null, bounds?.How, bounds?.Section?.Name,
+        layout, kernels, evidence, absent, stats, findings.Select(Finding).ToList());
 
-    public static void Check(TextWriter o, CheckResult result)
-    {
-        var doc = new
-        {
-            image = Image(result.Image, result.Symbols),
-            tables = new[] { JumpTableJson(result.Jump) }.Where(t => t != null).Concat(result.Tables.Select(TableJson)),
-            moduleFindings = result.Module.Select(FindingJson),
-            findings = result.Findings.Count(),
-            result = result.Verdict,
-            notChecked = result.NotChecked.Select(t => t.Name),
-            clean = result.Clean,
-        };
-        o.WriteLine(JsonSerializer.Serialize(doc, Options));
-    }
+    internal static CheckJson CheckDocument(CheckResult result) => new(
+        Image(result.Image, result.Symbols),
+        new[] { JumpTable(result.Jump) }.OfType<TableJson>().Concat(result.Tables.Select(Table)).ToList(),
+        result.Module.Select(Finding).ToList(),
+        result.Findings.Count(),
+        result.Verdict,
+        result.NotChecked.Select(t => t.Name).ToList(),
+        result.Clean);
 
-    public static void Keys(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelReport report)
-    {
-        var doc = new
-        {
-            image = Image(image, symbols),
-            notChecked = report.Absent,
-            keys = report.Keys.Select(k => new
-            {
-                name = k.Name, address = k.Address == 0 ? null : Hex(k.Address), initialValue = k.InitialValue, external = k.External,
-                section = k.Section, sites = k.Sites, nop = k.NopSites, jmp = k.JumpSites, other = k.OtherSites, broken = k.BrokenSites,
-            }),
-        };
-        o.WriteLine(JsonSerializer.Serialize(doc, Options));
-    }
+    public static void Check(TextWriter o, CheckResult result) => Write(o, CheckDocument(result));
 
-    public static void Sites(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelReport report, IReadOnlyList<JumpSite> sites)
-    {
-        var doc = new
-        {
-            image = Image(image, symbols),
-            sites = sites.Select(s => new
-            {
-                address = Hex(s.Entry.Code),
-                location = symbols.Names.FormatPS(s.Entry.Code, image.ModuleName),
-                function = symbols.Names.FunctionAt(s.Entry.Code),
-                size = s.Size == 0 ? (int?)null : s.Size,
-                state = s.State,
-                expected = s.ExpectJump switch { true => "jump", false => "nop", null => null },
-                target = Hex(s.Entry.Target),
-                targetLocation = symbols.Names.FormatPS(s.Entry.Target, image.ModuleName),
-                key = report.Keys[s.KeyIndex].Name,
-                keyAddress = report.Keys[s.KeyIndex].Address == 0 ? null : Hex(report.Keys[s.KeyIndex].Address),
-                branch = s.Entry.Branch ? "likely" : "unlikely",
-                nopMark = s.Entry.NopMark,
-                initText = s.InitText,
-            }),
-        };
-        o.WriteLine(JsonSerializer.Serialize(doc, Options));
-    }
+    public static void Keys(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelReport report) => Write(o, new KeysJson(
+        Image(image, symbols), report.Absent,
+        report.Keys.Select(k => new KeyJson(k.Name, k.Address == 0 ? null : Hex(k.Address), k.InitialValue, k.External, k.Section, k.Sites, k.NopSites,
+            k.JumpSites, k.OtherSites, k.BrokenSites)).ToList()));
+
+    public static void Sites(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelReport report, IReadOnlyList<JumpSite> sites) => Write(o,
+        new SitesJson(
+        Image(image, symbols),
+        sites.Select(s => new SiteJson(
+            Hex(s.Entry.Code),
+            symbols.Names.FormatPS(s.Entry.Code, image.ModuleName),
+            symbols.Names.FunctionAt(s.Entry.Code),
+            s.Size == 0 ? null : s.Size,
+            s.State,
+            s.ExpectJump switch { true => "jump", false => "nop", null => null },
+            Hex(s.Entry.Target),
+            symbols.Names.FormatPS(s.Entry.Target, image.ModuleName),
+            report.Keys[s.KeyIndex].Name,
+            report.Keys[s.KeyIndex].Address == 0 ? null : Hex(report.Keys[s.KeyIndex].Address),
+            s.Entry.Branch ? "likely" : "unlikely",
+            s.Entry.NopMark,
+            s.InitText)).ToList()));
 
     public static void BootSimulation(TextWriter o, KernelImage image, ImageSymbols symbols, CpuModel cpu, CpuFeatureNames names, BootPatcher boot,
-        string? emit)
-    {
-        var doc = new
-        {
-            image = Image(image, symbols),
-            cpu = new { spec = cpu.Description, uniprocessor = cpu.Uniprocessor, features = cpu.Features.Order().Select(names.Name), namesFrom = names.Source },
-            era = boot.Era,
-            nops = boot.NopSet,
-            steps = boot.Steps.Select(s => new { name = s.Name, function = s.Function, sites = s.Sites, rewritten = s.Changed, skipped = s.Skipped }),
-            events = boot.Events.Select(e => new
-            {
-                kind = e.Kind.ToString().ToLowerInvariant(), step = e.Step, address = e.Address == 0 ? null : Hex(e.Address), location = e.Location.Length == 0
-                    ? null : e.Location,
-                lines = e.KernelLines, explanation = e.Explanation,
-            }),
-            patches = boot.Patches.Select(p => new { step = p.Step, address = Hex(p.Address), location = symbols.Names.FormatPS(p.Address),
-                old = X86Code.Hex(p.Old), @new = X86Code.Hex(p.New), key = p.Key }),
-            bugs = boot.Bugs,
-            warnings = boot.Warnings,
-            halted = boot.Halted,
-            emitted = emit,
-        };
-        o.WriteLine(JsonSerializer.Serialize(doc, Options));
-    }
+        string? emit) => Write(o, new BootSimulationJson(
+        Image(image, symbols),
+        new CpuJson(cpu.Description, cpu.Uniprocessor, cpu.Features.Order().Select(names.Name).ToList(), names.Source),
+        boot.Era,
+        boot.NopSet,
+        boot.Steps.Select(s => new BootStepJson(s.Name, s.Function, s.Sites, s.Changed, s.Skipped)).ToList(),
+        boot.Events.Select(e => new BootEventJson(e.Kind.ToString().ToLowerInvariant(), e.Step, e.Address == 0 ? null : Hex(e.Address),
+            e.Location.Length == 0 ? null : e.Location, e.KernelLines, e.Explanation)).ToList(),
+        boot.Patches.Select(p => new BootPatchJson(p.Step, Hex(p.Address), symbols.Names.FormatPS(p.Address), X86Code.Hex(p.Old), X86Code.Hex(p.New),
+            p.Key)).ToList(),
+        boot.Bugs, boot.Warnings, boot.Halted, emit));
 
     public static void Simulation(TextWriter o, KernelImage image, ImageSymbols symbols, JumpLabelCore core, string scenario, Dictionary<ulong,
-        List<KeyUser>> users)
-    {
-        var doc = new
-        {
-            image = Image(image, symbols),
-            layout = core.Vmlinux.Report.Era!.Name,
-            kernels = core.Vmlinux.Report.Era.Kernels,
-            modernRefcount = core.ModernRefcount,
-            systemState = core.State == SystemState.Running ? "running" : "scheduling",
-            scenario,
-            events = core.Events.Select(e => new
-            {
-                kind = e.Kind, operation = e.Operation, key = e.Key, site = e.Site is { } s ? Hex(s) : null, location = e.SiteLocation,
-                lines = e.Lines, callPath = e.CallPath, detail = e.Detail,
-            }),
-            bugs = core.Bugs,
-            warnings = core.Warnings,
-            halted = core.Halted,
-            keyUsers = users.Where(u => core.Keys.Any(k => k.Address == u.Key)).Select(u => new
-            {
-                key = core.Keys.First(k => k.Address == u.Key).Name,
-                keyAddress = Hex(u.Key),
-                users = u.Value.Select(x => new
-                {
-                    function = x.Function, address = Hex(x.Address), location = x.Location, operation = x.Operation, flips = x.Flips,
-                    initText = x.InitText, runsAtBoot = x.RunsAtBoot,
-                    callers = x.Callers.Select(c => new { function = c.Function, location = c.Location, initText = c.InitText }),
-                }),
-            }),
-        };
-        o.WriteLine(JsonSerializer.Serialize(doc, Options));
-    }
+        List<KeyUser>> users) => Write(o, new SimulationJson(
+        Image(image, symbols),
+        core.Vmlinux.Report.Era!.Name,
+        core.Vmlinux.Report.Era.Kernels,
+        core.ModernRefcount,
+        core.State == SystemState.Running ? "running" : "scheduling",
+        scenario,
+        core.Events.Select(e => new SimulationEventJson(e.Kind, e.Operation, e.Key, e.Site is { } s ? Hex(s) : null, e.SiteLocation, e.Lines,
+            e.CallPath, e.Detail)).ToList(),
+        core.Bugs, core.Warnings, core.Halted,
+        users.Where(u => core.Keys.Any(k => k.Address == u.Key)).Select(u => new KeyUsersJson(
+            core.Keys.First(k => k.Address == u.Key).Name,
+            Hex(u.Key),
+            u.Value.Select(x => new KeyUserJson(x.Function, Hex(x.Address), x.Location, x.Operation, x.Flips, x.InitText, x.RunsAtBoot,
+                x.Callers.Select(c => new KeyCallerJson(c.Function, c.Location, c.InitText)).ToList())).ToList())).ToList()));
 
-    public static void TableSites(TextWriter o, KernelImage image, ImageSymbols symbols, TableReport table, IReadOnlyList<TableSite> sites)
-    {
-        var doc = new
-        {
-            image = Image(image, symbols),
-            table = table.Name,
-            layout = table.Layout,
-            sites = sites.Select(s => new
-            {
-                address = Hex(s.Address), location = symbols.Names.FormatPS(s.Address, image.ModuleName), state = s.State,
-                target = s.Target is { } t ? Hex(t) : null, targetLocation = s.Target is { } t2 ? symbols.Names.FormatPS(t2, image.ModuleName) : null,
-                    note = s.Note,
-            }),
-        };
-        o.WriteLine(JsonSerializer.Serialize(doc, Options));
-    }
+    public static void TableSites(TextWriter o, KernelImage image, ImageSymbols symbols, TableReport table, IReadOnlyList<TableSite> sites) =>
+        Write(o, new TableSitesJson(
+            Image(image, symbols), table.Name, table.Layout,
+            sites.Select(s => new TableSiteJson(Hex(s.Address), symbols.Names.FormatPS(s.Address, image.ModuleName), s.State,
+                s.Target is { } t ? Hex(t) : null, s.Target is { } t2 ? symbols.Names.FormatPS(t2, image.ModuleName) : null, s.Note)).ToList()));
+
+    public static void Decode(TextWriter o, DecodeJson document) => Write(o, document);
+
+    public static void Boot(TextWriter o, BootJson document) => Write(o, document);
+
+    public static void ModuleTree(TextWriter o, ModuleTreeJson document) => Write(o, document);
 }

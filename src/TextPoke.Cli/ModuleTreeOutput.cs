@@ -99,26 +99,12 @@ static class ModuleTreeOutput
 
     static void Json(TextWriter o, CheckResult? kernel, string treeDir, List<ModuleResult> results, TimeSpan elapsed)
     {
-        var kernelText = new StringWriter();
-        if (kernel != null) JsonOutput.Check(kernelText, kernel);
-        var doc = new
-        {
-            kernel = kernel == null ? (JsonElement?)null : JsonDocument.Parse(kernelText.ToString()).RootElement,
-            modules = new
-            {
-                directory = treeDir,
-                seconds = Math.Round(elapsed.TotalSeconds, 2),
-                count = results.Count,
-                clean = results.Count(r => r.Clean),
-                errors = results.Count(r => r.Error != null),
-                findings = results.Sum(r => r.Findings.Count),
-                results = results.Select(r => new
-                {
-                    path = r.RelativePath, name = r.Name, error = r.Error, entries = r.Jump?.Stats?.Entries,
-                    findings = r.Findings.Select(JsonOutput.FindingJson),
-                }),
-            },
-        };
-        o.WriteLine(JsonSerializer.Serialize(doc, JsonOutput.Options));
+        JsonOutput.ModuleTree(o, new ModuleTreeJson(
+            kernel == null ? null : JsonOutput.CheckDocument(kernel),
+            new ModulesJson(treeDir, Math.Round(elapsed.TotalSeconds, 2), results.Count, results.Count(r => r.Clean), results.Count(r => r.Error != null),
+                results.Sum(r => r.Findings.Count),
+                results.Select(r => new ModuleResultJson(r.RelativePath, r.Name, r.Error, r.Jump?.Stats?.Entries,
+                    r.Findings.Select(JsonOutput.Finding).ToList()))
+                    .ToList())));
     }
 }

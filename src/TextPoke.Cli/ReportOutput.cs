@@ -139,38 +139,29 @@ static class ReportOutput
     }
 
     /// <summary>file/line of the innermost source location and the functions it is inlined into, for JSON.</summary>
-    static object? Source(SymbolizedFrame? r) => r?.Innermost is not { } first ? null : new
-    {
-        imageAddress = $"0x{r.Address:x16}", file = first.File, line = first.Line, discriminator = first.Discriminator == 0 ? (int?)null : first.Discriminator,
-        sourceFunction = first.Function,
-        inlinedBy = r.Chain.Skip(1).Select(l => new { function = l.Function, file = l.File, line = l.Line }).ToList(),
-        problem = r.Problem,
-    };
+    static SourceJson? Source(SymbolizedFrame? r) => r?.Innermost is not { } first ? null : new(
+        $"0x{r.Address:x16}", first.File, first.Line, first.Discriminator == 0 ? null : first.Discriminator, first.Function, Inlined(r), r.Problem);
 
-    internal static object Json(CrashReport x, IReadOnlyList<string> explanation, CodeDisassembly.Syntax syntax, Symbolizer? source = null) => new
-    {
-        title = x.Title, altTitles = ConsoleLog.AltTitles(x).ToList(), type = x.Type, category = CrashTypes.Of(x.Title),
-        corrupted = x.Corrupted, corruptedReason = x.CorruptedReason, panicked = x.Panicked, frame = x.Frame, rawFrame = x.RawFrame,
-        startLine = x.StartLine, endLine = x.EndLine, cpu = x.Cpu, pid = x.Pid, comm = x.Comm, kernelVersion = x.KernelVersion, rip = x.Rip, code = x.Code,
-        codeDisassembly = x.Code == null ? [] : CodeDisassembly.Disassemble(x.Code, syntax)
-            .Select(i => new { offset = i.Offset, bytes = i.Bytes, text = i.Text, faulting = i.Faulting, invalid = i.Invalid }).ToList(),
-        ripSource = Source(ResolveRip(source, x)),
-        frames = x.Frames.Select(f =>
+    static List<InlinedJson> Inlined(SymbolizedFrame r) => r.Chain.Skip(1).Select(l => new InlinedJson(l.Function, l.File, l.Line)).ToList();
+
+    internal static ReportJson Json(CrashReport x, IReadOnlyList<string> explanation, CodeDisassembly.Syntax syntax, Symbolizer? source = null) => new(
+        x.Title, ConsoleLog.AltTitles(x).ToList(), x.Type, CrashTypes.Of(x.Title),
+        x.Corrupted, x.CorruptedReason, x.Panicked, x.Frame, x.RawFrame,
+        x.StartLine, x.EndLine, x.Cpu, x.Pid, x.Comm, x.KernelVersion, x.Rip, x.Code,
+        x.Code == null ? [] : CodeDisassembly.Disassemble(x.Code, syntax)
+            .Select(i => new CodeInstructionJson(i.Offset, i.Bytes, i.Text, i.Faulting, i.Invalid)).ToList(),
+        Source(ResolveRip(source, x)),
+        x.Frames.Select(f =>
         {
             var r = source?.Resolve(f.Function, f.Offset, f.Size, f.Module);
             var first = r?.Innermost;
-            return new
-            {
-                function = f.Function, demangled = RustDemangler.Demangle(f.Function), offset = f.Offset, size = f.Size, module = f.Module,
-                    reliable = f.Reliable,
-                address = f.Address is { } a ? $"0x{a:x16}" : null,
-                imageAddress = r is { } resolved ? $"0x{resolved.Address:x16}" : null,
-                file = first?.File, line = first?.File == null ? null : (int?)first.Line, sourceFunction = first?.Function,
-                inlinedBy = r == null || first?.File == null ? null : r.Chain.Skip(1).Select(l => new { function = l.Function, file = l.File,
-                    line = l.Line }).ToList(),
-                sizeProblem = r?.Problem,
-            };
-        }),
-        explanation,
-    };
+            return new FrameJson(
+                f.Function, RustDemangler.Demangle(f.Function), f.Offset, f.Size, f.Module, f.Reliable,
+                f.Address is { } a ? $"0x{a:x16}" : null,
+                r is { } resolved ? $"0x{resolved.Address:x16}" : null,
+                first?.File, first?.File == null ? null : first.Line, first?.Function,
+                r == null || first?.File == null ? null : Inlined(r),
+                r?.Problem);
+        }).ToList(),
+        explanation);
 }
