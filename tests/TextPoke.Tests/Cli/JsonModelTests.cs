@@ -10,7 +10,8 @@ namespace TextPoke.Tests.Cli;
 public class JsonModelTests
 {
     static IEnumerable<Type> ContractTypes() =>
-        typeof(JsonModelContext).Assembly.GetTypes().Where(t => t.Namespace == "TextPoke.Cli" && t.IsPublic && t.Name.EndsWith("Json", StringComparison.Ordinal));
+        typeof(JsonModelContext).Assembly.GetTypes().Where(t => t.Namespace == "TextPoke.Cli" && t.IsPublic && t.Name.EndsWith("Json",
+            StringComparison.Ordinal));
 
     /// <summary>Every field of every record, as it is written (camelCase), with the record that has it.</summary>
     public static IEnumerable<(string Record, string Field)> Fields() =>
