@@ -7,8 +7,18 @@ using static TextPoke.Images.Elf.ElfConstants;
 
 namespace TextPoke.Images;
 
-/// <summary>What kind of file the user gave.</summary>
-public enum ImageKind { Vmlinux, BzImage, Module, Object }
+/// <summary>What kind of file the user gave, decided once by the loader from the bytes.</summary>
+public enum ImageKind
+{
+    /// <summary>A linked kernel: an ELF vmlinux, stripped or not.</summary>
+    Vmlinux,
+    /// <summary>A bzImage/vmlinuz: its payload is the linked kernel.</summary>
+    BzImage,
+    /// <summary>A loadable module (.ko, compressed or not): ET_REL with .modinfo or .gnu.linkonce.this_module.</summary>
+    Module,
+    /// <summary>An unlinked kernel object (an LTO vmlinux.o): ET_REL without module sections.</summary>
+    Object,
+}
 
 /// <summary>
 /// A kernel image loaded once, read-only: the ELF (from disk, from a bzImage payload, or from a compressed module),
@@ -18,6 +28,9 @@ public sealed partial class KernelImage : IDisposable
 {
     // ET_REL sections get addresses the way the module loader lays them out: one after another in the module area.
     const ulong RelocatableBase = 0xffffffffc0000000;
+    // An unlinked kernel object (an LTO vmlinux.o) is laid out where the link will put it: the kernel's text base
+    // (__START_KERNEL_map + CONFIG_PHYSICAL_START, 0xffffffff81000000 in every distro config), not in the module area.
+    const ulong KernelTextBase = 0xffffffff81000000;
 
     readonly ulong[] _sectionAddress;
     readonly ElfSection[] _relocatableByAddress;
@@ -59,7 +72,7 @@ public sealed partial class KernelImage : IDisposable
         else if (kind == ImageKind.Vmlinux && Elf.Type == ET_DYN)
             throw new ImageFormatException(path, "a shared object or PIE executable, not a kernel image");
         Kind = kind;
-        _sectionAddress = AssignAddresses(Elf);
+        _sectionAddress = AssignAddresses(Elf, kind == ImageKind.Object ? KernelTextBase : RelocatableBase);
         _relocatableByAddress = Elf.IsRelocatable
             ? Elf.Sections.Where(x => x.IsAllocated && x.Size > 0).OrderBy(x => _sectionAddress[x.Index]).ToArray()
             : [];
@@ -107,7 +120,7 @@ public sealed partial class KernelImage : IDisposable
     public static KernelImage FromElfBytes(string name, byte[] elf) =>
         new(name, ImageKind.Vmlinux, ImageFile.FromBytes(name, elf), null, null, CompressionFormat.None);
 
-    static ulong[] AssignAddresses(ElfFile elf)
+    static ulong[] AssignAddresses(ElfFile elf, ulong relocatableBase)
     {
         var result = new ulong[elf.Sections.Count];
         if (!elf.IsRelocatable)
@@ -115,7 +128,7 @@ public sealed partial class KernelImage : IDisposable
             for (int i = 0; i < result.Length; i++) result[i] = elf.Sections[i].Address;
             return result;
         }
-        ulong at = RelocatableBase;
+        ulong at = relocatableBase;
         foreach (var s in elf.Sections)
         {
             if (!s.IsAllocated) continue;
@@ -298,7 +311,7 @@ public sealed partial class KernelImage : IDisposable
         {
             ImageKind.BzImage => $"bzImage (boot protocol {BzImageHeader!.ProtocolText}, {BzImage.Compression.Name(Compression)} payload)",
             ImageKind.Module => Compression == CompressionFormat.None ? "kernel module" : $"kernel module ({BzImage.Compression.Name(Compression)})",
-            ImageKind.Object => "relocatable object",
+            ImageKind.Object => "unlinked kernel object (such as an LTO vmlinux.o)",
             _ => "ELF kernel image",
         });
         if (Version is { } v) sb.Append($", Linux {v.Major}.{v.Minor}.{v.Patch}");

@@ -114,11 +114,12 @@ public class JumpLabelFixtureTests
         var path = Fixtures.Build("jump-object");
         using var image = KernelImage.Open(path);
         Assert.Equal(ImageKind.Object, image.Kind);
+        Assert.Equal("unlinked kernel object (such as an LTO vmlinux.o)", image.Describe());
         var section = image.Elf.Section("__jump_table")!;
         Assert.True(image.Elf.SectionBytes(section).ToArray().All(b => b == 0), "the file's table bytes are all zero before relocation");
         var r = JumpLabelCheck.Run(image, ImageSymbols.Load(image, lookBeside: false));
         var f = Single(r, "jump.objtool-not-run");
-        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x5/0x10 [ffffffffc0000005] (eb 03 31 c0 c3 != 66 90 0f 1f 00)) size:2 " +
+        Assert.Equal("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x5/0x10 [ffffffff81000005] (eb 03 31 c0 c3 != 66 90 0f 1f 00)) size:2 " +
             "type:1", f.KernelLines[0]);
         Assert.Equal(1, r.Stats!.Nop);
     }
