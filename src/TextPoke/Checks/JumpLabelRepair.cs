@@ -7,7 +7,13 @@ using TextPoke.X86;
 namespace TextPoke.Checks;
 
 /// <summary>One change to the image: bytes at an address, or a relocation neutralised (ET_REL).</summary>
-public sealed record Repair(ulong Address, string Location, byte[] Before, byte[] After, string Reason, long FileOffset, string? RelocationNote = null);
+public sealed record Repair(ulong Address, string Location, byte[] Before, byte[] After, string Reason, long FileOffset, string? RelocationNote = null)
+{
+    public const string RelocationReason = "relocation";
+
+    /// <summary>A repair of the relocation entry behind a site (unlinked objects), not of the site's bytes.</summary>
+    public bool IsRelocation => Reason == RelocationReason;
+}
 
 /// <summary>A broken site textpoke will not touch, and why.</summary>
 public sealed record Refusal(ulong? Address, string? Location, string Rule, string Reason);
@@ -54,7 +60,7 @@ public static class JumpLabelRepair
                     $"NOP: key {f.Key} is initially {(site.ExpectJump == false && report.Keys[site.KeyIndex].InitialValue == true ? "on" : "off")} and the " +
                         $"site is static_branch_{(site.Entry.Branch ? "likely" : "unlikely")}",
                     fileOffset, relocationNote));
-                if (relocationOffset >= 0) repairs.Add(new Repair(address, where, [], [], "relocation", relocationOffset, relocationNote));
+                if (relocationOffset >= 0) repairs.Add(new Repair(address, where, [], [], Repair.RelocationReason, relocationOffset, relocationNote));
             }
             else if (site.ExpectJump == true)
             {
@@ -112,7 +118,7 @@ public static class JumpLabelRepair
         var bytes = image.ElfImage.ToArray();
         foreach (var r in repairs)
         {
-            if (r.Reason == "relocation")
+            if (r.IsRelocation)
             {
                 var info = bytes.AsSpan((int)r.FileOffset + 8, 8);
                 ulong value = BinaryPrimitives.ReadUInt64LittleEndian(info);

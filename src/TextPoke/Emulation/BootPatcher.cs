@@ -58,6 +58,8 @@ public sealed class BootPatcher
     public bool Halted { get; private set; }
     /// <summary>"≤v5.12", "v5.13..v6.2" or "v6.3+", from the .altinstructions layout; null when there is none.</summary>
     public string? Era { get; private set; }
+    /// <summary>The .altinstructions era, or null when the image has none.</summary>
+    public AltEra? AltEra { get; private set; }
     public string NopSet { get; private set; } = "P6 (x86_nops)";
     public int Bugs => Events.Count(e => e.Kind == BootEventKind.Bug);
     public int Warnings => Events.Count(e => e.Kind == BootEventKind.Warning);
@@ -92,13 +94,14 @@ public sealed class BootPatcher
         AltTable? altTable = null;
         string? altWhy = null;
         if (alt != null && alt.Length > 0) altTable = AltTable.Read(_image, _symbols, alt, out altWhy);
-        Era = altTable?.Layout.Era;
-        if (Era == "<=v5.12") NopSet = Has("X86_FEATURE_NOPL") && !Has("X86_FEATURE_K8") ? "P6 (ideal_nops)" : "K8 (ideal_nops)";
-        else if (Era == "v6.3+") NopSet = "P6, up to 11 bytes (x86_nops)";
+        AltEra = altTable?.Layout.Era;
+        Era = altTable?.Layout.EraName;
+        if (AltEra == Tables.AltEra.UpToV5_12) NopSet = Has("X86_FEATURE_NOPL") && !Has("X86_FEATURE_K8") ? "P6 (ideal_nops)" : "K8 (ideal_nops)";
+        else if (AltEra == Tables.AltEra.V6_3On) NopSet = "P6, up to 11 bytes (x86_nops)";
 
         Step("static_calls", "static_call_init", StaticCalls);
         Step("ftrace", "ftrace_init", Ftrace);
-        if (Era == "<=v5.12")
+        if (AltEra == Tables.AltEra.UpToV5_12)
         {
             Step("alternatives", "apply_alternatives", s => Alternatives(s, alt, altTable, altWhy));
             Step("smp_locks", "alternatives_smp_unlock", SmpLocks);
@@ -233,7 +236,7 @@ public sealed class BootPatcher
     /// <summary>add_nops: the era's NOP set, longest first (ASM_NOP_MAX 8, or 11 from v6.3).</summary>
     void AddNops(Span<byte> buffer)
     {
-        int max = Era == "v6.3+" ? 11 : 8;
+        int max = AltEra == Tables.AltEra.V6_3On ? 11 : 8;
         while (buffer.Length > 0)
         {
             int n = Math.Min(buffer.Length, max);
@@ -571,7 +574,7 @@ public sealed class BootPatcher
         int count = table.Count;
         var entries = new AltEntry[count];
         for (int i = 0; i < count; i++) entries[i] = table[i];
-        if (Era == "v6.3+")
+        if (AltEra == Tables.AltEra.V6_3On)
         {
             // Nested ALTERNATIVE_2 (v6.11+): consecutive entries for one site all get the longest instrlen.
             for (int i = 0; i < count;)
@@ -607,7 +610,7 @@ public sealed class BootPatcher
             Read(a.Repl, repl.AsSpan(0, a.ReplLen));
             if (!patch)
             {
-                if (Era == "<=v5.12")
+                if (AltEra == Tables.AltEra.UpToV5_12)
                 {
                     // optimize_nops(a, instr): only when the first padlen bytes at instr are 0x90.
                     if (a.PadLen > 1 && instrBytes[..a.PadLen].IndexOfAnyExcept((byte)0x90) < 0)
@@ -626,7 +629,7 @@ public sealed class BootPatcher
             var insn = buffer.AsSpan(0, Math.Max(a.InstrLen, a.ReplLen));
             repl.AsSpan(0, a.ReplLen).CopyTo(insn);
             int size = a.ReplLen;
-            if (Era == "v6.3+")
+            if (AltEra == Tables.AltEra.V6_3On)
             {
                 if (a.DirectCall && !DirectCall(step, a, insn, ref size)) continue;
                 for (; size < a.InstrLen; size++) insn[size] = 0x90;
@@ -639,7 +642,7 @@ public sealed class BootPatcher
                 BinaryPrimitives.WriteInt32LittleEndian(insn[1..], unchecked(BinaryPrimitives.ReadInt32LittleEndian(insn[1..])
                     + (int)(long)(a.Repl - a.Instr)));
             if (a.ReplLen > 0 && repl[0] is 0xeb or 0xe9) RecomputeJump(a, insn);
-            if (Era == "<=v5.12")
+            if (AltEra == Tables.AltEra.UpToV5_12)
             {
                 if (a.InstrLen > a.ReplLen) { AddNops(insn[a.ReplLen..a.InstrLen]); size = a.InstrLen; }
                 Poke(step, a.Instr, insn[..size]);
@@ -764,7 +767,7 @@ public sealed class BootPatcher
             var insn = Decode(buffer[i..], 0);
             if (!insn.IsValid) return;
             int next = i + insn.Length;
-            bool v63 = Era == "v6.3+";
+            bool v63 = AltEra == Tables.AltEra.V6_3On;
             if (v63 ? insn.IsNop : insn.Length == 1 && buffer[i] == 0x90)
             {
                 if (v63 && next == buffer.Length) return; // "Has the NOP already been optimized?"

@@ -11,7 +11,7 @@ namespace TextPoke.Operations;
 public sealed record FixResult(IReadOnlyList<Repair> Repairs, IReadOnlyList<Refusal> Refusals, byte[]? Bytes)
 {
     /// <summary>Sites whose bytes the fix changes or confirms (relocation-only repairs are not sites).</summary>
-    public IEnumerable<Repair> SiteRepairs => Repairs.Where(r => r.Reason != "relocation");
+    public IEnumerable<Repair> SiteRepairs => Repairs.Where(r => !r.IsRelocation);
 }
 
 /// <summary>One poke: where, which bytes before and after, in which section, and why.</summary>

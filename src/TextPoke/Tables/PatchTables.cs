@@ -156,8 +156,23 @@ public readonly record struct ParavirtSite(ulong Instr, int Type, int Len, int C
     public static ParavirtSite Read(EntryTable table, int index) => new(table.U64(index), table.U8(index, 8), table.U8(index, 9), table.U16(index, 10));
 }
 
+/// <summary>The eras of struct alt_instr (and of the boot-time patching around it).</summary>
+public enum AltEra
+{
+    /// <summary>&lt;= v5.12: 13-byte entries with padlen; NOPs chosen by CPU (ideal_nops).</summary>
+    UpToV5_12,
+    /// <summary>v5.13..v6.2: 12-byte entries, NOT in bit 15 of cpuid.</summary>
+    V5_13ToV6_2,
+    /// <summary>v6.3+: 14-byte entries with 32-bit ft_flags.</summary>
+    V6_3On,
+}
+
 /// <summary>The layout of struct alt_instr in one kernel era (patch-tables.md §1).</summary>
-public sealed record AltLayout(int Size, string Name, string Era, int FeatureLimit, bool PadLen, bool Flags32);
+public sealed record AltLayout(int Size, string Name, AltEra Era, int FeatureLimit, bool PadLen, bool Flags32)
+{
+    /// <summary>The era as printed: "&lt;=v5.12", "v5.13..v6.2", "v6.3+".</summary>
+    public string EraName => Era switch { AltEra.UpToV5_12 => "<=v5.12", AltEra.V5_13ToV6_2 => "v5.13..v6.2", _ => "v6.3+" };
+}
 
 /// <summary>One struct alt_instr. Flags: ALTINSTR_FLAG_INV (bit 15 of cpuid, v5.13..v6.2) or the high half of ft_flags (v6.3+).</summary>
 public readonly record struct AltEntry(ulong Instr, ulong Repl, int Feature, int InstrLen, int ReplLen, int PadLen, int Flags)
@@ -174,9 +189,9 @@ public sealed class AltTable
 
     public static readonly IReadOnlyList<AltLayout> Layouts =
     [
-        new(12, "12 bytes {instr, repl, u16 cpuid (bit 15: NOT), instrlen, replacementlen} (v5.13..v6.2)", "v5.13..v6.2", (22 + 2) * 32, false, false),
-        new(14, "14 bytes {instr, repl, u32 ft_flags, instrlen, replacementlen} (v6.3+)", "v6.3+", (22 + 2) * 32, false, true),
-        new(13, "13 bytes {instr, repl, u16 cpuid, instrlen, replacementlen, padlen} (<= v5.12)", "<=v5.12", (20 + 1) * 32, true, false),
+        new(12, "12 bytes {instr, repl, u16 cpuid (bit 15: NOT), instrlen, replacementlen} (v5.13..v6.2)", AltEra.V5_13ToV6_2, (22 + 2) * 32, false, false),
+        new(14, "14 bytes {instr, repl, u32 ft_flags, instrlen, replacementlen} (v6.3+)", AltEra.V6_3On, (22 + 2) * 32, false, true),
+        new(13, "13 bytes {instr, repl, u16 cpuid, instrlen, replacementlen, padlen} (<= v5.12)", AltEra.UpToV5_12, (20 + 1) * 32, true, false),
     ];
 
     readonly byte[] _bytes;
