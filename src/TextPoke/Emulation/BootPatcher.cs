@@ -218,7 +218,7 @@ public sealed class BootPatcher
     string WarnLine(string file, string function)
     {
         var line = _bugs.Value?.In(file, function, _symbols.Names).Where(b => b.IsWarning).Select(b => b.Line).Order().FirstOrDefault() ?? 0;
-        return line > 0 ? $"WARNING: CPU: 0 PID: 0 at {file}:{line} {function}" : $"WARNING in {function}() ({file})";
+        return line > 0 ? ConsoleLines.Warning(0, 0, file, line, function) : $"WARNING in {function}() ({file})";
     }
 
     void Bug(string step, ulong address, string[] lines, string explanation)
