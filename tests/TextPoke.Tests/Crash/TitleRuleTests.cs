@@ -257,4 +257,71 @@ public class TitleRuleTests
         // Closed before the next report: whole.
         Assert.False(ConsoleLog.Parse([.. kmsan, .. close, .. warning])[0].Corrupted);
     }
+
+    /// <summary>
+    /// Report formats from syzkaller's pkg/report that name no function: each header gives its fixed title and type; the
+    /// near misses beside them (an ALSA "fatal error", a function named "..._panic:") are not reports.
+    /// </summary>
+    [Theory]
+    [InlineData("[  740.950561] trusty: panic (caller 0xffffffffe000fbd0): DEBUG ASSERT FAILED at (trusty/lib/x.h:63): list_in_list(&n)",
+        "trusty: ASSERT FAILED: list_in_list(&n)", "DoS")]
+    [InlineData("trusty: panic (caller 0x1000): watchdog bark", "trusty: panic: watchdog bark", "DoS")]
+    [InlineData("SYZFAIL: SIGBUS", "SYZFAIL: SIGBUS", "SYZ_FAILURE")]
+    // Numbers in titles become NUM, as in every title (run-to-run noise).
+    [InlineData("SYZFATAL: executor failed 11 times: executor 0: exit status 67", "SYZFATAL: executor failed NUM times: executor NUM: exit status NUM",
+        "SYZ_FAILURE")]
+    [InlineData("fatal error: out of memory", "go runtime error", "DoS")]
+    [InlineData("panic: runtime error: index out of range [3] with length 3", "panic: runtime error: index out of range [NUM] with length NUM", "DoS")]
+    [InlineData("[  123.456789] unregister_netdevice: waiting for lo to become free. Usage count = 2",
+        "unregister_netdevice: waiting for DEV to become free", "DoS")]
+    [InlineData("VFS: Busy inodes after unmount of loop0. Self-destruct in 5 seconds.  Have a nice day...",
+        "VFS: Busy inodes after unmount (use-after-free)", "DoS")]
+    [InlineData("VFS: Close: file count is 0", "VFS: Close: file count is zero (use-after-free)", "DoS")]
+    [InlineData("BUG: workqueue lockup - pool cpus=0 node=0 flags=0x0 nice=0 stuck for 141s!", "BUG: workqueue lockup", "")]
+    public void FixedTitleReports_FromSyzkallersFormats(string line, string title, string type)
+    {
+        var report = First(line);
+        Assert.NotNull(report);
+        Assert.Equal(title, report.Title);
+        Assert.Equal(type, CrashTypes.Of(report.Title));
+        Assert.False(report.Corrupted, report.CorruptedReason);
+    }
+
+    [Theory]
+    [InlineData("fatal error: cannot create timer")]
+    [InlineData("ALSA: fatal error: card 0 gone")]
+    [InlineData("ALSA fatal error: underrun")]
+    [InlineData("skb_over_panic: text:ffffffff81000000 len:4 put:4")]
+    public void NearMisses_AreNotReports(string line) => Assert.Null(First(line));
+
+    /// <summary>
+    /// Frames syzkaller never blames (page-cache readers, generic crypto under KMSAN): the title names the caller; without
+    /// them in the trace, the first frame is named.
+    /// </summary>
+    [Fact]
+    public void FramesThatAreNeverGuilty_ArePassedOver()
+    {
+        string[] Hung(string first) =>
+        [
+            "INFO: task syz-executor.0:4242 blocked for more than 143 seconds.",
+            "Call Trace:",
+            " __schedule+0x10/0x20",
+            " schedule+0x10/0x20",
+            $" {first}+0x10/0x20",
+            " read_cache_folio+0x10/0x20",
+            " ext4_readdir+0x10/0x20",
+        ];
+        Assert.Equal("INFO: task hung in read_cache_folio", First(Hung("do_read_cache_folio"))!.Title);
+        Assert.Equal("INFO: task hung in filemap_fault", First(Hung("filemap_fault"))!.Title);
+        string[] Kmsan(string first) =>
+        [
+            "BUG: KMSAN: uninit-value in " + first + "+0x10/0x20",
+            " " + first + "+0x10/0x20",
+            " crypto_cipher_encrypt_one+0x10/0x20",
+            " alg_setkey+0x10/0x20",
+            " __sys_setsockopt+0x10/0x20",
+        ];
+        Assert.Equal("KMSAN: uninit-value in alg_setkey", First(Kmsan("aesti_encrypt"))!.Title);
+        Assert.Equal("KMSAN: uninit-value in alg_setkey_part", First(Kmsan("alg_setkey_part"))!.Title);
+    }
 }
