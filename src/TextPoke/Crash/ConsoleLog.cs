@@ -606,6 +606,11 @@ public static partial class ConsoleLog
         new(@"^WARNING: the mand mount option"), new(@"^WARNING: Unsupported flag value\(s\)"),
         new(@"^INFO: lockdep is turned off"), new(@"^INFO: Stall ended before state dump start"), new(@"^INFO: NMI handler"),
         new(@"^INFO: recovery required on readonly filesystem"),
+        // syzkaller's other "WARNING:" lines that are not reports (pkg/report/linux.go): mitigation notices, deprecated
+        // interfaces, file systems' own warnings.
+        new(@"^WARNING: Unprivileged eBPF is enabled with eIBRS"), new(@"^WARNING: fbcon: Driver '.*' missed to adjust virtual screen size"),
+        new(@"^WARNING: See https.* for mitigation options\."), new(@"^WARNING: kernel not compiled with CPU_SRSO"),
+        new(@"(?i)warning: .* uses (?:deprecated v2 capabilities|wireless extensions)"), new(@"XFS \(\w+\): WARNING"), new(@"EXT4-[Ff][Ss](?: \(.*\))?:"),
     ];
 
     static readonly string[] HeaderWords =
@@ -626,6 +631,10 @@ public static partial class ConsoleLog
         if (best < 0 || char.IsAsciiLetterUpper(line[best - 1]) || char.IsAsciiDigit(line[best - 1]) || line[best - 1] == '_') return null; // "ODEBUG: "
         var tail = line[best..];
         // Only a specific header: the catch-all "BUG: ..." and "WARNING: ..." rules would take any text that says so.
+        // A device's own "WARNING:" ("usb 5-1: WARNING: ath10k USB support is incomplete") is a report, as syzkaller
+        // reads it, unless it is one of the known notices.
+        if (tail.StartsWith("WARNING: ", StringComparison.Ordinal) && line[..best].TrimEnd().EndsWith(':') && !NotReports.Any(r => r.IsMatch(line)))
+            return tail;
         return Rules.FirstOrDefault(r => r.Header.IsMatch(tail)) is { Format: not ("BUG: {1}" or "WARNING: {1}") } ? tail : null;
     }
 

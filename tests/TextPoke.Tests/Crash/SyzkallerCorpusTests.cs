@@ -10,7 +10,7 @@ namespace TextPoke.Tests.Crash;
 /// </summary>
 public class SyzkallerCorpusTests(ITestOutputHelper output)
 {
-    const double HeadlineThreshold = 98.9;
+    const double HeadlineThreshold = 99.1;
     // Alternative titles (not part of the headline) are held to their own floor.
     const double AltThreshold = 98.9;
 

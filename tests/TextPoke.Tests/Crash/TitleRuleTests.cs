@@ -324,4 +324,16 @@ public class TitleRuleTests
         Assert.Equal("KMSAN: uninit-value in alg_setkey", First(Kmsan("aesti_encrypt"))!.Title);
         Assert.Equal("KMSAN: uninit-value in alg_setkey_part", First(Kmsan("alg_setkey_part"))!.Title);
     }
+
+    /// <summary>A device's own WARNING line is a report (syzkaller reads headers anywhere in a line); known notices are not.</summary>
+    [Fact]
+    public void DeviceWarning_IsAReport_KnownNoticesAreNot()
+    {
+        var report = First("usb 5-1: config 0 descriptor??", "usb 5-1: WARNING: ath10k USB support is incomplete, don't expect anything to work!");
+        Assert.Equal("WARNING: ath10k USB support is incomplete, don't expect anything to work!", report!.Title);
+        Assert.Equal("WARNING", CrashTypes.Of(report.Title));
+        Assert.Null(First("XFS (loop0): WARNING: Reset corrupted AGFL on AG 0. 4 blocks leaked. Please unmount and run xfs_repair."));
+        Assert.Null(First("EXT4-fs (loop1): WARNING: mounting fs with errors, running e2fsck is recommended"));
+        Assert.Null(First("[   10.1] WARNING: Unprivileged eBPF is enabled with eIBRS on, data leaks possible via Spectre v2 BHB attacks!"));
+    }
 }
