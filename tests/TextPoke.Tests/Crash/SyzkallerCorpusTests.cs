@@ -26,4 +26,22 @@ public class SyzkallerCorpusTests(ITestOutputHelper output)
         Assert.True(100.0 * score.Alt / score.Files >= AltThreshold,
             $"alternative titles {100.0 * score.Alt / score.Files:F1}% < {AltThreshold}%\n{score.Table()}");
     }
+
+    // Each half of the fixed split (CorpusScore.IsValidation) is held to its own floor.
+    const double HalfThreshold = 98.5;
+
+    [Fact]
+    public void Corpus_DevelopmentAndValidationHalves_BothHold()
+    {
+        var cases = CorpusScore.Read(Path.Combine(Repo.Data, "syzkaller-linux-reports"));
+        var validation = cases.Where(CorpusScore.IsValidation).ToList();
+        var development = cases.Where(c => !CorpusScore.IsValidation(c)).ToList();
+        Assert.InRange(validation.Count, cases.Count * 2 / 5, cases.Count * 3 / 5);
+        foreach (var (name, half) in new[] { ("development", development), ("validation", validation) })
+        {
+            var score = CorpusScore.Score(half);
+            output.WriteLine($"{name}: {score.Headline}/{score.Files} = {score.HeadlinePercent:F1}%");
+            Assert.True(score.HeadlinePercent >= HalfThreshold, $"{name} half {score.HeadlinePercent:F1}% < {HalfThreshold}%\n{score.Table()}");
+        }
+    }
 }
