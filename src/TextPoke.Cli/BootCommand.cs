@@ -26,7 +26,8 @@ static partial class Commands
         var silence = new Option<int>("--silence") { Description = "give up when the console says nothing for S seconds", HelpName = "S",
             DefaultValueFactory = _ => 60 };
         var vmlinux = new Option<string?>("--vmlinux") { Description = "the image to explain a crash with (default: KERNEL itself)", HelpName = "FILE" };
-        var log = new Option<string?>("--log") { Description = "write the console log here (default: a file in the temporary directory)", HelpName = "FILE" };
+        var log = new Option<string?>("--log") { Description = "write the console log here (default: boot-N.log in a new private folder of the temporary " +
+            "directory, kept)", HelpName = "FILE" };
         var run = new Option<string[]>("--run") { Description = "a shell command for the default initramfs to run before the marker (repeatable), e.g. to " +
             "enable a static key through debugfs", HelpName = "CMD" };
         var marker = new Option<string?>("--marker") { Description = "the line that means success (default: a unique marker the default initramfs prints)",

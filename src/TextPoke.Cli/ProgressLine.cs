@@ -15,7 +15,7 @@ sealed class ProgressLine : IDisposable
 
     ProgressLine(TextWriter writer)
     {
-        _writer = writer;
+        _writer = writer is InertWriter inert ? inert.Raw : writer;
         _width = Math.Max(40, Console.IsErrorRedirected ? 100 : Console.WindowWidth - 1);
     }
 
@@ -27,6 +27,7 @@ sealed class ProgressLine : IDisposable
         lock (this)
         {
             if (_done) return;
+            text = InertWriter.Escape(text);
             _writer.Write("\r" + (text.Length > _width ? text[.._width] : text.PadRight(_width)));
             _writer.Flush();
         }

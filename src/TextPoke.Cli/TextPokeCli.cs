@@ -22,6 +22,9 @@ public static class TextPokeCli
 {
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
+        // Untrusted text (log lines, names from images and debug info, file names) reaches the user inert.
+        stdout = new InertWriter(stdout);
+        stderr = new InertWriter(stderr);
         var root = BuildCommands(stdout, stderr);
         var result = root.Parse(args);
         if (result.Errors.Count > 0)

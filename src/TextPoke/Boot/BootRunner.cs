@@ -8,7 +8,12 @@ namespace TextPoke.Boot;
 public enum BootOutcome { Booted, Crashed, Panicked, TimedOut, QemuFailed }
 
 /// <summary>One boot: what to run and when to give up.</summary>
-public sealed record BootRequest(QemuOptions Qemu, string Marker, TimeSpan Timeout, TimeSpan Silence, string LogPath, bool MarkerKnown = true);
+/// <summary>
+/// One boot. <paramref name="LogExclusive"/>: the log is a new file textpoke named (in a private folder), created
+/// exclusively; otherwise it is the user's own path, replaced if it exists.
+/// </summary>
+public sealed record BootRequest(QemuOptions Qemu, string Marker, TimeSpan Timeout, TimeSpan Silence, string LogPath, bool MarkerKnown = true,
+    bool LogExclusive = false);
 
 /// <summary>The verdict of one boot, with the console log and the reports found in it.</summary>
 public sealed record BootResult(BootOutcome Outcome, string Reason, TimeSpan Elapsed, IReadOnlyList<string> Lines, IReadOnlyList<CrashReport> Reports,
@@ -40,6 +45,14 @@ public static class BootRunner
         }
     }
 
+    static FileStream OpenLog(string path, bool exclusive)
+    {
+        var options = new FileStreamOptions { Mode = exclusive ? FileMode.CreateNew : FileMode.Create, Access = FileAccess.Write, Share = FileShare.Read };
+        if (!OperatingSystem.IsWindows())
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        return new FileStream(path, options);
+    }
+
     public static BootResult Run(BootRequest request, Action<string>? onLine = null, CancellationToken cancel = default)
     {
         var args = Qemu.Arguments(request.Qemu);
@@ -62,7 +75,7 @@ public static class BootRunner
                 request.LogPath);
         }
         Running[process.Id] = process;
-        using var log = new StreamWriter(request.LogPath, append: false) { AutoFlush = true };
+        using var log = new StreamWriter(OpenLog(request.LogPath, request.LogExclusive), new System.Text.UTF8Encoding(false)) { AutoFlush = true };
         try
         {
             process.StandardInput.Close();

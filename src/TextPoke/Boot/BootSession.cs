@@ -77,14 +77,15 @@ public sealed class BootSession
             if (r.Initrd == null) File.WriteAllBytes(initrdPath, Initramfs.Build(_busybox!, _marker, r.Run?.ToArray() ?? []));
             string appendText = Qemu.DefaultAppend + (r.Append is { Length: > 0 } extra ? " " + extra : "");
             var results = new List<BootResult>();
+            // The logs go where asked, else into a private folder of their own (mode 0700, an unguessable name) that
+            // outlives the session for the user to read: never a predictable name in the shared temporary directory.
+            string? logDir = r.LogPath == null ? Directory.CreateTempSubdirectory("textpoke-boot-logs-").FullName : null;
             for (int i = 0; i < r.Repeat && !cancel.IsCancellationRequested; i++)
             {
-                // The logs go where asked, else into the private folder's parent: they outlive the session for the user to read.
-                string logPath = r.LogPath is { } l ? (r.Repeat == 1 ? l : $"{l}.{i + 1}")
-                    : Path.Combine(Path.GetTempPath(), $"textpoke-boot-{Environment.ProcessId}-{i + 1}.log");
+                string logPath = r.LogPath is { } l ? (r.Repeat == 1 ? l : $"{l}.{i + 1}") : Path.Combine(logDir!, $"boot-{i + 1}.log");
                 var boot = new BootRequest(new QemuOptions(r.Kernel, initrdPath, appendText, r.MemoryMb, r.Cpus, Accelerator, r.Binary),
                     _marker, TimeSpan.FromSeconds(r.TimeoutSeconds), TimeSpan.FromSeconds(Math.Min(r.SilenceSeconds, r.TimeoutSeconds)), logPath,
-                    MarkerKnown: r.Initrd == null || r.Marker != null);
+                    MarkerKnown: r.Initrd == null || r.Marker != null, LogExclusive: logDir != null);
                 observer?.Started(i, r.Repeat);
                 var result = BootRunner.Run(boot, observer == null ? null : observer.Line, cancel);
                 observer?.Finished(result);

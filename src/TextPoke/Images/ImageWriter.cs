@@ -30,14 +30,28 @@ public static class ImageWriter
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full) ?? ".";
-        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.textpoke-{Environment.ProcessId}.tmp");
+        // An unguessable name, created exclusively (O_CREAT|O_EXCL: never through a planted file or link), 0644 at most
+        // for a new file, the target's own permission bits when it exists; the rename then replaces the target (a
+        // symbolic link at the target is replaced, never followed).
+        var tmp = Path.Combine(dir, $".{Path.GetFileName(full)}.textpoke-{Guid.NewGuid():N}.tmp");
+        UnixFileMode? keep = null;
         try
         {
-            using (var stream = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None))
+            if (!OperatingSystem.IsWindows() && File.Exists(full) && (File.GetAttributes(full) & FileAttributes.ReparsePoint) == 0)
+                keep = File.GetUnixFileMode(full);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        try
+        {
+            var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+            if (!OperatingSystem.IsWindows())
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+            using (var stream = new FileStream(tmp, options))
             {
                 stream.Write(bytes);
                 stream.Flush(flushToDisk: true);
             }
+            if (keep is { } mode && !OperatingSystem.IsWindows()) File.SetUnixFileMode(tmp, mode);
             File.Move(tmp, full, overwrite: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
