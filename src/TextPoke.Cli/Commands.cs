@@ -51,15 +51,33 @@ static partial class Commands
             HelpName = "LIST",
         };
         var vmlinux = VmlinuxOption();
+        var format = new Option<string?>("--format")
+        {
+            Description = "text (default), json (as --json), sarif (SARIF 2.1.0 for code scanning) or junit (JUnit XML for CI test reports)",
+            HelpName = "FORMAT",
+        };
         var modules = new Option<string?>("--modules") { Description = "also check every module below DIR, in parallel", HelpName = "DIR" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "with modules: a summary line for every module, clean ones too" };
         var command = new Command("check",
             "Check every self-patching table of IMAGE against its machine code; print the kernel's own message for each broken site.")
         {
-            image, map, tables, vmlinux, modules, verbose, json,
+            image, map, tables, vmlinux, modules, verbose, json, format,
         };
         command.SetAction(result =>
         {
+            string how = result.GetValue(format) ?? (result.GetValue(json) ? "json" : "text");
+            if (how is not ("text" or "json" or "sarif" or "junit")) throw new UsageException($"--format {how}: use text, json, sarif or junit");
+            if (result.GetValue(json) && how != "json") throw new UsageException("--json and --format " + how + " disagree");
+            void Render(CheckResult check)
+            {
+                switch (how)
+                {
+                    case "json": JsonOutput.Check(stdout, check); break;
+                    case "sarif": CiOutput.Sarif(stdout, [CheckedFile.Of(check)]); break;
+                    case "junit": CiOutput.JUnit(stdout, [CheckedFile.Of(check)]); break;
+                    default: TextOutput.Check(stdout, check); break;
+                }
+            }
             var selected = ParseTables(result.GetValue(tables));
             string path = result.GetValue(image)!;
             string? kernelPath = result.GetValue(vmlinux), treeDir = result.GetValue(modules);
@@ -75,8 +93,7 @@ static partial class Commands
                 using (img)
                 {
                     var check = CheckRunner.Run(img, symbols, selected);
-                    if (result.GetValue(json)) JsonOutput.Check(stdout, check);
-                    else TextOutput.Check(stdout, check);
+                    Render(check);
                     return ExitCodes.Of(check.Verdict);
                 }
             }
@@ -91,14 +108,13 @@ static partial class Commands
                     using (img)
                     {
                         var check = CheckRunner.Run(img, symbols, selected, name => JumpLabelCheck.KeyByName(kernel, kernelSymbols, name));
-                        if (result.GetValue(json)) JsonOutput.Check(stdout, check);
-                        else TextOutput.Check(stdout, check);
+                        Render(check);
                         return ExitCodes.Of(check.Verdict);
                     }
                 }
             }
             else if (Directory.Exists(kernelPath)) throw new UsageException($"--vmlinux {kernelPath} is a directory");
-            return ModuleTreeOutput.Run(stdout, stderr, kernelPath, treeDir!, result.GetValue(map), selected, result.GetValue(json), result.GetValue(verbose));
+            return ModuleTreeOutput.Run(stdout, stderr, kernelPath, treeDir!, result.GetValue(map), selected, how, result.GetValue(verbose));
         });
         return command;
     }

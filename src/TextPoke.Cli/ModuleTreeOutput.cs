@@ -10,7 +10,7 @@ namespace TextPoke.Cli;
 static class ModuleTreeOutput
 {
     public static int Run(TextWriter stdout, TextWriter stderr, string? kernelPath, string treeDir, string? systemMap, IReadOnlyCollection<string>? tables,
-        bool json, bool verbose)
+        string format, bool verbose)
     {
         if (!Directory.Exists(treeDir)) throw new ImageFormatException(treeDir, "not a directory");
         KernelImage? kernel = null;
@@ -29,7 +29,8 @@ static class ModuleTreeOutput
             var files = ModuleTree.Find(treeDir);
             var sw = System.Diagnostics.Stopwatch.StartNew();
             long lastDraw = 0;
-            using var line = json ? null : ProgressLine.Start(stderr);
+            bool json = format == "json";
+            using var line = format != "text" ? null : ProgressLine.Start(stderr);
             Action<int, string>? progress = line == null ? null : (done, name) =>
             {
                 long now = sw.ElapsedMilliseconds;
@@ -42,7 +43,14 @@ static class ModuleTreeOutput
             var results = ModuleTree.Check(treeDir, files, k == null ? null : name => JumpLabelCheck.KeyByName(k, ks!, name), release, progress);
             line?.Dispose();
             sw.Stop();
-            if (json) Json(stdout, kernelCheck, treeDir, results, sw.Elapsed);
+            if (format is "sarif" or "junit")
+            {
+                var checkedFiles = (kernelCheck == null ? [] : new List<CheckedFile> { CheckedFile.Of(kernelCheck) })
+                    .Concat(results.Select(r => new CheckedFile(r.Path, r.Findings, [], r.Error))).ToList();
+                if (format == "sarif") CiOutput.Sarif(stdout, checkedFiles);
+                else CiOutput.JUnit(stdout, checkedFiles);
+            }
+            else if (json) Json(stdout, kernelCheck, treeDir, results, sw.Elapsed);
             else Text(stdout, kernelCheck, kernelPath, treeDir, release, results, sw.Elapsed, verbose);
             bool errors = results.Any(r => r.Error != null);
             bool findings = results.Any(r => r.Findings.Count > 0) || kernelCheck is { Verdict: CheckVerdict.Findings };

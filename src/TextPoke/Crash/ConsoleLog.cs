@@ -203,6 +203,9 @@ public static partial class ConsoleLog
         new(new Regex(@"^Kernel panic - not syncing: (.*)$"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true),
     ];
 
+    /// <summary>Every rule's header in one pattern: a line none of them matches starts no report.</summary>
+    static readonly Regex AnyRule = new(string.Join('|', Rules.Select(r => $"(?:{r.Header})")), RegexOptions.CultureInvariant);
+
     [GeneratedRegex(@"^CPU: (\d{1,9}) (?:UID: \d+ )?PID: (\d{1,9}) Comm: (\S+) (?:(?:Not tainted|Tainted: \S+(?: [A-Z]+)?) )?\s*(\S+)")]
     private static partial Regex CpuLine();
     // "RIP: 0010:func+off/size" today; 4.x kernels printed "RIP: 0010:[<addr>]  [<addr>] func+off/size" and a separate "IP:" line;
@@ -270,16 +273,22 @@ public static partial class ConsoleLog
         {
             // Two CPUs printing at once merge lines ("...user memory accessgeneral protection fault: 0000"): a header
             // in the middle of a line starts a report there.
-            if (!Rules.Any(r => r.Header.IsMatch(lines[i])) && MergedHeader(lines[i]) is { } tail) lines[i] = tail;
+            bool header = AnyRule.IsMatch(lines[i]); // most lines start no report: one pass instead of one per rule
+            if (!header && MergedHeader(lines[i]) is { } tail) { lines[i] = tail; header = true; }
             // A task name may hold a newline: the hung-task header then continues on the next line of the same context.
             if (lines[i].StartsWith("INFO: task ", StringComparison.Ordinal) && !lines[i].Contains(" blocked ", StringComparison.Ordinal) && i + 1 < lines.Count
                 && contexts[i + 1] == contexts[i] && HungTaskTail().IsMatch(lines[i + 1]))
+            {
                 lines[i] = lines[i] + "\\n" + lines[i + 1];
-            if (NotReports.Any(r => r.IsMatch(lines[i]))) continue;
+                header = true;
+            }
+            if (!header) continue;
             foreach (var rule in Rules)
             {
                 var m = rule.Header.Match(lines[i]);
                 if (!m.Success) continue;
+                // Routine messages that only look like headers (checked only for lines a rule would take).
+                if (NotReports.Any(r => r.IsMatch(lines[i]))) break;
                 // A panic after a report belongs to it.
                 // The die banner ("Oops: 0000 [#1]", "invalid opcode: 0000 [#1]") that follows a BUG or page-fault
                 // header within a few lines is part of that report.
@@ -922,9 +931,17 @@ public static partial class ConsoleLog
     /// <summary>Helpers recognised only by their whole name (a prefix would take their relatives: complete_all...).</summary>
     public static readonly IReadOnlyList<string> NotGuiltyExactly = ["complete"];
 
-    static bool Uninteresting(string symbol) => NotGuiltyExactly.Contains(Function(symbol)) ||
-        NotGuilty.Any(p => symbol.StartsWith(p, StringComparison.Ordinal)) || NotGuiltyAnywhere.Any(p => symbol.Contains(p, StringComparison.Ordinal))
-        || NeverGuilty().IsMatch(symbol);
+    static bool Uninteresting(string symbol)
+    {
+        // The same frames recur across a log's reports: their verdicts are kept (up to a bound, for hostile logs).
+        if (UninterestingSeen.TryGetValue(symbol, out bool known)) return known;
+        bool result = NotGuiltyExactly.Contains(Function(symbol)) || NotGuilty.Any(p => symbol.StartsWith(p, StringComparison.Ordinal))
+            || NotGuiltyAnywhere.Any(p => symbol.Contains(p, StringComparison.Ordinal)) || NeverGuilty().IsMatch(symbol);
+        if (UninterestingSeen.Count < 100_000) UninterestingSeen.TryAdd(symbol, result);
+        return result;
+    }
+
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> UninterestingSeen = new(StringComparer.Ordinal);
 
     /// <summary>
     /// The frames syzkaller's report parser never names as guilty (pkg/report/linux.go, its stack parameters' skip
