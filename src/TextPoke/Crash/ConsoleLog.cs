@@ -472,8 +472,12 @@ public static partial class ConsoleLog
             int from = rule.Format.Contains("suspicious RCU usage", StringComparison.Ordinal) ? -1 : start;
             for (int i = start; from >= 0 && i <= end; i++)
                 if (LockSiteIntro().IsMatch(lines[i])) { from = i; break; }
+            // The bracketed headers of old kernels ("[ INFO: possible circular locking dependency detected ]") are titled
+            // by the lock site as printed, helpers included (syzkaller reads it with the report's own pattern, which
+            // skips nothing); the 5.x "WARNING: ..." forms pass over helpers like any stack.
+            bool asPrinted = lines[start].StartsWith("[ INFO: ", StringComparison.Ordinal);
             for (int i = from; from >= 0 && i <= end && lockSite == null; i++)
-                if (LockSiteLine().Match(lines[i]) is { Success: true } ls && !Uninteresting(ls.Groups[1].Value)) lockSite = ls.Groups[1].Value;
+                if (LockSiteLine().Match(lines[i]) is { Success: true } ls && (asPrinted || !Uninteresting(ls.Groups[1].Value))) lockSite = ls.Groups[1].Value;
         }
         // A WARNING's header names where WARN() sits; the report is named after the code that ran into it: the RIP, then
         // the trace (the header's function only picks the reporting helpers' kinds below).
@@ -857,7 +861,7 @@ public static partial class ConsoleLog
     [GeneratedRegex(@"is trying to acquire|\] takes:|just changed the state of lock")]
     private static partial Regex LockSiteIntro();
 
-    [GeneratedRegex(@" at: (?:\[<[0-9a-f]+>\] )?([A-Za-z0-9_.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+")]
+    [GeneratedRegex(@" at: (?:\[<[0-9a-f]+>\] +)?([A-Za-z0-9_.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+")]
     private static partial Regex LockSiteLine();
 
     /// <summary>

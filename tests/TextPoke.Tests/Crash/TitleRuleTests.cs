@@ -36,8 +36,9 @@ public class TitleRuleTests
         var r = First("=======================================================", "[ INFO: possible circular locking dependency detected ]",
             "kacpi_hotplug/246 is trying to acquire lock:", " (kacpid){+.+.+.}, at: [<ffffffff8105bbd0>] acpi_hotplug_work_fn+0x0/0xb0");
         Assert.Equal("possible deadlock in acpi_hotplug_work_fn", r!.Title);
-        // A lock site in a helper (workqueue flushing, lock primitives) is passed over for the next one.
-        Assert.Equal("possible deadlock in acpi_hotplug_work_fn", First("[ INFO: possible circular locking dependency detected ]",
+        // The old bracketed form names the lock site the sentence introduces, as printed: a helper (workqueue flushing)
+        // too, as syzkaller's pattern for it does (OldLockdepHeader_TakesTheLockSiteAsPrinted).
+        Assert.Equal("possible deadlock in flush_workqueue", First("[ INFO: possible circular locking dependency detected ]",
             "kacpi_hotplug/246 is trying to acquire lock:", " (kacpid){+.+.+.}, at: [<ffffffff8105bbd0>] flush_workqueue+0x0/0xb0",
             "but task is already holding lock:", " (&work){+.+.+.}, at: [<ffffffff8105bbd0>] acpi_hotplug_work_fn+0x10/0xb0")!.Title);
         Assert.Equal("LOCKDEP", CrashTypes.Of(r.Title));
@@ -335,5 +336,33 @@ public class TitleRuleTests
         Assert.Null(First("XFS (loop0): WARNING: Reset corrupted AGFL on AG 0. 4 blocks leaked. Please unmount and run xfs_repair."));
         Assert.Null(First("EXT4-fs (loop1): WARNING: mounting fs with errors, running e2fsck is recommended"));
         Assert.Null(First("[   10.1] WARNING: Unprivileged eBPF is enabled with eIBRS on, data leaks possible via Spectre v2 BHB attacks!"));
+    }
+
+    /// <summary>
+    /// Old bracketed lockdep headers are titled by the lock site exactly as printed (syzkaller reads it with the report's
+    /// own pattern, `at: PC +FUNC`: any number of spaces, no frame skipped); the 5.x form passes over helpers.
+    /// </summary>
+    [Fact]
+    public void OldLockdepHeader_TakesTheLockSiteAsPrinted()
+    {
+        string[] Old(string at) =>
+        [
+            "[ INFO: possible circular locking dependency detected ]",
+            "2.6.32-rc6 #1",
+            "-------------------------------------------------------",
+            "kacpi_hotplug/246 is trying to acquire lock:",
+            $" (kacpid){{+.+.+.}}, at: {at}",
+            "",
+            "but task is already holding lock:",
+        ];
+        Assert.Equal("possible deadlock in flush_workqueue", First(Old("[<ffffffff8105bbd0>] flush_workqueue+0x0/0xb0"))!.Title);
+        Assert.Equal("possible deadlock in serial8250_console_write", First(Old("[<c036a6dc>]     serial8250_console_write+0x108/0x134"))!.Title);
+        var modern = First(
+            "WARNING: possible circular locking dependency detected",
+            "syz-executor/1 is trying to acquire lock:",
+            "ffff888012345678 ((wq_completion)events){+.+.}-{0:0}, at: flush_workqueue+0x10/0x20",
+            "but task is already holding lock:",
+            "ffff888012345679 (&mm->mmap_lock){++++}-{3:3}, at: do_madvise+0x10/0x20");
+        Assert.NotEqual("possible deadlock in flush_workqueue", modern!.Title);
     }
 }
