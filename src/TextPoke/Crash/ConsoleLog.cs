@@ -20,7 +20,27 @@ public static partial class ConsoleLog
     /// </summary>
     public sealed record TitleRule(Regex Header, string Format, string Type, bool FunctionFromHeader = false, string[]? Skip = null,
         bool Fixed = false, bool AlwaysCorrupted = false, bool TraceFollowsHeader = false, bool NoStackTrace = false, string? FramesAfter = null,
-        bool OnlyFramesAfter = false, Regex? Requires = null, bool MessageOnNextLine = false, bool NamedByTrace = false, Regex? Absorbs = null);
+        bool OnlyFramesAfter = false, Regex? Requires = null, bool MessageOnNextLine = false, bool NamedByTrace = false, Regex? Absorbs = null,
+        FrameSource Frames = FrameSource.Stack);
+
+    /// <summary>Where a report kind's guilty frame comes from, when not simply the first interesting frame of its stack.</summary>
+    public enum FrameSource
+    {
+        /// <summary>The first frame of the stack that is not a helper (the rule's header function first, where it names one).</summary>
+        Stack,
+        /// <summary>A stall or runaway recursion: the work above the first dispatch point of the interrupted context.</summary>
+        Stall,
+        /// <summary>An RCU stall: as <see cref="Stall"/>, cut at the interrupt entry, RCU's own frames passed over.</summary>
+        RcuStall,
+        /// <summary>A hung task: what it waits for (the hang extractor alone names it).</summary>
+        Hang,
+        /// <summary>The work function of the "last function:" line (workqueue leaked lock or atomic).</summary>
+        WorkqueueLastFunction,
+        /// <summary>The stack that took the lock the wrong way, its lock site without one.</summary>
+        InconsistentLock,
+        /// <summary>Its own stack, never a held lock's site.</summary>
+        SuspiciousRcu,
+    }
 
     [GeneratedRegex(@"^(?:[^\[]*?(?=\[\s*\d+\.\d{6}\]))?(?:<\d+>)?(?:\[\s*\d+\.\d+\])?(?:\[\s*[TC]\d+\])?\s?")]
     private static partial Regex Prefix();
@@ -76,12 +96,12 @@ public static partial class ConsoleLog
             // The allocation path (allocators and their wrappers) is not the leak: whoever asked for the memory is.
             Skip: ["kmemleak", "kmalloc", "kcalloc", "kzalloc", "vmalloc", "mmap", "kmem", "slab", "alloc", "create_object", "idr_get",
                 "list_lru_init", "kasprintf", "kvasprintf", "pcpu_create", "strdup", "strndup", "memdup"]),
-        new(new Regex(@"^BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
-        new(new Regex(@"^(?:NMI )?watchdog: BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG"),
+        new(new Regex(@"^BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG", Frames: FrameSource.Stall),
+        new(new Regex(@"^(?:NMI )?watchdog: BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG", Frames: FrameSource.Stall),
         // Bracketed lockdep headers of 4.x kernels (4.5 prints them); 5.x prints "WARNING: ..." (rules below).
         new(new Regex(@"^\[ INFO: possible (?:circular locking dependency|recursive locking|irq lock inversion dependency) detected \]"),
             "possible deadlock in {0}", "LOCKDEP"),
-        new(new Regex(@"^\[ INFO: inconsistent lock state \]"), "inconsistent lock state in {0}", "LOCKDEP"),
+        new(new Regex(@"^\[ INFO: inconsistent lock state \]"), "inconsistent lock state in {0}", "LOCKDEP", Frames: FrameSource.InconsistentLock),
         // Named after where the IRQ-safe lock was taken in IRQ context.
         new(new Regex(@"^(?:\[ )?(?:INFO|WARNING): (?:SOFT|HARD)IRQ-safe -> (?:SOFT|HARD)IRQ-unsafe lock order detected"), "possible deadlock in {0}",
             "LOCKDEP", FramesAfter: "-irq-safe at:"),
@@ -91,7 +111,7 @@ public static partial class ConsoleLog
         // Named after the function that released the lock it did not hold (the line after "is trying to release lock").
         new(new Regex(@"^\[ BUG: bad unlock balance detected! \]|^BUG: bad unlock balance detected!"), "BUG: bad unlock balance in {0}", "LOCKDEP",
             FramesAfter: "is trying to release lock"),
-        new(new Regex(@"^\[ INFO: suspicious RCU usage\. \]"), "INFO: suspicious RCU usage in {0}", "LOCKDEP"),
+        new(new Regex(@"^\[ INFO: suspicious RCU usage\. \]"), "INFO: suspicious RCU usage in {0}", "LOCKDEP", Frames: FrameSource.SuspiciousRcu),
         // arm/arm64 wording of a page fault.
         new(new Regex(@"^Unable to handle kernel paging request"), "BUG: unable to handle kernel paging request in {0}", "BUG"),
         new(new Regex(@"^Unable to handle kernel NULL pointer dereference"), "BUG: unable to handle kernel NULL pointer dereference in {0}",
@@ -106,9 +126,11 @@ public static partial class ConsoleLog
             Skip: ["_lock", "_unlock"]),
         new(new Regex(@"^BUG: using (__this_cpu_[a-z_]+\(\)|smp_processor_id\(\)) in preemptible"), "BUG: using {1} in preemptible code in {0}", "LOCKDEP",
             Skip: ["dump_stack", "preemption", "preempt", "check_preemption", "debug_", "processor_id", "this_cpu"]),
-        new(new Regex(@"^BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {0}", "LOCKDEP", NoStackTrace: true),
+        new(new Regex(@"^BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {0}", "LOCKDEP", NoStackTrace: true,
+            Frames: FrameSource.WorkqueueLastFunction),
         new(new Regex(@"^BUG: Bad page map"), "BUG: Bad page map", "BUG", Fixed: true),
-        new(new Regex(@"^BUG: (?:TASK )?stack guard page was hit"), "BUG: stack guard page was hit in {0}", "BUG", NoStackTrace: true),
+        new(new Regex(@"^BUG: (?:TASK )?stack guard page was hit"), "BUG: stack guard page was hit in {0}", "BUG", NoStackTrace: true,
+            Frames: FrameSource.Stall),
         // Raised while freeing the page: the culprit is whoever freed it.
         // A page freed with bad state is the fault of whoever owned it: named after the allocation stack page_owner
         // recorded; without page_owner the report cannot say who, and is corrupted.
@@ -152,14 +174,16 @@ public static partial class ConsoleLog
         new(new Regex(@"^WARNING: (?:possible circular locking dependency|possible recursive locking|possible irq lock inversion dependency)"),
             "possible deadlock in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: inconsistent lock state"), "inconsistent lock state in {0}", "LOCKDEP",
-            Skip: ["mark_lock", "mark_held_locks", "mark_usage", "print_usage_bug", "valid_state", "raw_spin_rq_", "trace_hardirqs", "lock_acquire"]),
+            Skip: ["mark_lock", "mark_held_locks", "mark_usage", "print_usage_bug", "valid_state", "raw_spin_rq_", "trace_hardirqs", "lock_acquire"],
+                Frames: FrameSource.InconsistentLock),
         new(new Regex(@"^WARNING: bad unlock balance detected!"), "WARNING: bad unlock balance in {0}", "LOCKDEP", FramesAfter: "is trying to release lock"),
         // Lockdep's RCU report names the source line of the check; a report cut before it (another report or a stack
         // of its own interrupting it) is only its header.
         new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}", "LOCKDEP", Skip: ["rcu", "kmem", "slab", "kmalloc",
             "vmalloc", "kcalloc", "kzalloc"],
-            Requires: new Regex(@"^\S+\.[ch]:\d+ ")),
-        new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage", "WARNING", Fixed: true, AlwaysCorrupted: true),
+            Requires: new Regex(@"^\S+\.[ch]:\d+ "), Frames: FrameSource.SuspiciousRcu),
+        new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage", "WARNING", Fixed: true, AlwaysCorrupted: true,
+            Frames: FrameSource.SuspiciousRcu),
         new(new Regex(@"^WARNING: held lock freed!"), "WARNING: held lock freed in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: [Nn]ested lock was not taken"), "WARNING: nested lock was not taken in {0}", "LOCKDEP"),
         // Lockdep's wait-context check: named after the code that took the lock (from the trace, not a lock site).
@@ -179,10 +203,11 @@ public static partial class ConsoleLog
         new(new Regex(@"^Oops: general protection fault"), "general protection fault in {0}", "BUG"),
         new(new Regex(@"^Oops: "), "Oops in {0}", "BUG"),
         new(new Regex(@"^UBSAN: ([a-z\-]+(?: [a-z\-]+)*) in "), "UBSAN: {1} in {0}", "UBSAN", Skip: ["ubsan", "overflow"]),
-        new(new Regex(@"^INFO: task .* blocked (?:in I/O wait )?for more than \d+ seconds"), "INFO: task hung in {0}", "HANG"),
-        new(new Regex(@"^INFO: task .* can't die for more than \d+ seconds"), "INFO: task can't die in {0}", "HANG", Skip: ["schedule"]),
+        new(new Regex(@"^INFO: task .* blocked (?:in I/O wait )?for more than \d+ seconds"), "INFO: task hung in {0}", "HANG", Frames: FrameSource.Hang),
+        new(new Regex(@"^INFO: task .* can't die for more than \d+ seconds"), "INFO: task can't die in {0}", "HANG", Skip: ["schedule"],
+            Frames: FrameSource.Hang),
         new(new Regex(@"^(?:rcu: )?INFO: rcu_(?:sched|preempt|bh|tasks(?:_trace|_rude)?) (?:self-)?detected (?:stall|expedited stalls)"),
-            "INFO: rcu detected stall in {0}", "HANG"),
+            "INFO: rcu detected stall in {0}", "HANG", Frames: FrameSource.RcuStall),
         new(new Regex(@"^divide(?: |_)error: "), "divide error in {0}", "BUG"),
         new(new Regex(@"^stack segment: "), "stack segment fault in {0}", "BUG"),
         new(new Regex(@"^invalid opcode: "), "invalid opcode in {0}", "BUG"),
@@ -192,7 +217,7 @@ public static partial class ConsoleLog
         new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: [0-9a-f]{8,}\b"),
             "kernel panic: stack is corrupted in {0}", "PANIC", Skip: ["stack_chk"]),
         new(new Regex(@"^Kernel panic - not syncing: corrupted stack end"), "kernel panic: corrupted stack end in {0}", "PANIC", Skip: ["schedule",
-            "retint_kernel"]),
+            "retint_kernel"], Frames: FrameSource.Stall),
         new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z_][A-Za-z0-9_]*)"),
             "kernel panic: stack is corrupted in {1}", "PANIC", FunctionFromHeader: true, NoStackTrace: true),
         // After a BUG or a WARNING with panic_on_warn, or a hung task with hung_task_panic: the real report was lost.
@@ -469,7 +494,7 @@ public static partial class ConsoleLog
             // The lock site that names the report is the first "at: func" after the sentence that introduces it
             // ("... is trying to acquire lock:", "... takes:", "... just changed the state of lock:"), else the first one.
             // Suspicious RCU usage lists the locks held only as context: it is named after its stack, never a lock site.
-            int from = rule.Format.Contains("suspicious RCU usage", StringComparison.Ordinal) ? -1 : start;
+            int from = rule.Frames == FrameSource.SuspiciousRcu ? -1 : start;
             for (int i = start; from >= 0 && i <= end; i++)
                 if (LockSiteIntro().IsMatch(lines[i])) { from = i; break; }
             // The bracketed headers of old kernels ("[ INFO: possible circular locking dependency detected ]") are titled
@@ -490,7 +515,7 @@ public static partial class ConsoleLog
         string? header = rule.FunctionFromHeader && rule.Type is not ("PANIC" or "WARNING") ? match.Groups[rule.Format.Contains("{1}") ? 2 : 1].Value : null;
         if (header != null && Skipped(header)) header = frames.FirstOrDefault(f => f.Reliable && !Skipped(f.Function))?.Function;
         // "BUG: workqueue leaked lock or atomic" names the work function on its own line.
-        if (rule.Format.StartsWith("BUG: workqueue leaked", StringComparison.Ordinal))
+        if (rule.Frames == FrameSource.WorkqueueLastFunction)
             for (int i = start; i <= end && header == null; i++)
                 if (lines[i].Trim() is var t && t.StartsWith("last function: ", StringComparison.Ordinal)) header = t["last function: ".Length..].Split(' ')[0];
         // Stalls and lockups loop somewhere inside a larger piece of work, so the top frame is arbitrary: they are named
@@ -498,10 +523,8 @@ public static partial class ConsoleLog
         // An RCU stall is reported from the timer interrupt: only the interrupted task's frames (and RIP) count.
         // A stack overflow is a runaway recursion, named after the work that started it in the same way.
         string? stalled = null, stalledRaw = null;
-        bool rcuStall = rule.Format.StartsWith("INFO: rcu detected stall", StringComparison.Ordinal);
-        bool stall = rcuStall || rule.Format.StartsWith("BUG: soft lockup", StringComparison.Ordinal)
-            || rule.Format.StartsWith("kernel panic: corrupted stack end", StringComparison.Ordinal)
-            || rule.Format.StartsWith("BUG: stack guard page was hit", StringComparison.Ordinal);
+        bool rcuStall = rule.Frames == FrameSource.RcuStall;
+        bool stall = rcuStall || rule.Frames == FrameSource.Stall;
         if (stall)
         {
             // The interrupted context starts after the timer interrupt's frame (else after </IRQ>).
@@ -519,8 +542,7 @@ public static partial class ConsoleLog
             (stalled, stalledRaw) = StallWork(candidates.Where(f => !Skipped(f) && !(rcuStall && (f.Contains("rcu", StringComparison.Ordinal)
                 || f.Contains("apic_timer_interrupt", StringComparison.Ordinal)))).ToList()) ?? default;
         }
-        else if (rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die",
-            StringComparison.Ordinal))
+        else if (rule.Frames == FrameSource.Hang)
             (stalled, stalledRaw) = HungWait(frames.Where(f => f.Reliable).Select(f => f.Function).ToList()) ?? default;
         if (rule.FramesAfter != null)
         {
@@ -535,11 +557,10 @@ public static partial class ConsoleLog
             }
         }
         // Stalls and hangs are named only by their extractors: when those find nothing, the report is corrupted.
-        bool hung = rule.Format.StartsWith("INFO: task hung", StringComparison.Ordinal) || rule.Format.StartsWith("INFO: task can't die",
-            StringComparison.Ordinal);
+        bool hung = rule.Frames == FrameSource.Hang;
         // An inconsistent lock state's lock was taken both ways somewhere: the report is named after the stack that
         // took it the wrong way, and after the lock's site only when that stack is missing.
-        if (rule.Format.StartsWith("inconsistent lock state", StringComparison.Ordinal) && frames.FirstOrDefault(f => f.Reliable
+        if (rule.Frames == FrameSource.InconsistentLock && frames.FirstOrDefault(f => f.Reliable
             && !Skipped(f.Function)) is { } taker)
             lockSite = taker.Function;
         string? guilty = header != null || rule.OnlyFramesAfter ? header : stall || hung ? stalled
