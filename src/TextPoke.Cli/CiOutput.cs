@@ -6,9 +6,10 @@ using TextPoke.Checks;
 namespace TextPoke.Cli;
 
 /// <summary>One checked file for the CI formats: its path, its findings, the tables it could not read, or the error that stopped it.</summary>
-sealed record CheckedFile(string Path, IReadOnlyList<Finding> Findings, IReadOnlyList<(string Name, string Why)> NotChecked, string? Error = null)
+sealed record CheckedFile(string Path, IReadOnlyList<Finding> Findings, IReadOnlyList<(string Name, string Why)> NotChecked, string? Error = null,
+    bool Strict = false)
 {
-    public static CheckedFile Of(CheckResult result) => new(result.Image.Path, result.Findings.ToList(), result.NotChecked.ToList());
+    public static CheckedFile Of(CheckResult result) => new(result.Image.Path, result.Findings.ToList(), result.NotChecked.ToList(), null, result.Strict);
 }
 
 // SARIF 2.1.0 (OASIS), the subset code-scanning services read: tool.driver with its rules, results with a rule id,
@@ -37,7 +38,7 @@ public sealed partial class SarifContext : JsonSerializerContext;
 /// <summary>check's findings in the formats CI systems show natively: SARIF 2.1.0 (code scanning) and JUnit XML (test reports).</summary>
 static class CiOutput
 {
-    static string Level(Severity s) => s == Severity.Bug ? "error" : "warning";
+    static string Level(Severity s) => s switch { Severity.Bug => "error", Severity.Warning => "warning", _ => "note" };
 
     static Uri FileUri(string path) => new(Path.GetFullPath(path));
 
@@ -74,14 +75,16 @@ static class CiOutput
     /// </summary>
     public static void JUnit(TextWriter o, IReadOnlyList<CheckedFile> files)
     {
+        // Notices (entries the kernel never acts on) do not fail a test case unless --strict made them failing.
+        static bool Fails(CheckedFile f) => f.Findings.Any(x => f.Strict || x.Severity != Severity.Notice);
         // XML cannot hold most control characters: untrusted text is escaped first, as on a terminal.
         static string X(string s) => InertWriter.Escape(s);
         var settings = new XmlWriterSettings { Indent = true, OmitXmlDeclaration = true };
         var sb = new System.Text.StringBuilder();
         using (var w = XmlWriter.Create(sb, settings))
         {
-            int failures = files.Count(f => f.Error == null && f.Findings.Count > 0);
-            int errors = files.Count(f => f.Error != null || f.Findings.Count == 0 && f.NotChecked.Count > 0);
+            int failures = files.Count(f => f.Error == null && Fails(f));
+            int errors = files.Count(f => f.Error != null || !Fails(f) && f.NotChecked.Count > 0);
             w.WriteStartElement("testsuites");
             w.WriteAttributeString("name", "textpoke check");
             w.WriteAttributeString("tests", files.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -103,7 +106,7 @@ static class CiOutput
                     w.WriteAttributeString("message", X(file.Error));
                     w.WriteEndElement();
                 }
-                else if (file.Findings.Count > 0)
+                else if (Fails(file))
                 {
                     int bugs = file.Findings.Count(f => f.Severity == Severity.Bug);
                     w.WriteStartElement("failure");

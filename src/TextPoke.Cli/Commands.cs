@@ -57,11 +57,15 @@ static partial class Commands
             HelpName = "FORMAT",
         };
         var modules = new Option<string?>("--modules") { Description = "also check every module below DIR, in parallel", HelpName = "DIR" };
+        var strict = new Option<bool>("--strict")
+        {
+            Description = "fail (exit 1) on notices too: entries the kernel never acts on, which cannot change its behaviour",
+        };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "with modules: a summary line for every module, clean ones too" };
         var command = new Command("check",
             "Check every self-patching table of IMAGE against its machine code; print the kernel's own message for each broken site.")
         {
-            image, map, tables, vmlinux, modules, verbose, json, format,
+            image, map, tables, vmlinux, modules, verbose, json, format, strict,
         };
         command.SetAction(result =>
         {
@@ -92,7 +96,7 @@ static partial class Commands
                 var (img, symbols) = Load(path, result.GetValue(map));
                 using (img)
                 {
-                    var check = CheckRunner.Run(img, symbols, selected);
+                    var check = CheckRunner.Run(img, symbols, selected, strict: result.GetValue(strict));
                     Render(check);
                     return ExitCodes.Of(check.Verdict);
                 }
@@ -107,14 +111,16 @@ static partial class Commands
                     var (img, symbols) = Load(path, null);
                     using (img)
                     {
-                        var check = CheckRunner.Run(img, symbols, selected, name => JumpLabelCheck.KeyByName(kernel, kernelSymbols, name));
+                        var check = CheckRunner.Run(img, symbols, selected, name => JumpLabelCheck.KeyByName(kernel, kernelSymbols, name),
+                            strict: result.GetValue(strict));
                         Render(check);
                         return ExitCodes.Of(check.Verdict);
                     }
                 }
             }
             else if (Directory.Exists(kernelPath)) throw new UsageException($"--vmlinux {kernelPath} is a directory");
-            return ModuleTreeOutput.Run(stdout, stderr, kernelPath, treeDir!, result.GetValue(map), selected, how, result.GetValue(verbose));
+            return ModuleTreeOutput.Run(stdout, stderr, kernelPath, treeDir!, result.GetValue(map), selected, how, result.GetValue(verbose),
+                result.GetValue(strict));
         });
         return command;
     }

@@ -10,7 +10,7 @@ namespace TextPoke.Cli;
 static class ModuleTreeOutput
 {
     public static int Run(TextWriter stdout, TextWriter stderr, string? kernelPath, string treeDir, string? systemMap, IReadOnlyCollection<string>? tables,
-        string format, bool verbose)
+        string format, bool verbose, bool strict = false)
     {
         if (!Directory.Exists(treeDir)) throw new ImageFormatException(treeDir, "not a directory");
         KernelImage? kernel = null;
@@ -21,7 +21,7 @@ static class ModuleTreeOutput
             if (kernelPath != null)
             {
                 (kernel, kernelSymbols) = Commands.Load(kernelPath, systemMap);
-                kernelCheck = CheckRunner.Run(kernel, kernelSymbols, tables);
+                kernelCheck = CheckRunner.Run(kernel, kernelSymbols, tables, strict: strict);
             }
             string? release = ModuleCheck.ReleaseOf(kernel?.Banner)
                 ?? (Regex.IsMatch(Path.GetFileName(Path.GetFullPath(treeDir).TrimEnd('/')), @"^\d+\.\d+")
@@ -53,7 +53,7 @@ static class ModuleTreeOutput
             else if (json) Json(stdout, kernelCheck, treeDir, results, sw.Elapsed);
             else Text(stdout, kernelCheck, kernelPath, treeDir, release, results, sw.Elapsed, verbose);
             bool errors = results.Any(r => r.Error != null);
-            bool findings = results.Any(r => r.Findings.Count > 0) || kernelCheck is { Verdict: CheckVerdict.Findings };
+            bool findings = results.Any(r => r.Findings.Any(f => strict || f.Severity != Severity.Notice)) || kernelCheck is { Verdict: CheckVerdict.Findings };
             bool unread = kernelCheck is { Verdict: CheckVerdict.NotChecked };
             return errors || unread && !findings ? ExitCodes.BadInput : findings ? ExitCodes.Findings : ExitCodes.Clean;
         }

@@ -53,16 +53,20 @@ static class TextOutput
     /// <summary>The last line of a check: clean only when every table the image has was read and judged.</summary>
     public static string ResultLine(CheckResult result)
     {
-        int count = result.Findings.Count();
+        int count = result.Failing.Count();
         int bugs = result.Findings.Count(f => f.Severity == Severity.Bug);
+        int notices = result.Findings.Count(f => f.Severity == Severity.Notice);
         var unread = result.NotChecked.Select(t => t.Name).ToList();
         string notChecked = unread.Count == 0 ? "" : $"; not checked: {string.Join(", ", unread)}";
+        string noticeText = notices == 0 || result.Strict ? ""
+            : $" ({notices} notice{(notices == 1 ? "" : "s")}: reported above, cannot change behaviour; --strict fails on them)";
         return result.Verdict switch
         {
-            CheckVerdict.Clean => "result: clean, 0 findings",
+            CheckVerdict.Clean => $"result: clean, 0 findings{noticeText}",
             CheckVerdict.NotChecked => $"result: not checked, 0 findings in the tables read, but {unread.Count} table{(unread.Count == 1 ? "" : "s")} " +
                 $"the image has or may have could not be read: {string.Join(", ", unread)}",
-            _ => $"result: {count} finding{(count == 1 ? "" : "s")}{(bugs > 0 ? $", {bugs} of them will crash or corrupt the kernel" : "")}{notChecked}",
+            _ => $"result: {count} finding{(count == 1 ? "" : "s")}{(bugs > 0 ? $", {bugs} of them will crash or corrupt the kernel" : "")}{notChecked}" +
+                $"{noticeText}",
         };
     }
 
@@ -90,7 +94,7 @@ static class TextOutput
         if (f.KernelLines.Count == 0)
             o.WriteLine($"textpoke: {f.Title} at {f.Location ?? (f.Address is { } a ? $"{a:x16}" : f.Key ?? "the table")}");
         foreach (var line in f.KernelLines) o.WriteLine(line);
-        o.WriteLine($"    [{f.Rule}, {(f.Severity == Severity.Bug ? "bug" : "warning")}] {f.Title}");
+        o.WriteLine($"    [{f.Rule}, {f.Severity.ToString().ToLowerInvariant()}] {f.Title}");
         foreach (var line in Wrap(f.Explanation, Width - 4)) o.WriteLine($"    {line}");
     }
 

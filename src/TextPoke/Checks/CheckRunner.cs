@@ -20,8 +20,14 @@ public sealed class CheckResult
         (Jump is { Status: TableStatus.NotChecked } j ? [(JumpLabelCheck.TableName, j.Absent ?? "not read")] : Enumerable.Empty<(string, string)>())
             .Concat(Tables.Where(t => t.Status == TableStatus.NotChecked).Select(t => (t.Name, t.Absent ?? "not read")));
 
+    /// <summary>With --strict, notices fail the check too.</summary>
+    public bool Strict { get; init; }
+
+    /// <summary>The findings that decide the verdict: bugs and warnings, and notices too under --strict.</summary>
+    public IEnumerable<Finding> Failing => Findings.Where(f => Strict || f.Severity != Severity.Notice);
+
     /// <summary>Findings decide first (the kernel will misbehave); then whether everything the image has was read.</summary>
-    public CheckVerdict Verdict => Findings.Any() ? CheckVerdict.Findings : NotChecked.Any() ? CheckVerdict.NotChecked : CheckVerdict.Clean;
+    public CheckVerdict Verdict => Failing.Any() ? CheckVerdict.Findings : NotChecked.Any() ? CheckVerdict.NotChecked : CheckVerdict.Clean;
 
     /// <summary>No findings, and every table the image has was read.</summary>
     public bool Clean => Verdict == CheckVerdict.Clean;
@@ -49,7 +55,7 @@ public static class CheckRunner
     /// checks many images in parallel, like a module tree, gains nothing from nesting).
     /// </summary>
     public static CheckResult Run(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? tables = null, Func<string,
-        StaticKeyInfo?>? externalKeys = null, bool parallel = true)
+        StaticKeyInfo?>? externalKeys = null, bool parallel = true, bool strict = false)
     {
         bool all = tables == null || tables.Count == 0;
         // The tables are independent: check them side by side, each with its own decoder and buffers.
@@ -80,6 +86,7 @@ public static class CheckRunner
             Module = (all || tables!.Contains(ModuleCheck.TableName)) && image.Elf.IsRelocatable ? ModuleCheck.Relocations(image) : [],
             Jump = jump,
             Tables = reports,
+            Strict = strict,
         };
     }
 }

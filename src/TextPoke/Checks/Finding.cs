@@ -1,7 +1,12 @@
 namespace TextPoke.Checks;
 
 /// <summary>How bad a finding is: Bug = the kernel will BUG/crash or misbehave; Warning = suspicious, the kernel may WARN.</summary>
-public enum Severity { Bug, Warning }
+/// <summary>
+/// How much a finding matters. Bug: the kernel crashes or corrupts itself. Warning: it misbehaves (a WARN, a wrong code
+/// path, a lost mitigation, an unwinder disabled). Notice: the table is not as the build should leave it, but the kernel
+/// never acts on the entry, so behaviour cannot change; reported, and failing a check only with --strict.
+/// </summary>
+public enum Severity { Bug, Warning, Notice }
 
 /// <summary>
 /// One broken invariant at one place: what the kernel will print when it trips (byte for byte, real address in place

@@ -157,15 +157,22 @@ public static class SiteTables
             r.Count(state);
             r.Sites.Add(new TableSite(site, state));
             if (state == "lock") continue;
+            // alternatives_smp_unlock() turns f0 into 3e on a uniprocessor machine and alternatives_smp_lock() 3e back into
+            // f0 when CPUs come up; any other byte is left alone. An entry on 3e is acted on (made a LOCK): a warning.
+            // Any other byte is never touched, so the kernel behaves, only slower on one CPU: a notice. (Seen in Debian
+            // 6.12: `66 f0 41 0f b1` — the operand-size prefix emitted before the LOCK the entry was meant for.)
+            bool actedOn = n == 1 && one[0] == 0x3e;
             r.Findings.Add(new Finding
             {
-                Table = "smp_locks", Rule = text ? "smp.not-lock" : "smp.outside-text", Severity = Severity.Warning,
+                Table = "smp_locks", Rule = text ? "smp.not-lock" : "smp.outside-text", Severity = actedOn ? Severity.Warning : Severity.Notice,
                 Title = text ? "lock site is not a LOCK prefix" : "lock site outside kernel text", Address = site, Location = c.PS(site),
                 ActualBytes = n == 1 ? X86Code.Hex(one) : null, ExpectedBytes = "f0",
-                Explanation = text
-                    ? $"the entry points at {X86Code.Hex(one)}, not f0. alternatives_smp_unlock/lock only switch bytes that are f0 (LOCK) or 3e (DS), so " +
-                        $"this entry is ignored silently and the real LOCK prefix it was meant for is never switched."
-                    : "the entry points outside kernel text; alternatives_smp_unlock skips it.",
+                Explanation = !text ? "the entry points outside kernel text; alternatives_smp_unlock skips it: nothing changes."
+                    : actedOn ? "the entry points at 3e (DS), not f0: when a second CPU comes up, alternatives_smp_lock() turns that byte into a LOCK " +
+                        "prefix, changing whatever instruction holds it."
+                    : $"the entry points at {X86Code.Hex(one)}, not f0. alternatives_smp_unlock/lock only switch f0 (LOCK) and 3e (DS), so this " +
+                        "entry is ignored: the LOCK it was meant for (often the next byte, after an operand-size prefix the assembler put first) " +
+                        "stays a LOCK on a one-CPU machine. Slower, never wrong.",
             });
         }
         r.Entries = entries;

@@ -53,7 +53,34 @@ public class CliTests
 
         var broken = CliRun.Run("check", Path.Combine(dir, "tables-broken"));
         Assert.Equal(1, broken.Exit);
-        Assert.Contains(broken.Lines, l => l.StartsWith("result: ") && l.EndsWith("; not checked: jump, mcount, static_calls"));
+        Assert.Contains(broken.Lines, l => l.StartsWith("result: ") && l.Contains("; not checked: jump, mcount, static_calls", StringComparison.Ordinal));
+    }
+
+    /// <summary>
+    /// A finding the kernel never acts on (an .smp_locks entry on a byte that is neither f0 nor 3e) is a notice: reported,
+    /// exit 0, and exit 1 only with --strict. The same entry on 3e is acted on (made a LOCK when CPUs come up): exit 1.
+    /// </summary>
+    [Fact]
+    public void Notices_AreReported_ButFailOnlyWithStrict()
+    {
+        string clean = Fixtures.Build("tables-clean");
+        using var sites = JsonDocument.Parse(CliRun.Run("sites", clean, "--table", "smp_locks", "--json").Out);
+        string site = sites.RootElement.GetProperty("sites")[0].GetProperty("address").GetString()!;
+        var dir = Repo.Scratch("notice");
+        string prefixed = Path.Combine(dir, "prefixed"), ds = Path.Combine(dir, "ds");
+        Assert.Equal(0, CliRun.Run("poke", clean, site, "66", "-o", prefixed).Exit);
+        Assert.Equal(0, CliRun.Run("poke", clean, site, "3e", "-o", ds).Exit);
+        Assert.Equal(0, CliRun.Run("check", clean).Exit);
+
+        var notice = CliRun.Run("check", prefixed);
+        Assert.Equal(0, notice.Exit);
+        Assert.Contains(notice.Lines, l => l.Contains("[smp.not-lock, notice]", StringComparison.Ordinal));
+        Assert.Contains("result: clean, 0 findings (1 notice: reported above, cannot change behaviour; --strict fails on them)", notice.Lines);
+        Assert.Equal(1, CliRun.Run("check", prefixed, "--strict").Exit);
+        using var json = JsonDocument.Parse(CliRun.Run("check", prefixed, "--json").Out);
+        Assert.Equal("clean", json.RootElement.GetProperty("result").GetString());
+        Assert.Equal(1, CliRun.Run("check", ds).Exit);
+        Assert.Contains(CliRun.Run("check", ds).Lines, l => l.Contains("[smp.not-lock, warning]", StringComparison.Ordinal));
     }
 
     [Fact]
