@@ -87,6 +87,16 @@ public sealed class BugTable
             ulong at = start + (ulong)(12 * i);
             ulong address = at + (ulong)(long)BinaryPrimitives.ReadInt32LittleEndian(e);
             long fileDisp = BinaryPrimitives.ReadInt32LittleEndian(e[4..]);
+            int line = BinaryPrimitives.ReadUInt16LittleEndian(e[8..]);
+            // Zero file and line fields: an entry without a location (toolchain-test kernels), still an entry, when its
+            // address is text (an 8-byte table read as 12-byte would put the next entry's address in the line field).
+            if (fileDisp == 0 && line == 0)
+            {
+                if (!image.IsText(address)) bad++;
+                if (i == 31 && bad > 4) return null;
+                entries[i] = new BugEntry(address, null, 0, BinaryPrimitives.ReadUInt16LittleEndian(e[10..]));
+                continue;
+            }
             ulong file = (format == BugEntryFormat.FieldRelative ? at + 4 : at) + (ulong)fileDisp;
             if (!files.TryGetValue(file, out var name))
             {

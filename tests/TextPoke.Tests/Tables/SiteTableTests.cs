@@ -93,9 +93,14 @@ public class SiteTableTests
     public void TablesSelection_AndSitesTable()
     {
         var path = Fixtures.Build("tables-broken");
+        // The broken .smp_locks entry is a notice (the kernel never acts on it): clean unless --strict.
         var only = CliRun.Run("check", path, "--tables", "smp_locks");
-        Assert.Equal(1, only.Exit);
-        Assert.Contains("result: 1 finding", only.Out);
+        Assert.Equal(0, only.Exit);
+        Assert.Contains("result: clean, 0 findings (1 notice", only.Out);
+        var strict = CliRun.Run("check", path, "--tables", "smp_locks", "--strict");
+        Assert.Equal(1, strict.Exit);
+        Assert.Contains("result: 1 finding", strict.Out);
+        Assert.Equal(1, CliRun.Run("check", path, "--tables", "ex_table").Exit);
         var sites = CliRun.Run("sites", path, "--table", "mcount");
         Assert.Equal(0, sites.Exit);
         Assert.Contains(sites.Lines, l => l.StartsWith("ffffffff81000220  work+0x0/0x13") && l.Contains("other"));
@@ -217,5 +222,21 @@ public class SiteTableTests
             return (field, value);
         });
         Assert.Equal("orc.unsorted", f.Rule);
+    }
+
+    /// <summary>
+    /// A __bug_table whose entries carry zero file and line fields is read (each entry on its ud2), not "layout could not
+    /// be decided"; with one entry moved off its ud2 the table is still read and that entry is a finding.
+    /// </summary>
+    [Fact]
+    public void BugTable_WithoutFileAndLine_IsRead()
+    {
+        var r = Check(Fixtures.Build("bug-nofile"));
+        var bugs = r.Tables.Single(t => t.Name == "bug_table");
+        Assert.Equal(TableStatus.Checked, bugs.Status);
+        Assert.Equal(2, bugs.Entries);
+        Assert.Equal(1, bugs.Counts["bug"]);
+        Assert.Equal(1, bugs.Counts["warn"]);
+        Assert.Empty(bugs.Findings);
     }
 }
