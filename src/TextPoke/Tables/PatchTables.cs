@@ -9,7 +9,10 @@ namespace TextPoke.Tables;
 /// linked image marks its bounds, its own section where it has one, the kernels that have it, and its entry size (0
 /// where the layout is decided from the bytes).
 /// </summary>
-public sealed record TableDescriptor(string Name, string Title, string? StartSymbol, string? StopSymbol, string? Section, string Kernels, int EntrySize);
+/// <paramref name="ShortLastEntry"/>: the fewest bytes the last entry may have when the assembler left it unpadded and
+/// the kernel reads it anyway (0: every entry is whole).
+public sealed record TableDescriptor(string Name, string Title, string? StartSymbol, string? StopSymbol, string? Section, string Kernels, int EntrySize,
+    int ShortLastEntry = 0);
 
 /// <summary>
 /// The kernel's self-patching tables besides __jump_table and how to read them (patch-tables.md). Readers here decode
@@ -38,8 +41,9 @@ public static class PatchTables
         "v2.6..v6.12", 0);
     public static readonly TableDescriptor AltReplacement = new("altinstr_replacement", ".altinstr_replacement", null, null, ".altinstr_replacement",
         "v2.6..v6.12", 0);
+    // The last struct paravirt_patch_site is often unpadded: apply_paravirt reads instr (8), type and len (1 each).
     public static readonly TableDescriptor Paravirt = new("paravirt", ".parainstructions", "__parainstructions", "__parainstructions_end", ".parainstructions",
-        "v2.6..v6.7", 16);
+        "v2.6..v6.7", 16, ShortLastEntry: 10);
     public static readonly TableDescriptor CallSites = new("call_sites", ".call_sites", "__call_sites", "__call_sites_end", ".call_sites", "v6.2..v6.12", 4);
     public static readonly TableDescriptor EndbrSeal = new("ibt_endbr_seal", ".ibt_endbr_seal", "__ibt_endbr_seal", "__ibt_endbr_seal_end", ".ibt_endbr_seal",
         "v5.18..v6.12", 4);
@@ -82,7 +86,14 @@ public sealed class EntryTable
         if (entrySize == 0) entrySize = table.EntrySize;
         var bytes = SiteArray.Bytes(image, bounds, out why);
         if (bytes == null) return null;
-        if (bytes.Length % entrySize != 0)
+        int tail = bytes.Length % entrySize;
+        if (tail != 0 && table.ShortLastEntry > 0 && tail >= table.ShortLastEntry)
+        {
+            // An unpadded last entry the kernel reads anyway: read it with zeros for the fields it lacks.
+            Array.Resize(ref bytes, bytes.Length + entrySize - tail);
+            tail = 0;
+        }
+        if (tail != 0)
         {
             why = $"{bounds.Length} bytes is not a whole number of {entrySize}-byte entries";
             return null;

@@ -239,4 +239,17 @@ public class SiteTableTests
         Assert.Equal(1, bugs.Counts["warn"]);
         Assert.Empty(bugs.Findings);
     }
+
+    /// <summary>A .parainstructions whose last entry the assembler left unpadded (26 bytes for two entries) is read whole.</summary>
+    [Fact]
+    public void Paravirt_UnpaddedLastEntry_IsRead()
+    {
+        var r = Check(Fixtures.Build("paravirt-unpadded"));
+        var pv = r.Tables.Single(t => t.Name == "paravirt");
+        Assert.Equal(TableStatus.Checked, pv.Status);
+        Assert.Equal(26UL, pv.Bounds!.Length);
+        Assert.Equal(2, pv.Entries);
+        Assert.Equal(2, pv.Counts["call pv_ops slot"]);
+        Assert.Empty(pv.Findings);
+    }
 }
