@@ -69,6 +69,9 @@ static class CiOutput
         o.WriteLine(JsonSerializer.Serialize(log, SarifContext.Default.SarifLog));
     }
 
+    /// <summary>One JUnit test case: passed, failed (message, type, body) or in error (message).</summary>
+    public sealed record TestCase(string Name, string? Failure = null, string? FailureType = null, string? Body = null, string? Error = null);
+
     /// <summary>
     /// One test suite, one test case per checked file (a kernel, a module): a failure carries every finding with the
     /// kernel's own lines; a file with tables it could not read, or that could not be opened, is an error.
@@ -77,56 +80,67 @@ static class CiOutput
     {
         // Notices (entries the kernel never acts on) do not fail a test case unless --strict made them failing.
         static bool Fails(CheckedFile f) => f.Findings.Any(x => f.Strict || x.Severity != Severity.Notice);
+        var cases = files.Select(file =>
+        {
+            if (file.Error != null) return new TestCase(file.Path, Error: file.Error);
+            if (Fails(file))
+            {
+                int bugs = file.Findings.Count(f => f.Severity == Severity.Bug);
+                var body = new System.Text.StringBuilder();
+                foreach (var f in file.Findings)
+                {
+                    body.Append($"{f.Severity.ToString().ToLowerInvariant()} {f.Rule} {f.Location}: {f.Title}\n");
+                    foreach (var line in f.KernelLines) body.Append("  ").Append(line).Append('\n');
+                }
+                foreach (var (name, why) in file.NotChecked) body.Append($"not checked: {name}: {why}\n");
+                return new TestCase(file.Path,
+                    $"{file.Findings.Count} finding{(file.Findings.Count == 1 ? "" : "s")}, {bugs} of them will crash or corrupt the kernel",
+                    file.Findings[0].Rule, body.ToString());
+            }
+            if (file.NotChecked.Count > 0) return new TestCase(file.Path, Error: "not checked: " + string.Join("; ", file.NotChecked.Select(t =>
+                $"{t.Name}: {t.Why}")));
+            return new TestCase(file.Path);
+        }).ToList();
+        JUnit(o, "textpoke check", "textpoke.check", cases);
+    }
+
+    /// <summary>The common testsuites/testsuite/testcase/failure|error shape GitLab, Jenkins and Buildkite read.</summary>
+    public static void JUnit(TextWriter o, string suite, string className, IReadOnlyList<TestCase> cases)
+    {
         // XML cannot hold most control characters: untrusted text is escaped first, as on a terminal.
         static string X(string s) => InertWriter.Escape(s);
+        static string N(int n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        int failures = cases.Count(c => c.Error == null && c.Failure != null), errors = cases.Count(c => c.Error != null);
         var settings = new XmlWriterSettings { Indent = true, OmitXmlDeclaration = true };
         var sb = new System.Text.StringBuilder();
         using (var w = XmlWriter.Create(sb, settings))
         {
-            int failures = files.Count(f => f.Error == null && Fails(f));
-            int errors = files.Count(f => f.Error != null || !Fails(f) && f.NotChecked.Count > 0);
             w.WriteStartElement("testsuites");
-            w.WriteAttributeString("name", "textpoke check");
-            w.WriteAttributeString("tests", files.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            w.WriteAttributeString("failures", failures.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            w.WriteAttributeString("errors", errors.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            w.WriteStartElement("testsuite");
-            w.WriteAttributeString("name", "textpoke check");
-            w.WriteAttributeString("tests", files.Count.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            w.WriteAttributeString("failures", failures.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            w.WriteAttributeString("errors", errors.ToString(System.Globalization.CultureInfo.InvariantCulture));
-            foreach (var file in files)
+            foreach (var element in new[] { "suites", "suite" })
+            {
+                if (element == "suite") w.WriteStartElement("testsuite");
+                w.WriteAttributeString("name", suite);
+                w.WriteAttributeString("tests", N(cases.Count));
+                w.WriteAttributeString("failures", N(failures));
+                w.WriteAttributeString("errors", N(errors));
+            }
+            foreach (var c in cases)
             {
                 w.WriteStartElement("testcase");
-                w.WriteAttributeString("classname", "textpoke.check");
-                w.WriteAttributeString("name", X(file.Path));
-                if (file.Error != null)
+                w.WriteAttributeString("classname", className);
+                w.WriteAttributeString("name", X(c.Name));
+                if (c.Error != null)
                 {
                     w.WriteStartElement("error");
-                    w.WriteAttributeString("message", X(file.Error));
+                    w.WriteAttributeString("message", X(c.Error));
                     w.WriteEndElement();
                 }
-                else if (Fails(file))
+                else if (c.Failure != null)
                 {
-                    int bugs = file.Findings.Count(f => f.Severity == Severity.Bug);
                     w.WriteStartElement("failure");
-                    w.WriteAttributeString("message",
-                        $"{file.Findings.Count} finding{(file.Findings.Count == 1 ? "" : "s")}, {bugs} of them will crash or corrupt the kernel");
-                    w.WriteAttributeString("type", file.Findings[0].Rule);
-                    var body = new System.Text.StringBuilder();
-                    foreach (var f in file.Findings)
-                    {
-                        body.Append($"{f.Severity.ToString().ToLowerInvariant()} {f.Rule} {f.Location}: {f.Title}\n");
-                        foreach (var line in f.KernelLines) body.Append("  ").Append(line).Append('\n');
-                    }
-                    foreach (var (name, why) in file.NotChecked) body.Append($"not checked: {name}: {why}\n");
-                    w.WriteString(X(body.ToString()));
-                    w.WriteEndElement();
-                }
-                else if (file.NotChecked.Count > 0)
-                {
-                    w.WriteStartElement("error");
-                    w.WriteAttributeString("message", X("not checked: " + string.Join("; ", file.NotChecked.Select(t => $"{t.Name}: {t.Why}"))));
+                    w.WriteAttributeString("message", X(c.Failure));
+                    if (c.FailureType != null) w.WriteAttributeString("type", X(c.FailureType));
+                    if (c.Body != null) w.WriteString(X(c.Body));
                     w.WriteEndElement();
                 }
                 w.WriteEndElement();

@@ -21,14 +21,22 @@ static partial class Commands
             "/usr/lib/debug/lib/modules/VERSION): frames in modules get file:line too", HelpName = "DIR" };
         var intel = new Option<bool>("--intel") { Description = "disassemble Code: lines in Intel syntax (default AT&T, like objdump)" };
         var json = JsonOption();
+        var format = new Option<string?>("--format")
+        {
+            Description = "text (default), json (as --json) or junit (JUnit XML: a test case per report, failing with its title and lines)",
+            HelpName = "FORMAT",
+        };
         var command = new Command("decode",
             "Find every kernel report in LOG (BUG, Oops, WARNING, KASAN, lockdep, hangs, panic...): title, type, guilty function, " +
             "Code: disassembly, call trace, and for a jump-label BUG what the image says about the site. Exit codes: 0 no crash, 1 crash found, 2 bad input.")
         {
-            log, vmlinux, modules, intel, json,
+            log, vmlinux, modules, intel, json, format,
         };
         command.SetAction(result =>
         {
+            string how = result.GetValue(format) ?? (result.GetValue(json) ? "json" : "text");
+            if (how is not ("text" or "json" or "junit")) throw new UsageException($"--format {how}: use text, json or junit");
+            if (result.GetValue(json) && how != "json") throw new UsageException("--json and --format " + how + " disagree");
             string path = result.GetValue(log)!;
             string? image = result.GetValue(vmlinux);
             string? modulesDir = result.GetValue(modules);
@@ -41,7 +49,15 @@ static partial class Commands
             using var source = image != null && reports.Count > 0 ? Symbolizer.Open(image, modulesDir) : null;
             using var explainer = source != null ? new SiteExplainer(source.Image, source.Symbols) : new SiteExplainer(image);
             var kaslr = source?.KaslrOffset(lines, reports.SelectMany(r => r.Frames));
-            if (result.GetValue(json))
+            if (how == "junit")
+            {
+                var cases = reports.Select(r => new CiOutput.TestCase($"{name}:{r.StartLine + 1}: {r.Title}", $"{r.Title} [{CrashTypes.Of(r.Title)}]" +
+                        (r.Corrupted ? $" (corrupted: {r.CorruptedReason})" : ""), r.Type,
+                        string.Join("\n", r.Lines.Concat(explainer.Explain(r, lines).Prepend(""))))).ToList();
+                if (cases.Count == 0) cases.Add(new CiOutput.TestCase($"{name}: no crash"));
+                CiOutput.JUnit(stdout, "textpoke decode", "textpoke.decode", cases);
+            }
+            else if (how == "json")
             {
                 JsonOutput.Decode(stdout, new DecodeJson(name, lines.Count, image, modulesDir, source == null ? null : source.HasDwarf,
                     kaslr is { } k ? $"0x{k.Offset:x}" : null,

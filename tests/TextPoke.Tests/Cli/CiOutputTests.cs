@@ -71,4 +71,22 @@ public class CiOutputTests
         Assert.Equal(2, r.Exit);
         Assert.Contains("--format xml", r.Err);
     }
+
+    [Fact]
+    public void DecodeJUnit_ATestCasePerReport_OrOnePassingCase()
+    {
+        var crash = CliRun.Run("decode", Repo.BootLog("debian-6.1.0-53-amd64-swap_writepage-jmp.log"), "--format", "junit");
+        Assert.Equal(1, crash.Exit);
+        var suites = XDocument.Parse(crash.Out).Root!;
+        Assert.Equal("1", suites.Attribute("failures")!.Value);
+        var failure = suites.Element("testsuite")!.Element("testcase")!.Element("failure")!;
+        Assert.Equal("kernel BUG in __jump_label_patch [BUG]", failure.Attribute("message")!.Value);
+        Assert.Contains("kernel BUG at arch/x86/kernel/jump_label.c:73!", failure.Value);
+
+        var clean = CliRun.Run("decode", Repo.BootLog("debian-6.1.0-53-amd64-ok.log"), "--format", "junit");
+        Assert.Equal(0, clean.Exit);
+        var only = Assert.Single(XDocument.Parse(clean.Out).Root!.Element("testsuite")!.Elements("testcase"));
+        Assert.Empty(only.Elements());
+        Assert.Equal(2, CliRun.Run("decode", Repo.BootLog("debian-6.1.0-53-amd64-ok.log"), "--format", "sarif").Exit);
+    }
 }
