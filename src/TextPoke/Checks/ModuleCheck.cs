@@ -54,8 +54,10 @@ public static class ModuleCheck
                 ulong loc = image.SectionAddress(target) + r.Offset;
                 ulong symbol = r.SymbolIndex < symbols.Length ? image.SymbolAddress(symbols[r.SymbolIndex]) ?? 0 : 0;
                 ulong val = unchecked(symbol + (ulong)r.Addend);
-                string name = r.SymbolIndex < symbols.Length ? symbols[r.SymbolIndex].Type == STT_SECTION
-                    ? image.Elf.Sections[symbols[r.SymbolIndex].SectionIndex].Name : symbols[r.SymbolIndex].Name : "?";
+                // (A section symbol naming a section the file does not have is a malformed symbol: named "?".)
+                string name = r.SymbolIndex >= symbols.Length ? "?"
+                    : symbols[r.SymbolIndex].Type != STT_SECTION ? symbols[r.SymbolIndex].Name
+                    : symbols[r.SymbolIndex].SectionIndex < image.Elf.Sections.Count ? image.Elf.Sections[symbols[r.SymbolIndex].SectionIndex].Name : "?";
                 findings.Add(new Finding
                 {
                     Table = TableName, Rule = "module.nonzero-relocation-target", Severity = Severity.Bug,

@@ -560,6 +560,18 @@ public static class SiteTables
                 });
                 continue;
             }
+            if (layout.PadLen && e.PadLen > e.InstrLen)
+            {
+                r.Count("broken");
+                r.Findings.Add(new Finding
+                {
+                    Table = "alt", Rule = "alt.padding-too-long", Severity = Severity.Bug, Title = "alternative padding longer than the site",
+                    Address = e.Instr, Location = where,
+                    Explanation = $"entry {i}: padlen {e.PadLen} exceeds instrlen {e.InstrLen}: optimize_nops() (<= v5.12) writes {e.PadLen} NOPs from " +
+                        $"instr + instrlen - padlen, {e.PadLen - e.InstrLen} bytes before the site, over the code in front of it.",
+                });
+                continue;
+            }
             if (layout.PadLen && e.PadLen > 0 && code.AsSpan(e.InstrLen - e.PadLen, e.PadLen).IndexOfAnyExcept((byte)0x90) >= 0)
             {
                 r.Count("broken");

@@ -612,6 +612,12 @@ public sealed class BootPatcher
             {
                 if (AltEra == Tables.AltEra.UpToV5_12)
                 {
+                    if (a.PadLen > a.InstrLen)
+                    {
+                        Bug(step.Name, a.Instr, [],
+                            $"entry {i}: padlen {a.PadLen} exceeds instrlen {a.InstrLen}: optimize_nops() writes NOPs before the site, over other code.");
+                        continue;
+                    }
                     // optimize_nops(a, instr): only when the first padlen bytes at instr are 0x90.
                     if (a.PadLen > 1 && instrBytes[..a.PadLen].IndexOfAnyExcept((byte)0x90) < 0)
                     {
