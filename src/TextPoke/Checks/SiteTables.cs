@@ -496,6 +496,12 @@ public static class SiteTables
         var r = Report(PatchTables.Alternatives, b, layout.Name, $"{table.Score}% of sampled entries validate", entries);
         var decoder = c.Decoder;
         var code = new byte[MaxPatchLen + 16];
+        // A broken entry: counted, reported, and not judged further.
+        void Broken(Finding finding)
+        {
+            r.Count("broken");
+            r.Findings.Add(finding);
+        }
         for (int i = 0; i < entries; i++)
         {
             var e = table[i];
@@ -503,40 +509,29 @@ public static class SiteTables
             r.Sites.Add(new TableSite(e.Instr, $"feature {e.Feature >> 5}*32+{e.Feature & 31}, {e.InstrLen}/{e.ReplLen} bytes", e.Repl));
             if (e.InstrLen > MaxPatchLen || e.Feature >= layout.FeatureLimit)
             {
-                r.Count("broken");
-                r.Findings.Add(new Finding
-                {
-                    Table = "alt", Rule = "alt.out-of-range", Severity = Severity.Bug, Title = e.InstrLen > MaxPatchLen
+                Broken(new Finding { Table = "alt", Rule = "alt.out-of-range", Severity = Severity.Bug, Title = e.InstrLen > MaxPatchLen
                         ? "alternative longer than MAX_PATCH_LEN" : "alternative feature number out of range",
                     Address = e.Instr, Location = where, KernelLines = [c.BugLine("arch/x86/kernel/alternative.c")
                         ?? "kernel BUG at arch/x86/kernel/alternative.c!"],
                     Explanation = $"entry {i}: instrlen {e.InstrLen}, feature {e.Feature} (limit {layout.FeatureLimit}); apply_alternatives() BUG_ONs on it " +
-                        $"at boot.",
-                });
+                        $"at boot." });
                 continue;
             }
             if (!c.Image.IsText(e.Instr) || e.Repl < rStart || e.Repl + (ulong)e.ReplLen > rEnd)
             {
-                r.Count("broken");
-                r.Findings.Add(new Finding
-                {
-                    Table = "alt", Rule = "alt.bad-pointer", Severity = Severity.Bug, Title = "alternative points outside text or .altinstr_replacement",
+                Broken(new Finding { Table = "alt", Rule = "alt.bad-pointer", Severity = Severity.Bug,
+                    Title = "alternative points outside text or .altinstr_replacement",
                     Address = e.Instr, Location = where,
                     Explanation = $"entry {i}: the original code ({e.Instr:x16}) must be kernel text and the replacement ({e.Repl:x16}, {e.ReplLen} bytes) " +
-                        $"inside .altinstr_replacement; the boot patcher would copy garbage over code.",
-                });
+                        $"inside .altinstr_replacement; the boot patcher would copy garbage over code." });
                 continue;
             }
             if (e.ReplLen > e.InstrLen && !(layout.Flags32 && e.InstrLen == 6 && e.ReplLen == 5))
             {
-                r.Count("broken");
-                r.Findings.Add(new Finding
-                {
-                    Table = "alt", Rule = "alt.replacement-too-long", Severity = Severity.Bug, Title = "replacement longer than the original",
+                Broken(new Finding { Table = "alt", Rule = "alt.replacement-too-long", Severity = Severity.Bug, Title = "replacement longer than the original",
                     Address = e.Instr, Location = where,
                     Explanation = $"entry {i}: a {e.ReplLen}-byte replacement for {e.InstrLen} bytes at {where}: when the feature is present, " +
-                        $"apply_alternatives() copies it whole and overwrites the instruction after the site.",
-                });
+                        $"apply_alternatives() copies it whole and overwrites the instruction after the site." });
                 continue;
             }
             // The original range must be whole instructions (code plus 0x90 padding): a patch must not cut one in half.
@@ -550,37 +545,25 @@ public static class SiteTables
             }
             if (at != e.InstrLen)
             {
-                r.Count("broken");
-                r.Findings.Add(new Finding
-                {
-                    Table = "alt", Rule = "alt.split-instruction", Severity = Severity.Bug, Title = "alternative ends inside an instruction",
+                Broken(new Finding { Table = "alt", Rule = "alt.split-instruction", Severity = Severity.Bug, Title = "alternative ends inside an instruction",
                     Address = e.Instr, Location = where, ActualBytes = X86Code.Hex(code.AsSpan(0, Math.Min(n, e.InstrLen + 4))),
                     Explanation = $"entry {i}: the {e.InstrLen} bytes at {where} do not end on an instruction boundary (the instructions there end at " +
-                        $"+{at}); patching them overwrites half an instruction and the CPU then executes the rest as garbage.",
-                });
+                        $"+{at}); patching them overwrites half an instruction and the CPU then executes the rest as garbage." });
                 continue;
             }
             if (layout.PadLen && e.PadLen > e.InstrLen)
             {
-                r.Count("broken");
-                r.Findings.Add(new Finding
-                {
-                    Table = "alt", Rule = "alt.padding-too-long", Severity = Severity.Bug, Title = "alternative padding longer than the site",
+                Broken(new Finding { Table = "alt", Rule = "alt.padding-too-long", Severity = Severity.Bug, Title = "alternative padding longer than the site",
                     Address = e.Instr, Location = where,
                     Explanation = $"entry {i}: padlen {e.PadLen} exceeds instrlen {e.InstrLen}: optimize_nops() (<= v5.12) writes {e.PadLen} NOPs from " +
-                        $"instr + instrlen - padlen, {e.PadLen - e.InstrLen} bytes before the site, over the code in front of it.",
-                });
+                        $"instr + instrlen - padlen, {e.PadLen - e.InstrLen} bytes before the site, over the code in front of it." });
                 continue;
             }
             if (layout.PadLen && e.PadLen > 0 && code.AsSpan(e.InstrLen - e.PadLen, e.PadLen).IndexOfAnyExcept((byte)0x90) >= 0)
             {
-                r.Count("broken");
-                r.Findings.Add(new Finding
-                {
-                    Table = "alt", Rule = "alt.bad-padding", Severity = Severity.Warning, Title = "alternative padding is not 0x90",
+                Broken(new Finding { Table = "alt", Rule = "alt.bad-padding", Severity = Severity.Warning, Title = "alternative padding is not 0x90",
                     Address = e.Instr, Location = where,
-                        Explanation = $"entry {i}: the last {e.PadLen} bytes should be the assembler's 0x90 padding; optimize_nops() would skip them.",
-                });
+                        Explanation = $"entry {i}: the last {e.PadLen} bytes should be the assembler's 0x90 padding; optimize_nops() would skip them." });
                 continue;
             }
             r.Count("ok");
