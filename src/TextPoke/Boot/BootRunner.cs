@@ -104,7 +104,9 @@ public static class BootRunner
                 log.WriteLine(line);
                 onLine?.Invoke(line);
                 string text = ConsoleLog.Strip(line);
-                if (!marker && text.Contains(request.Marker, StringComparison.Ordinal))
+                // The marker may share its line with a kernel message printed at the same moment ("MARKER[    2.36] tsc: ..."),
+                // and stripping the console prefix drops text before a timestamp: look in the raw line too.
+                if (!marker && (line.Contains(request.Marker, StringComparison.Ordinal) || text.Contains(request.Marker, StringComparison.Ordinal)))
                 {
                     marker = true;
                     stopAt = clock.Elapsed + MarkerGrace;

@@ -152,4 +152,22 @@ public class BootUnitTests
         Assert.All(report.Frames, f => Assert.False(f.Reliable));
         Assert.StartsWith("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60", report.Lines[0]);
     }
+
+    /// <summary>
+    /// The success marker printed on the same line as a kernel message (console output of two writers interleaved, as a
+    /// real Debian boot did: "TEXTPOKE-BOOTED-...[    2.369523] tsc: Refined TSC ...") still means the boot succeeded.
+    /// </summary>
+    [Fact]
+    public void Watcher_MarkerSharingALineWithAKernelMessage_IsFound()
+    {
+        var log = Path.Combine(Repo.Scratch("merged-marker"), "console.log");
+        File.WriteAllLines(log,
+        [
+            "[    0.000000] Linux version 6.1.0-53-amd64 (gcc) #1 SMP",
+            "MARKER-0123[    2.369523] tsc: Refined TSC clocksource calibration: 2095.984 MHz",
+            "[    2.386854] reboot: Power down",
+        ]);
+        var result = Watch(log, "MARKER-0123", hangAfter: false);
+        Assert.Equal(BootOutcome.Booted, result.Outcome);
+    }
 }
