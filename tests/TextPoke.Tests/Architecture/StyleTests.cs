@@ -45,9 +45,10 @@ public partial class StyleTests
         var found = Files("*.cs", "*.md", "*.sh", "fetch-kernels", "setup", "build-clang-kernel", "gen-cpufeatures", "run", "fuzz")
             .Concat([Path.Combine(Repo.Root, "README.md"), Path.Combine(Repo.Root, "test"), Path.Combine(Repo.Root, "textpoke")])
             .Distinct()
-            .Where(f => !f.EndsWith("StyleTests.cs", StringComparison.Ordinal))
             .SelectMany(f => Outside(Path.GetRelativePath(Repo.Root, f), File.ReadLines(f))).ToList();
         Assert.True(found.Count == 0, string.Join("\n", found));
-        Assert.Equal(2, Outside("x.md", ["see ../shared/corpus", "in /work/main/src", "in ~/.cache/textpoke", "tests/data/seed"]).Count());
+        // (The bad examples are assembled, so this file names no outside path itself.)
+        string shared = string.Join('/', "..", "shared", "corpus"), machine = "/" + string.Join('/', "work", "main", "src");
+        Assert.Equal(2, Outside("x.md", [$"see {shared}", $"in {machine}", "in ~/.cache/textpoke", "tests/data/seed"]).Count());
     }
 }
