@@ -107,8 +107,22 @@ static class CiOutput
     /// <summary>The common testsuites/testsuite/testcase/failure|error shape GitLab, Jenkins and Buildkite read.</summary>
     public static void JUnit(TextWriter o, string suite, string className, IReadOnlyList<TestCase> cases)
     {
-        // XML cannot hold most control characters: untrusted text is escaped first, as on a terminal.
-        static string X(string s) => InertWriter.Escape(s);
+        // XML cannot hold most control characters: untrusted text is escaped first, as on a terminal, and what XML 1.0
+        // still refuses (U+FFFE, U+FFFF, lone surrogates) is written as \uNNNN, so hostile text never stops the writer.
+        static string X(string s)
+        {
+            s = InertWriter.Escape(s);
+            if (s.All(XmlConvert.IsXmlChar)) return s;
+            var sb = new System.Text.StringBuilder(s.Length);
+            for (int i = 0; i < s.Length; i++)
+            {
+                char c = s[i];
+                if (XmlConvert.IsXmlChar(c)) sb.Append(c);
+                else if (i + 1 < s.Length && XmlConvert.IsXmlSurrogatePair(s[i + 1], c)) sb.Append(c).Append(s[++i]);
+                else sb.Append("\\u").Append(((int)c).ToString("x4", System.Globalization.CultureInfo.InvariantCulture));
+            }
+            return sb.ToString();
+        }
         static string N(int n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
         int failures = cases.Count(c => c.Error == null && c.Failure != null), errors = cases.Count(c => c.Error != null);
         var settings = new XmlWriterSettings { Indent = true, OmitXmlDeclaration = true };

@@ -146,7 +146,7 @@ public static partial class KernelMessages
     public static string? ParseFtraceActual(string line) => FtraceActualPattern().Match(line) is { Success: true } m ? m.Groups[1].Value.Replace(':', ' ')
         : null;
 
-    /// <summary>kernel/trace/ftrace.c ftrace_init: no __mcount_loc entries.</summary>
+    /// <summary>kernel/trace/ftrace.c ftrace_init (v4.14..v6.12): no __mcount_loc entries.</summary>
     public const string FtraceNoFunctions = "ftrace: No functions to be traced?";
 
     // --- arch/x86/kernel/unwind_orc.c unwind_init (v4.14..v6.12): orc_warn, then the unwinder is disabled -----------------

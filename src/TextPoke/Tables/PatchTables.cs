@@ -49,10 +49,6 @@ public static class PatchTables
         "v5.18..v6.12", 4);
     public static readonly TableDescriptor CfiSites = new("cfi_sites", ".cfi_sites", "__cfi_sites", "__cfi_sites_end", ".cfi_sites", "v6.2..v6.12", 4);
 
-    /// <summary>Every table the checker reads besides __jump_table, in the order the summary lists them.</summary>
-    public static readonly IReadOnlyList<TableDescriptor> Checked =
-        [SmpLocks, ReturnSites, RetpolineSites, Mcount, StaticCalls, ExceptionTable, BugTable, Orc, Alternatives, Paravirt, CallSites, EndbrSeal, CfiSites];
-
     /// <summary>The table's bounds: start/stop symbols of a linked image, else its own section; null when neither exists.</summary>
     public static TableBounds? Locate(KernelImage image, ImageSymbols symbols, TableDescriptor table) =>
         SiteArray.Locate(image, symbols, table.StartSymbol, table.StopSymbol, table.Section);
@@ -78,7 +74,6 @@ public sealed class EntryTable
     public TableBounds Bounds { get; }
     public int EntrySize { get; }
     public int Count => _bytes.Length / EntrySize;
-    public ReadOnlySpan<byte> Bytes => _bytes;
 
     /// <summary>The table's entries, or null with why: bounds outside the file, or not a whole number of entries.</summary>
     public static EntryTable? Read(KernelImage image, TableBounds bounds, TableDescriptor table, out string? why, int entrySize = 0)

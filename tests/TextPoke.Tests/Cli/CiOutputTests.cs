@@ -89,4 +89,18 @@ public class CiOutputTests
         Assert.Empty(only.Elements());
         Assert.Equal(2, CliRun.Run("decode", Repo.BootLog("debian-6.1.0-53-amd64-ok.log"), "--format", "sarif").Exit);
     }
+
+    /// <summary>Characters XML 1.0 refuses (U+FFFF) in a log end in an escaped name, never in an exception; emoji stay whole.</summary>
+    [Fact]
+    public void DecodeJUnit_OfTextXmlRefuses_IsStillXml()
+    {
+        var log = Path.Combine(Repo.Scratch("junit-xml"), "log");
+        File.WriteAllText(log, "[    1.000000] kernel BUG at mm/x.c:5!\n[    1.000001] CPU: 0 PID: 1 Comm: a\uffffb\U0001F600 Not tainted 6.1.0 #1\n" +
+            "[    1.000002] RIP: 0010:foo+0x1/0x2\n");
+        var r = CliRun.Run("decode", log, "--format", "junit");
+        Assert.Equal(1, r.Exit);
+        Assert.Equal("", r.Err);
+        var failure = XDocument.Parse(r.Out).Root!.Element("testsuite")!.Element("testcase")!.Element("failure")!;
+        Assert.Contains("a\\uffffb\U0001F600", failure.Value);
+    }
 }
