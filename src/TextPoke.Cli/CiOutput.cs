@@ -2,14 +2,20 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Xml;
 using TextPoke.Checks;
+using TextPoke.Crash;
+using TextPoke.Dwarf;
 
 namespace TextPoke.Cli;
 
-/// <summary>One checked file for the CI formats: its path, its findings, the tables it could not read, or the error that stopped it.</summary>
+/// <summary>
+/// One checked file for the CI formats: its path, its findings, the tables it could not read, or the error that stopped
+/// it; <see cref="Source"/> maps an address to its source lines when the image (or the kernel given for it) has DWARF.
+/// </summary>
 sealed record CheckedFile(string Path, IReadOnlyList<Finding> Findings, IReadOnlyList<(string Name, string Why)> NotChecked, string? Error = null,
-    bool Strict = false)
+    bool Strict = false, Func<ulong, IReadOnlyList<SourceFrame>>? Source = null)
 {
-    public static CheckedFile Of(CheckResult result) => new(result.Image.Path, result.Findings.ToList(), result.NotChecked.ToList(), null, result.Strict);
+    public static CheckedFile Of(CheckResult result, Func<ulong, IReadOnlyList<SourceFrame>>? source = null) =>
+        new(result.Image.Path, result.Findings.ToList(), result.NotChecked.ToList(), null, result.Strict, source);
 }
 
 // SARIF 2.1.0 (OASIS), the subset code-scanning services read: tool.driver with its rules, results with a rule id,
@@ -18,55 +24,164 @@ public sealed record SarifLog([property: JsonPropertyName("$schema")] string Sch
 public sealed record SarifRun(SarifTool Tool, IReadOnlyList<SarifInvocation> Invocations, IReadOnlyList<SarifResult> Results);
 public sealed record SarifTool(SarifDriver Driver);
 public sealed record SarifDriver(string Name, IReadOnlyList<SarifRule> Rules);
-public sealed record SarifRule(string Id, SarifText ShortDescription, SarifConfiguration DefaultConfiguration);
+public sealed record SarifRule(string Id, SarifText ShortDescription, SarifText FullDescription, SarifText Help,
+    SarifConfiguration DefaultConfiguration, IReadOnlyDictionary<string, string> Properties);
 public sealed record SarifConfiguration(string Level);
 public sealed record SarifText(string Text);
 public sealed record SarifInvocation(bool ExecutionSuccessful, IReadOnlyList<SarifNotification> ToolExecutionNotifications);
 public sealed record SarifNotification(string Level, SarifText Message, IReadOnlyList<SarifLocation> Locations);
 public sealed record SarifResult(string RuleId, int RuleIndex, string Level, SarifText Message, IReadOnlyList<SarifLocation> Locations,
-    IReadOnlyDictionary<string, string?> Properties);
-public sealed record SarifLocation(SarifPhysicalLocation PhysicalLocation, IReadOnlyList<SarifLogicalLocation>? LogicalLocations);
-public sealed record SarifPhysicalLocation(SarifArtifact ArtifactLocation);
-public sealed record SarifArtifact(string Uri);
+    IReadOnlyList<SarifLocation>? RelatedLocations, IReadOnlyDictionary<string, string?> Properties);
+public sealed record SarifLocation(SarifPhysicalLocation PhysicalLocation, IReadOnlyList<SarifLogicalLocation>? LogicalLocations,
+    SarifText? Message = null, int? Id = null);
+public sealed record SarifPhysicalLocation(SarifArtifact ArtifactLocation, SarifRegion? Region = null);
+public sealed record SarifArtifact(string Uri, string? UriBaseId = null);
+public sealed record SarifRegion(int StartLine, int? EndLine = null);
 public sealed record SarifLogicalLocation(string FullyQualifiedName, string Kind);
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(SarifLog))]
-public sealed partial class SarifContext : JsonSerializerContext;
+public sealed partial class SarifContext : JsonSerializerContext
+{
+    // Kernel lines keep their '+', '<' and '>' as they are (valid JSON either way; readable in a code-scanning UI).
+    static readonly Lazy<SarifContext> Relaxed = new(() => new SarifContext(new System.Text.Json.JsonSerializerOptions
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    }));
+
+    public static string Serialize(SarifLog log) => System.Text.Json.JsonSerializer.Serialize(log, Relaxed.Value.SarifLog);
+}
 
 /// <summary>check's findings in the formats CI systems show natively: SARIF 2.1.0 (code scanning) and JUnit XML (test reports).</summary>
 static class CiOutput
 {
+    public const string SarifSchema = "https://json.schemastore.org/sarif-2.1.0.json";
+
     static string Level(Severity s) => s switch { Severity.Bug => "error", Severity.Warning => "warning", _ => "note" };
 
-    static Uri FileUri(string path) => new(Path.GetFullPath(path));
+    static string FileUri(string path) => new Uri(Path.GetFullPath(path)).AbsoluteUri;
+
+    // The top-level directories of a kernel tree: a DWARF path is cut to start at the first of them.
+    static readonly HashSet<string> KernelTopLevel = new(StringComparer.Ordinal)
+    {
+        "arch", "block", "certs", "crypto", "drivers", "fs", "include", "init", "io_uring", "ipc", "kernel", "lib", "mm", "net", "rust",
+        "samples", "scripts", "security", "sound", "tools", "usr", "virt",
+    };
+
+    /// <summary>
+    /// A source file named by DWARF as a SARIF artifact, relative to the kernel tree (base id SRCROOT) so code-scanning
+    /// services resolve it in the checked-out sources: the path is cut before its first kernel top-level directory, which
+    /// drops a build's absolute or out-of-tree prefix (Debian's DWARF names "debian/build/build_amd64_none_amd64/
+    /// kernel/sched/core.c"). A path with no such directory stays as it is, absolute ones as file URIs.
+    /// </summary>
+    internal static SarifArtifact SourceArtifact(string file)
+    {
+        var parts = file.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != ".").ToArray();
+        int top = Array.FindIndex(parts, p => KernelTopLevel.Contains(p));
+        if (top < 0 && Path.IsPathRooted(file)) return new SarifArtifact(new Uri(file).AbsoluteUri);
+        return new SarifArtifact(string.Join('/', parts.Skip(Math.Max(top, 0)).Select(Uri.EscapeDataString)), "SRCROOT");
+    }
+
+    static SarifRule Rule(RuleInfo r) => new(r.Id, new SarifText(r.Summary),
+        new SarifText(r.KernelOutput.Length == 0 ? $"{r.Summary}. The kernel prints nothing when this trips." :
+            $"{r.Summary}. The kernel prints: {r.KernelOutput}"),
+        new SarifText($"Table {r.Table}; severity {r.Severity.ToString().ToLowerInvariant()}. Rules, invariants and the kernel's lines: docs/checks.md."),
+        new SarifConfiguration(Level(r.Severity)), new Dictionary<string, string> { ["table"] = r.Table });
+
+    /// <summary>
+    /// One result location: with DWARF, the C line of the function that holds the site (the outermost frame of the
+    /// inline chain) and, as related locations, every inlined frame inside it; without, the image itself. The site's
+    /// symbol+off/size is its logical location either way.
+    /// </summary>
+    static (SarifLocation Location, IReadOnlyList<SarifLocation>? Related) Locate(CheckedFile file, Finding f)
+    {
+        IReadOnlyList<SarifLogicalLocation>? logical = f.Location == null ? null : [new SarifLogicalLocation(f.Location, "function")];
+        var frames = f.Address is { } address && file.Source != null ? file.Source(address) : [];
+        var known = frames.Where(fr => fr.File != null && fr.Line > 0).ToList();
+        if (known.Count == 0) return (new SarifLocation(new SarifPhysicalLocation(new SarifArtifact(FileUri(file.Path))), logical), null);
+        var outer = known[^1];
+        var related = known.Take(known.Count - 1).Select((fr, i) => new SarifLocation(
+            new SarifPhysicalLocation(SourceArtifact(fr.File!), new SarifRegion(fr.Line)), null,
+            new SarifText($"inlined {fr.Function ?? "code"} ({fr.Location})"), i + 1)).ToList();
+        return (new SarifLocation(new SarifPhysicalLocation(SourceArtifact(outer.File!), new SarifRegion(outer.Line)), logical),
+            related.Count == 0 ? null : related);
+    }
 
     public static void Sarif(TextWriter o, IReadOnlyList<CheckedFile> files)
     {
-        var rules = files.SelectMany(f => f.Findings).GroupBy(f => f.Rule).OrderBy(g => g.Key, StringComparer.Ordinal)
-            .Select(g => new SarifRule(g.Key, new SarifText(g.First().Title), new SarifConfiguration(Level(g.First().Severity)))).ToList();
+        // Every rule textpoke has, in the catalogue's order; an id it lacks (none today) still gets a rule of its own.
+        var rules = RuleCatalogue.All.Select(Rule).ToList();
+        foreach (var g in files.SelectMany(f => f.Findings).Where(f => RuleCatalogue.Find(f.Rule) == null).GroupBy(f => f.Rule))
+            rules.Add(Rule(new RuleInfo(g.Key, g.First().Table, g.First().Severity, g.First().Title, "")));
         var index = rules.Select((r, i) => (r.Id, i)).ToDictionary(x => x.Id, x => x.i, StringComparer.Ordinal);
-        var results = files.SelectMany(file => file.Findings.Select(f => new SarifResult(
-            f.Rule, index[f.Rule], Level(f.Severity),
-            new SarifText(f.KernelLines.Count > 0 ? string.Join("\n", f.KernelLines) : f.Title),
-            [new SarifLocation(new SarifPhysicalLocation(new SarifArtifact(FileUri(file.Path).AbsoluteUri)),
-                f.Location == null ? null : [new SarifLogicalLocation(f.Location, "function")])],
-            new Dictionary<string, string?>
-            {
-                ["title"] = f.Title, ["table"] = f.Table, ["address"] = f.Address is { } a ? $"0x{a:x16}" : null, ["key"] = f.Key,
-                ["explanation"] = f.Explanation,
-            }))).ToList();
+        var results = files.SelectMany(file => file.Findings.Select(f =>
+        {
+            var (location, related) = Locate(file, f);
+            return new SarifResult(f.Rule, index[f.Rule], Level(f.Severity),
+                new SarifText(f.KernelLines.Count > 0 ? string.Join("\n", f.KernelLines) : f.Title), [location], related,
+                new Dictionary<string, string?>
+                {
+                    ["title"] = f.Title, ["table"] = f.Table, ["address"] = f.Address is { } a ? $"0x{a:x16}" : null, ["key"] = f.Key,
+                    ["explanation"] = f.Explanation, ["image"] = FileUri(file.Path),
+                });
+        })).ToList();
         var notifications = files.SelectMany(file =>
             (file.Error != null ? [("error", file.Error)] : file.NotChecked.Select(t => ("error", $"{t.Name} not checked: {t.Why}")))
             .Select(n => new SarifNotification(n.Item1, new SarifText(n.Item2),
-                [new SarifLocation(new SarifPhysicalLocation(new SarifArtifact(FileUri(file.Path).AbsoluteUri)), null)]))).ToList();
-        var log = new SarifLog("https://json.schemastore.org/sarif-2.1.0.json", "2.1.0",
-        [
-            new SarifRun(new SarifTool(new SarifDriver("textpoke", rules)),
-                [new SarifInvocation(notifications.Count == 0, notifications)], results),
-        ]);
-        o.WriteLine(JsonSerializer.Serialize(log, SarifContext.Default.SarifLog));
+                [new SarifLocation(new SarifPhysicalLocation(new SarifArtifact(FileUri(file.Path))), null)]))).ToList();
+        WriteSarif(o, rules, results, notifications);
+    }
+
+    static void WriteSarif(TextWriter o, List<SarifRule> rules, List<SarifResult> results, List<SarifNotification> notifications) =>
+        o.WriteLine(SarifContext.Serialize(new SarifLog(SarifSchema, "2.1.0",
+            [new SarifRun(new SarifTool(new SarifDriver("textpoke", rules)), [new SarifInvocation(notifications.Count == 0, notifications)], results)])));
+
+    /// <summary>One decoded report for SARIF: where it is in the log, and its guilty frame resolved to source (with DWARF).</summary>
+    public sealed record DecodedReport(CrashReport Report, IReadOnlyList<string> Explanation, SymbolizedFrame? Guilty);
+
+    /// <summary>
+    /// decode's reports as SARIF: one rule per report type present (crash.bug, crash.warning, crash.kasan, ...), one
+    /// error result per report (a warning for WARNING reports) whose message is its title; located at the guilty
+    /// function's C line when --vmlinux has DWARF (the report's lines in the log as a related location), else at its
+    /// lines in the log.
+    /// </summary>
+    public static void SarifDecode(TextWriter o, string logPath, IReadOnlyList<DecodedReport> reports)
+    {
+        static string Id(CrashReport r) => "crash." + (r.Type.Length == 0 ? "unknown" : r.Type.ToLowerInvariant().Replace('_', '-'));
+        static string LevelOf(CrashReport r) => r.Type == "WARNING" ? "warning" : "error";
+        var rules = reports.GroupBy(r => Id(r.Report)).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => new SarifRule(g.Key,
+            new SarifText($"a kernel report of type {g.First().Report.Type}"),
+            new SarifText($"The console log holds a kernel report of type {g.First().Report.Type} (syzkaller's report types)."),
+            new SarifText("The report's title names the guilty function; the result's properties carry the report's lines. See docs/crash-rules.md."),
+            new SarifConfiguration(LevelOf(g.First().Report)), new Dictionary<string, string> { ["type"] = g.First().Report.Type })).ToList();
+        var index = rules.Select((r, i) => (r.Id, i)).ToDictionary(x => x.Id, x => x.i, StringComparer.Ordinal);
+        string log = logPath == "-" ? "stdin" : FileUri(logPath);
+        var results = reports.Select(d =>
+        {
+            var r = d.Report;
+            var inLog = new SarifLocation(new SarifPhysicalLocation(new SarifArtifact(log), new SarifRegion(r.StartLine + 1, r.EndLine + 1)),
+                r.Frame == null ? null : [new SarifLogicalLocation(r.Frame, "function")]);
+            var chain = d.Guilty?.Chain.Where(f => f.File != null && f.Line > 0).ToList() ?? [];
+            var locations = chain.Count == 0 ? [inLog] : new[] { inLog with
+            {
+                PhysicalLocation = new SarifPhysicalLocation(SourceArtifact(chain[^1].File!), new SarifRegion(chain[^1].Line)),
+            } };
+            var related = chain.Count == 0 ? null : chain.Take(chain.Count - 1).Select((f, i) => new SarifLocation(
+                    new SarifPhysicalLocation(SourceArtifact(f.File!), new SarifRegion(f.Line)), null,
+                    new SarifText($"inlined {f.Function ?? "code"} ({f.Location})"), i + 2))
+                .Prepend(inLog with { Message = new SarifText("the report in the console log"), Id = 1 }).ToList();
+            return new SarifResult(Id(r), index[Id(r)], LevelOf(r), new SarifText(r.Title), locations, related,
+                new Dictionary<string, string?>
+                {
+                    ["type"] = r.Type, ["category"] = CrashTypes.Of(r.Title), ["corrupted"] = r.Corrupted ? r.CorruptedReason ?? "yes" : null,
+                    ["lines"] = string.Join("\n", r.Lines), ["explanation"] = d.Explanation.Count == 0 ? null : string.Join("\n", d.Explanation),
+                });
+        }).ToList();
+        WriteSarif(o, rules, results, []);
     }
 
     /// <summary>One JUnit test case: passed, failed (message, type, body) or in error (message).</summary>

@@ -72,12 +72,12 @@ static partial class Commands
             string how = result.GetValue(format) ?? (result.GetValue(json) ? "json" : "text");
             if (how is not ("text" or "json" or "sarif" or "junit")) throw new UsageException($"--format {how}: use text, json, sarif or junit");
             if (result.GetValue(json) && how != "json") throw new UsageException("--json and --format " + how + " disagree");
-            void Render(CheckResult check)
+            void Render(CheckResult check, KernelImage? debugInfo = null)
             {
                 switch (how)
                 {
                     case "json": JsonOutput.Check(stdout, check); break;
-                    case "sarif": CiOutput.Sarif(stdout, [CheckedFile.Of(check)]); break;
+                    case "sarif": CiOutput.Sarif(stdout, [CheckedFile.Of(check, SourceLines(debugInfo ?? check.Image))]); break;
                     case "junit": CiOutput.JUnit(stdout, [CheckedFile.Of(check)]); break;
                     default: TextOutput.Check(stdout, check); break;
                 }
@@ -104,16 +104,18 @@ static partial class Commands
             else if (kernelPath == null) kernelPath = path;
             else if (treeDir == null)
             {
-                // A module checked against its kernel.
+                // A module checked against its kernel; or a kernel (a vmlinuz) with its unstripped vmlinux for source lines.
                 var (kernel, kernelSymbols) = Load(kernelPath, result.GetValue(map));
                 using (kernel)
                 {
                     var (img, symbols) = Load(path, null);
                     using (img)
                     {
+                        if (img.Kind != ImageKind.Module && kernel.Banner != img.Banner)
+                            throw new UsageException($"--vmlinux {kernelPath} is another kernel than {path} (banners differ)");
                         var check = CheckRunner.Run(img, symbols, selected, name => JumpLabelCheck.KeyByName(kernel, kernelSymbols, name),
                             strict: result.GetValue(strict));
-                        Render(check);
+                        Render(check, img.Kind == ImageKind.Module ? null : kernel);
                         return ExitCodes.Of(check.Verdict);
                     }
                 }
@@ -127,8 +129,13 @@ static partial class Commands
 
     static Option<string?> VmlinuxOption() => new("--vmlinux")
     {
-        Description = "for a module: the kernel (vmlinux or vmlinuz) it is loaded into, to resolve keys defined there", HelpName = "FILE",
+        Description = "for a module: the kernel (vmlinux or vmlinuz) it is loaded into, to resolve keys defined there; for check of a kernel: " +
+            "the same kernel's unstripped vmlinux, whose DWARF gives SARIF results their source lines", HelpName = "FILE",
     };
+
+    /// <summary>Source lines of addresses from a linked kernel's DWARF, or null when it has none (stripped, a vmlinuz, a module).</summary>
+    static Func<ulong, IReadOnlyList<TextPoke.Dwarf.SourceFrame>>? SourceLines(KernelImage image) =>
+        image.Kind == ImageKind.Vmlinux && TextPoke.Dwarf.DwarfInfo.Open(image) is { } dwarf ? a => dwarf.Lookup(a) : null;
 
     /// <summary>Opens the kernel of --vmlinux (if given) and returns a resolver of its keys by name.</summary>
     static KernelImage? ExternalKeys(string? path, out Func<string, StaticKeyInfo?>? resolver)

@@ -23,7 +23,8 @@ static partial class Commands
         var json = JsonOption();
         var format = new Option<string?>("--format")
         {
-            Description = "text (default), json (as --json) or junit (JUnit XML: a test case per report, failing with its title and lines)",
+            Description = "text (default), json (as --json), sarif (SARIF 2.1.0: a result per report, at the guilty function's source line with a " +
+                "DWARF --vmlinux, else at its lines in the log) or junit (JUnit XML: a test case per report, failing with its title and lines)",
             HelpName = "FORMAT",
         };
         var command = new Command("decode",
@@ -35,7 +36,7 @@ static partial class Commands
         command.SetAction(result =>
         {
             string how = result.GetValue(format) ?? (result.GetValue(json) ? "json" : "text");
-            if (how is not ("text" or "json" or "junit")) throw new UsageException($"--format {how}: use text, json or junit");
+            if (how is not ("text" or "json" or "sarif" or "junit")) throw new UsageException($"--format {how}: use text, json, sarif or junit");
             if (result.GetValue(json) && how != "json") throw new UsageException("--json and --format " + how + " disagree");
             string path = result.GetValue(log)!;
             string? image = result.GetValue(vmlinux);
@@ -49,7 +50,12 @@ static partial class Commands
             using var source = image != null && reports.Count > 0 ? Symbolizer.Open(image, modulesDir) : null;
             using var explainer = source != null ? new SiteExplainer(source.Image, source.Symbols) : new SiteExplainer(image);
             var kaslr = source?.KaslrOffset(lines, reports.SelectMany(r => r.Frames));
-            if (how == "junit")
+            if (how == "sarif")
+            {
+                CiOutput.SarifDecode(stdout, path, reports.Select(r => new CiOutput.DecodedReport(r, explainer.Explain(r, lines),
+                    source == null ? null : ReportOutput.Guilty(source, r))).ToList());
+            }
+            else if (how == "junit")
             {
                 var cases = reports.Select(r => new CiOutput.TestCase($"{name}:{r.StartLine + 1}: {r.Title}", $"{r.Title} [{CrashTypes.Of(r.Title)}]" +
                         (r.Corrupted ? $" (corrupted: {r.CorruptedReason})" : ""), r.Type,

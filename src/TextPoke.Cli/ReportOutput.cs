@@ -120,6 +120,11 @@ static class ReportOutput
         }
     }
 
+    /// <summary>The guilty frame resolved to source: the call-trace frame the title names, else the RIP.</summary>
+    internal static SymbolizedFrame? Guilty(Symbolizer source, CrashReport report) =>
+        report.Frames.FirstOrDefault(f => f.Function == report.Frame) is { } f ? source.Resolve(f.Function, f.Offset, f.Size, f.Module)
+            : ResolveRip(source, report);
+
     /// <summary>The RIP line's location with its module ("veth_xmit+0x40/0x270 [veth]"), which CrashReport.Rip leaves out.</summary>
     static SymbolizedFrame? ResolveRip(Symbolizer? source, CrashReport report)
     {

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using System.Xml.Linq;
+using TextPoke.Checks;
+using TextPoke.Cli;
 using TextPoke.Tests.Support;
 
 namespace TextPoke.Tests.Cli;
@@ -17,12 +19,14 @@ public class CiOutputTests
         Assert.Equal("2.1.0", root.GetProperty("version").GetString());
         var run = root.GetProperty("runs")[0];
         Assert.Equal("textpoke", run.GetProperty("tool").GetProperty("driver").GetProperty("name").GetString());
-        var rule = Assert.Single(run.GetProperty("tool").GetProperty("driver").GetProperty("rules").EnumerateArray());
-        Assert.Equal("jump.objtool-not-run", rule.GetProperty("id").GetString());
-        Assert.Equal("error", rule.GetProperty("defaultConfiguration").GetProperty("level").GetString());
+        var rules = run.GetProperty("tool").GetProperty("driver").GetProperty("rules").EnumerateArray().ToList();
+        Assert.Equal(RuleCatalogue.All.Select(r => r.Id), rules.Select(r => r.GetProperty("id").GetString()));
         var result = Assert.Single(run.GetProperty("results").EnumerateArray());
         Assert.Equal("jump.objtool-not-run", result.GetProperty("ruleId").GetString());
-        Assert.Equal(0, result.GetProperty("ruleIndex").GetInt32());
+        var rule = rules[result.GetProperty("ruleIndex").GetInt32()];
+        Assert.Equal("jump.objtool-not-run", rule.GetProperty("id").GetString());
+        Assert.Equal("error", rule.GetProperty("defaultConfiguration").GetProperty("level").GetString());
+        Assert.Contains("objtool", rule.GetProperty("shortDescription").GetProperty("text").GetString());
         Assert.StartsWith("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60",
             result.GetProperty("message").GetProperty("text").GetString());
         var location = result.GetProperty("locations")[0];
@@ -34,6 +38,92 @@ public class CiOutputTests
         Assert.Equal(0, clean.Exit);
         using var cleanDoc = JsonDocument.Parse(clean.Out);
         Assert.Equal(0, cleanDoc.RootElement.GetProperty("runs")[0].GetProperty("results").GetArrayLength());
+    }
+
+    static readonly Lazy<NJsonSchema.JsonSchema> Schema = new(() =>
+        NJsonSchema.JsonSchema.FromJsonAsync(File.ReadAllText(Path.Combine(Repo.Root, "tests", "data", "sarif", "sarif-2.1.0-rtm.5.json"))).Result);
+
+    static void AssertSchemaValid(string sarif)
+    {
+        var errors = Schema.Value.Validate(sarif);
+        Assert.True(errors.Count == 0, string.Join("\n", errors.Select(e => $"{e.Path}: {e.Kind}")) + "\n" + sarif);
+    }
+
+    /// <summary>
+    /// Every SARIF document check writes — findings, clean, tables not read, source lines, a module tree with a file in
+    /// error — is valid against the SARIF 2.1.0 schema (vendored in tests/data/sarif); and the validator does reject a
+    /// document that breaks it, so the test can fail.
+    /// </summary>
+    [Fact]
+    public void Sarif_IsValidAgainstTheSarif210Schema()
+    {
+        var dir = Repo.Scratch("sarif-schema");
+        var stripped = Path.Combine(dir, "stripped");
+        Tool.Run("objcopy", ["--strip-all", Fixtures.Build("jump-clean"), stripped]);
+        var tree = Path.Combine(dir, "tree");
+        Directory.CreateDirectory(tree);
+        File.Copy(Fixtures.Build("jump-module"), Path.Combine(tree, "a.ko"));
+        File.WriteAllBytes(Path.Combine(tree, "broken.ko"), [0x7f, (byte)'E', (byte)'L', (byte)'F', 2, 1, 1]);
+        var outputs = new List<string>();
+        foreach (var args in new[]
+        {
+            ["check", Fixtures.Build("jump-seed"), "--format", "sarif"], ["check", Fixtures.Build("jump-clean"), "--format", "sarif"],
+            ["check", stripped, "--format", "sarif"], ["check", Fixtures.Build("jump-seed-debug"), "--format", "sarif"],
+            ["check", Fixtures.Build("tables-broken"), "--format", "sarif"], ["check", tree, "--vmlinux", Fixtures.Build("jump-clean"), "--format", "sarif"],
+            new[] { "decode", Repo.BootLog("debian-6.1.0-53-amd64-swap_writepage-jmp.log"), "--format", "sarif" },
+        })
+        {
+            var r = CliRun.Run(args);
+            Assert.True(r.Exit is 0 or 1 or 2, r.Err);
+            Assert.StartsWith("{", r.Out);
+            outputs.Add(r.Out);
+            AssertSchemaValid(r.Out);
+        }
+        var broken = outputs[0].Replace("\"level\": \"error\"", "\"level\": \"critical\"", StringComparison.Ordinal);
+        Assert.NotEqual(outputs[0], broken);
+        Assert.NotEmpty(Schema.Value.Validate(broken));
+    }
+
+    /// <summary>With DWARF in the image, a result points at the source line of the site (the seed's jmp is line 7 of its .S).</summary>
+    [Fact]
+    public void Sarif_WithDwarf_PointsAtTheSourceLine()
+    {
+        var r = CliRun.Run("check", Fixtures.Build("jump-seed-debug"), "--format", "sarif");
+        Assert.Equal(1, r.Exit);
+        using var doc = JsonDocument.Parse(r.Out);
+        var physical = Assert.Single(doc.RootElement.GetProperty("runs")[0].GetProperty("results").EnumerateArray())
+            .GetProperty("locations")[0].GetProperty("physicalLocation");
+        Assert.EndsWith("/tests/fixtures/jump-seed-debug.S", physical.GetProperty("artifactLocation").GetProperty("uri").GetString());
+        Assert.Equal(7, physical.GetProperty("region").GetProperty("startLine").GetInt32());
+    }
+
+    [Theory]
+    [InlineData("debian/build/build_amd64_none_amd64/kernel/sched/core.c", "kernel/sched/core.c", "SRCROOT")]
+    [InlineData("./arch/x86/include/asm/jump_label.h", "arch/x86/include/asm/jump_label.h", "SRCROOT")]
+    [InlineData("/build/linux-6.1.0/mm/page_io.c", "mm/page_io.c", "SRCROOT")]
+    [InlineData("zfs/module/os/linux/zfs/zfs_vnops_os.c", "zfs/module/os/linux/zfs/zfs_vnops_os.c", "SRCROOT")]
+    [InlineData("/opt/src/my file.c", "file:///opt/src/my%20file.c", null)]
+    public void SarifSourcePaths_AreCutToTheKernelTree(string dwarf, string uri, string? baseId)
+    {
+        var artifact = CiOutput.SourceArtifact(dwarf);
+        Assert.Equal(uri, artifact.Uri);
+        Assert.Equal(baseId, artifact.UriBaseId);
+    }
+
+    /// <summary>The catalogue, the checkers and docs/checks.md name the same rules.</summary>
+    [Fact]
+    public void RuleCatalogue_MatchesTheCheckersAndTheDocs()
+    {
+        var ids = RuleCatalogue.All.Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+        Assert.Equal(RuleCatalogue.All.Count, ids.Count);
+        var source = string.Concat(Directory.EnumerateFiles(Path.Combine(Repo.Root, "src", "TextPoke", "Checks"), "*.cs")
+            .Where(f => !f.EndsWith("RuleCatalogue.cs", StringComparison.Ordinal)).Select(File.ReadAllText));
+        var used = System.Text.RegularExpressions.Regex.Matches(source, @"""((?:jump|alt|smp|return|retpoline|mcount|static_call|ex|bug|orc|paravirt|module)" +
+            @"\.[a-z0-9-]+)""").Select(m => m.Groups[1].Value).ToHashSet(StringComparer.Ordinal);
+        foreach (var t in new[] { "call_sites", "ibt_endbr_seal", "cfi_sites" }) used.Add(t + ".bad-site");
+        Assert.Equal(used.Order(StringComparer.Ordinal), ids.Order(StringComparer.Ordinal));
+        var docs = File.ReadAllText(Path.Combine(Repo.Root, "docs", "checks.md"));
+        Assert.Equal([], ids.Where(i => !docs.Contains($"`{i}`", StringComparison.Ordinal)).ToArray());
     }
 
     [Fact]
@@ -87,7 +177,37 @@ public class CiOutputTests
         Assert.Equal(0, clean.Exit);
         var only = Assert.Single(XDocument.Parse(clean.Out).Root!.Element("testsuite")!.Elements("testcase"));
         Assert.Empty(only.Elements());
-        Assert.Equal(2, CliRun.Run("decode", Repo.BootLog("debian-6.1.0-53-amd64-ok.log"), "--format", "sarif").Exit);
+        Assert.Equal(2, CliRun.Run("decode", Repo.BootLog("debian-6.1.0-53-amd64-ok.log"), "--format", "xml").Exit);
+    }
+
+    /// <summary>decode --format sarif: a result per report, at the report's lines in the log; none for a clean log.</summary>
+    [Fact]
+    public void DecodeSarif_AResultPerReport_AtItsLinesInTheLog()
+    {
+        var log = Repo.BootLog("debian-6.1.0-53-amd64-swap_writepage-jmp.log");
+        var r = CliRun.Run("decode", log, "--format", "sarif");
+        Assert.Equal(1, r.Exit);
+        using var json = JsonDocument.Parse(CliRun.Run("decode", log, "--json").Out);
+        var report = json.RootElement.GetProperty("reports")[0];
+        using var doc = JsonDocument.Parse(r.Out);
+        var run = doc.RootElement.GetProperty("runs")[0];
+        var result = Assert.Single(run.GetProperty("results").EnumerateArray());
+        Assert.Equal("crash.bug", result.GetProperty("ruleId").GetString());
+        Assert.Equal("kernel BUG in __jump_label_patch", result.GetProperty("message").GetProperty("text").GetString());
+        var location = result.GetProperty("locations")[0];
+        Assert.EndsWith("debian-6.1.0-53-amd64-swap_writepage-jmp.log", location.GetProperty("physicalLocation").GetProperty("artifactLocation")
+            .GetProperty("uri").GetString());
+        var region = location.GetProperty("physicalLocation").GetProperty("region");
+        Assert.Equal(report.GetProperty("startLine").GetInt32() + 1, region.GetProperty("startLine").GetInt32());
+        Assert.Equal(report.GetProperty("endLine").GetInt32() + 1, region.GetProperty("endLine").GetInt32());
+        Assert.Equal("__jump_label_patch", location.GetProperty("logicalLocations")[0].GetProperty("fullyQualifiedName").GetString());
+        Assert.Contains("kernel BUG at arch/x86/kernel/jump_label.c:73!", result.GetProperty("properties").GetProperty("lines").GetString());
+
+        var clean = CliRun.Run("decode", Repo.BootLog("debian-6.1.0-53-amd64-ok.log"), "--format", "sarif");
+        Assert.Equal(0, clean.Exit);
+        using var cleanDoc = JsonDocument.Parse(clean.Out);
+        Assert.Equal(0, cleanDoc.RootElement.GetProperty("runs")[0].GetProperty("results").GetArrayLength());
+        AssertSchemaValid(clean.Out);
     }
 
     /// <summary>Characters XML 1.0 refuses (U+FFFF) in a log end in an escaped name, never in an exception; emoji stay whole.</summary>

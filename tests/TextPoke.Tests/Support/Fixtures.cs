@@ -5,7 +5,7 @@ namespace TextPoke.Tests.Support;
 /// <summary>
 /// Assembles and links the assembly fixtures in tests/fixtures with the machine's gcc and ld, once per test run.
 /// The first line of a fixture says how it is linked: /* link: kernel.lds */ (default), /* link: section.lds */,
-/// or /* link: none */ (an ET_REL object).
+/// or /* link: none */ (an ET_REL object); ", debug" after the script assembles with -g (DWARF line information).
 /// </summary>
 public static class Fixtures
 {
@@ -19,8 +19,10 @@ public static class Fixtures
         var source = Path.Combine(Repo.Fixtures, name + ".S");
         var first = File.ReadLines(source).First();
         string link = first.StartsWith("/* link: ", StringComparison.Ordinal) ? first["/* link: ".Length..].TrimEnd(' ', '*', '/') : "kernel.lds";
+        bool debug = link.EndsWith(", debug", StringComparison.Ordinal);
+        if (debug) link = link[..^", debug".Length];
         var obj = Path.Combine(Output.Value, name + ".o");
-        Tool.Run("gcc", ["-c", "-o", obj, source], Repo.Fixtures);
+        Tool.Run("gcc", debug ? ["-g", "-c", "-o", obj, source] : ["-c", "-o", obj, source], Repo.Fixtures);
         if (link == "none") return obj;
         var elf = Path.Combine(Output.Value, name + ".elf");
         Tool.Run("ld", ["-static", "-nostdlib", "--no-warn-rwx-segments", "-z", "noexecstack", "-T", Path.Combine(Repo.Fixtures, link), "-o", elf, obj],
