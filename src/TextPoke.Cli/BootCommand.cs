@@ -38,27 +38,29 @@ static partial class Commands
         var accel = new Option<string>("--accel") { Description = "kvm, tcg, or auto (KVM when it actually works here)", DefaultValueFactory = _ => "auto" };
         var live = new Option<bool>("--live") { Description = "print the console as it comes" };
         var json = JsonOption();
+        var format = FormatOption("a test case per boot, failing with its outcome and reports");
         var command = new Command("boot",
             "Boot KERNEL in QEMU, watch its serial console, stop at the first crash or at the success marker, and decode what happened.")
         {
-            kernel, initrd, append, timeout, silence, vmlinux, log, run, marker, repeat, memory, smp, accel, live, json,
+            kernel, initrd, append, timeout, silence, vmlinux, log, run, marker, repeat, memory, smp, accel, live, json, format,
         };
         command.SetAction((result, cancel) =>
         {
+            string how = FormatOf(result, format, json);
             string kernelPath = result.GetValue(kernel)!;
             var session = BootSession.Prepare(new BootSessionRequest(kernelPath, result.GetValue(initrd), result.GetValue(marker), result.GetValue(run),
                 result.GetValue(append), result.GetValue(timeout), result.GetValue(silence), result.GetValue(log), result.GetValue(repeat),
                 result.GetValue(memory), result.GetValue(smp), result.GetValue(accel)!));
-            bool asJson = result.GetValue(json);
-            if (session.Note != null && !asJson) stdout.WriteLine($"note     {session.Note}");
+            bool machine = how != "text"; // json, sarif, junit: nothing else on standard output
+            if (session.Note != null && !machine) stdout.WriteLine($"note     {session.Note}");
             using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             ConsoleCancelEventHandler onCtrlC = (_, e) => { e.Cancel = true; interrupt.Cancel(); BootRunner.KillAll(); };
             Console.CancelKeyPress += onCtrlC;
             IReadOnlyList<BootResult> results;
             try
             {
-                results = session.Run(new ConsoleBootObserver(stdout, stderr, live: result.GetValue(live) && !asJson, progress: !result.GetValue(live)
-                    && !asJson), interrupt.Token);
+                results = session.Run(new ConsoleBootObserver(stdout, stderr, live: result.GetValue(live) && !machine, progress: !result.GetValue(live)
+                    && !machine), interrupt.Token);
             }
             finally
             {
@@ -67,8 +69,13 @@ static partial class Commands
             string explainWith = result.GetValue(vmlinux) ?? kernelPath;
             var list = results.ToList();
             if (list.Count == 0) throw new UsageException("interrupted before the first boot");
-            if (asJson) BootJson(stdout, kernelPath, session.Kind, session.Accelerator, session.Note, list, explainWith);
-            else BootText(stdout, kernelPath, session.Kind, session.Accelerator, list, explainWith);
+            switch (how)
+            {
+                case "json": BootJson(stdout, kernelPath, session.Kind, session.Accelerator, session.Note, list, explainWith); break;
+                case "sarif": BootSarif(stdout, list, explainWith); break;
+                case "junit": BootJUnit(stdout, kernelPath, list, explainWith); break;
+                default: BootText(stdout, kernelPath, session.Kind, session.Accelerator, list, explainWith); break;
+            }
             var first = list.FirstOrDefault(r => r.Outcome != BootOutcome.Booted) ?? list[0];
             return Task.FromResult(BootExitCode(first.Outcome));
         });
@@ -104,6 +111,32 @@ static partial class Commands
         BootOutcome.Booted => "booted", BootOutcome.Crashed => "crashed", BootOutcome.Panicked => "panicked",
         BootOutcome.TimedOut => "timed out", _ => "QEMU failed",
     };
+
+    /// <summary>Every boot's reports as SARIF results at their lines in that boot's log; a boot that failed without a report is an error notification.</summary>
+    internal static void BootSarif(TextWriter o, List<BootResult> results, string explainWith)
+    {
+        using var explainer = new SiteExplainer(explainWith);
+        var reports = results.SelectMany(r => r.Reports.Select(x => new CiOutput.DecodedReport(x, explainer.Explain(x), null, r.LogPath))).ToList();
+        var failures = results.Select((r, i) => (r, i)).Where(x => x.r.Outcome != BootOutcome.Booted && x.r.Reports.Count == 0)
+            .Select(x => $"boot {x.i + 1} {Outcome(x.r.Outcome)}: {x.r.Reason} (log {x.r.LogPath})").ToList();
+        CiOutput.SarifDecode(o, results[0].LogPath, reports, failures);
+    }
+
+    /// <summary>One JUnit test case per boot: passed when it booted, else failing with its outcome, reason and every report's lines.</summary>
+    internal static void BootJUnit(TextWriter o, string kernel, List<BootResult> results, string explainWith)
+    {
+        using var explainer = new SiteExplainer(explainWith);
+        var cases = results.Select((r, i) =>
+        {
+            string name = $"{kernel}: boot {i + 1}";
+            if (r.Outcome == BootOutcome.Booted) return new CiOutput.TestCase(name);
+            if (r.Outcome == BootOutcome.QemuFailed) return new CiOutput.TestCase(name, Error: $"QEMU failed: {r.Reason}");
+            var body = string.Join("\n\n", r.Reports.Select(x => string.Join("\n", x.Lines.Concat(explainer.Explain(x).Prepend(""))))
+                .Prepend($"log {r.LogPath}"));
+            return new CiOutput.TestCase(name, $"{Outcome(r.Outcome)}: {r.Reason}", r.Reports.Count > 0 ? r.Reports[0].Title : Outcome(r.Outcome), body);
+        }).ToList();
+        CiOutput.JUnit(o, "textpoke boot", "textpoke.boot", cases);
+    }
 
     static void BootJson(TextWriter o, string kernel, string kind, string accelerator, string? note, List<BootResult> results, string explainWith)
     {

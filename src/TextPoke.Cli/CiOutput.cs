@@ -97,12 +97,13 @@ static class CiOutput
     /// inline chain) and, as related locations, every inlined frame inside it; without, the image itself. The site's
     /// symbol+off/size is its logical location either way.
     /// </summary>
-    static (SarifLocation Location, IReadOnlyList<SarifLocation>? Related) Locate(CheckedFile file, Finding f)
+    static (SarifLocation Location, IReadOnlyList<SarifLocation>? Related) Locate(string imagePath, ulong? siteAddress, string? site,
+        Func<ulong, IReadOnlyList<SourceFrame>>? source)
     {
-        IReadOnlyList<SarifLogicalLocation>? logical = f.Location == null ? null : [new SarifLogicalLocation(f.Location, "function")];
-        var frames = f.Address is { } address && file.Source != null ? file.Source(address) : [];
+        IReadOnlyList<SarifLogicalLocation>? logical = site == null ? null : [new SarifLogicalLocation(site, "function")];
+        var frames = siteAddress is { } address && source != null ? source(address) : [];
         var known = frames.Where(fr => fr.File != null && fr.Line > 0).ToList();
-        if (known.Count == 0) return (new SarifLocation(new SarifPhysicalLocation(new SarifArtifact(FileUri(file.Path))), logical), null);
+        if (known.Count == 0) return (new SarifLocation(new SarifPhysicalLocation(new SarifArtifact(FileUri(imagePath))), logical), null);
         var outer = known[^1];
         var related = known.Take(known.Count - 1).Select((fr, i) => new SarifLocation(
             new SarifPhysicalLocation(SourceArtifact(fr.File!), new SarifRegion(fr.Line)), null,
@@ -120,7 +121,7 @@ static class CiOutput
         var index = rules.Select((r, i) => (r.Id, i)).ToDictionary(x => x.Id, x => x.i, StringComparer.Ordinal);
         var results = files.SelectMany(file => file.Findings.Select(f =>
         {
-            var (location, related) = Locate(file, f);
+            var (location, related) = Locate(file.Path, f.Address, f.Location, file.Source);
             return new SarifResult(f.Rule, index[f.Rule], Level(f.Severity),
                 new SarifText(f.KernelLines.Count > 0 ? string.Join("\n", f.KernelLines) : f.Title), [location], related,
                 new Dictionary<string, string?>
@@ -140,8 +141,46 @@ static class CiOutput
         o.WriteLine(SarifContext.Serialize(new SarifLog(SarifSchema, "2.1.0",
             [new SarifRun(new SarifTool(new SarifDriver("textpoke", rules)), [new SarifInvocation(notifications.Count == 0, notifications)], results)])));
 
+    /// <summary>
+    /// Something an emulated kernel printed (simulate's BUGs and WARNs, simulate --boot's): its rule, severity, the
+    /// kernel's lines, the site, and properties such as the key, operation and call path.
+    /// </summary>
+    public sealed record EmulatedEvent(string Rule, string Summary, Severity Severity, IReadOnlyList<string> Lines, ulong? Address, string? Location,
+        IReadOnlyDictionary<string, string?> Properties);
+
+    /// <summary>simulate's events as SARIF: one rule per kind of event, one result per BUG or WARN at its site.</summary>
+    public static void SarifEvents(TextWriter o, string imagePath, IReadOnlyList<EmulatedEvent> events, Func<ulong, IReadOnlyList<SourceFrame>>? source)
+    {
+        var rules = events.GroupBy(e => e.Rule).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => new SarifRule(g.Key, new SarifText(g.First().Summary),
+            new SarifText($"{g.First().Summary}: textpoke ran the kernel's own patching code on the image and it printed these lines."),
+            new SarifText("The emulation follows the kernel's code for the image's era; the properties carry the operation and call path."),
+            new SarifConfiguration(Level(g.First().Severity)), new Dictionary<string, string>())).ToList();
+        var index = rules.Select((r, i) => (r.Id, i)).ToDictionary(x => x.Id, x => x.i, StringComparer.Ordinal);
+        var results = events.Select(e =>
+        {
+            var (location, related) = Locate(imagePath, e.Address, e.Location, source);
+            var properties = new Dictionary<string, string?>(e.Properties)
+            {
+                ["address"] = e.Address is { } a ? $"0x{a:x16}" : null, ["image"] = FileUri(imagePath),
+            };
+            return new SarifResult(e.Rule, index[e.Rule], Level(e.Severity), new SarifText(e.Lines.Count > 0 ? string.Join("\n", e.Lines) : e.Summary),
+                [location], related, properties);
+        }).ToList();
+        WriteSarif(o, rules, results, []);
+    }
+
+    /// <summary>simulate's events as JUnit: one test case for the image and scenario, failing with every BUG and WARN.</summary>
+    public static void JUnitEvents(TextWriter o, string suite, string name, IReadOnlyList<EmulatedEvent> events)
+    {
+        var body = string.Concat(events.Select(e => $"{e.Severity.ToString().ToLowerInvariant()} {e.Rule} {e.Location}\n" +
+            string.Concat(e.Lines.Select(l => "  " + l + "\n"))));
+        int bugs = events.Count(e => e.Severity == Severity.Bug);
+        JUnit(o, suite, suite.Replace(' ', '.'), [events.Count == 0 ? new TestCase(name)
+            : new TestCase(name, $"{bugs} BUG{(bugs == 1 ? "" : "s")}, {events.Count - bugs} WARN{(events.Count - bugs == 1 ? "" : "s")}", events[0].Rule, body)]);
+    }
+
     /// <summary>One decoded report for SARIF: where it is in the log, and its guilty frame resolved to source (with DWARF).</summary>
-    public sealed record DecodedReport(CrashReport Report, IReadOnlyList<string> Explanation, SymbolizedFrame? Guilty);
+    public sealed record DecodedReport(CrashReport Report, IReadOnlyList<string> Explanation, SymbolizedFrame? Guilty, string? LogPath = null);
 
     /// <summary>
     /// decode's reports as SARIF: one rule per report type present (crash.bug, crash.warning, crash.kasan, ...), one
@@ -149,7 +188,7 @@ static class CiOutput
     /// function's C line when --vmlinux has DWARF (the report's lines in the log as a related location), else at its
     /// lines in the log.
     /// </summary>
-    public static void SarifDecode(TextWriter o, string logPath, IReadOnlyList<DecodedReport> reports)
+    public static void SarifDecode(TextWriter o, string logPath, IReadOnlyList<DecodedReport> reports, IReadOnlyList<string>? failures = null)
     {
         static string Id(CrashReport r) => "crash." + (r.Type.Length == 0 ? "unknown" : r.Type.ToLowerInvariant().Replace('_', '-'));
         static string LevelOf(CrashReport r) => r.Type == "WARNING" ? "warning" : "error";
@@ -159,10 +198,10 @@ static class CiOutput
             new SarifText("The report's title names the guilty function; the result's properties carry the report's lines. See docs/crash-rules.md."),
             new SarifConfiguration(LevelOf(g.First().Report)), new Dictionary<string, string> { ["type"] = g.First().Report.Type })).ToList();
         var index = rules.Select((r, i) => (r.Id, i)).ToDictionary(x => x.Id, x => x.i, StringComparer.Ordinal);
-        string log = logPath == "-" ? "stdin" : FileUri(logPath);
         var results = reports.Select(d =>
         {
             var r = d.Report;
+            string path = d.LogPath ?? logPath, log = path == "-" ? "stdin" : FileUri(path);
             var inLog = new SarifLocation(new SarifPhysicalLocation(new SarifArtifact(log), new SarifRegion(r.StartLine + 1, r.EndLine + 1)),
                 r.Frame == null ? null : [new SarifLogicalLocation(r.Frame, "function")]);
             var chain = d.Guilty?.Chain.Where(f => f.File != null && f.Line > 0).ToList() ?? [];
@@ -181,7 +220,7 @@ static class CiOutput
                     ["lines"] = string.Join("\n", r.Lines), ["explanation"] = d.Explanation.Count == 0 ? null : string.Join("\n", d.Explanation),
                 });
         }).ToList();
-        WriteSarif(o, rules, results, []);
+        WriteSarif(o, rules, results, (failures ?? []).Select(f => new SarifNotification("error", new SarifText(f), [])).ToList());
     }
 
     /// <summary>One JUnit test case: passed, failed (message, type, body) or in error (message).</summary>

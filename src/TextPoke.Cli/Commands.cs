@@ -22,6 +22,20 @@ static partial class Commands
 
     internal static Option<bool> JsonOption() => new("--json") { Description = "print JSON instead of text" };
 
+    internal static Option<string?> FormatOption(string what) => new("--format")
+    {
+        Description = $"text (default), json (as --json), sarif (SARIF 2.1.0 for code scanning) or junit (JUnit XML: {what})", HelpName = "FORMAT",
+    };
+
+    /// <summary>The output format asked for: --format, or json for --json; text by default.</summary>
+    internal static string FormatOf(ParseResult result, Option<string?> format, Option<bool> json)
+    {
+        string how = result.GetValue(format) ?? (result.GetValue(json) ? "json" : "text");
+        if (how is not ("text" or "json" or "sarif" or "junit")) throw new UsageException($"--format {how}: use text, json, sarif or junit");
+        if (result.GetValue(json) && how != "json") throw new UsageException("--json and --format " + how + " disagree");
+        return how;
+    }
+
     internal static (KernelImage Image, ImageSymbols Symbols) Load(string path, string? systemMap)
     {
         var image = KernelImage.Open(path);
@@ -51,11 +65,7 @@ static partial class Commands
             HelpName = "LIST",
         };
         var vmlinux = VmlinuxOption();
-        var format = new Option<string?>("--format")
-        {
-            Description = "text (default), json (as --json), sarif (SARIF 2.1.0 for code scanning) or junit (JUnit XML for CI test reports)",
-            HelpName = "FORMAT",
-        };
+        var format = FormatOption("a test case per image or module");
         var modules = new Option<string?>("--modules") { Description = "also check every module below DIR, in parallel", HelpName = "DIR" };
         var strict = new Option<bool>("--strict")
         {
@@ -69,9 +79,7 @@ static partial class Commands
         };
         command.SetAction(result =>
         {
-            string how = result.GetValue(format) ?? (result.GetValue(json) ? "json" : "text");
-            if (how is not ("text" or "json" or "sarif" or "junit")) throw new UsageException($"--format {how}: use text, json, sarif or junit");
-            if (result.GetValue(json) && how != "json") throw new UsageException("--json and --format " + how + " disagree");
+            string how = FormatOf(result, format, json);
             void Render(CheckResult check, KernelImage? debugInfo = null)
             {
                 switch (how)

@@ -35,9 +35,7 @@ static partial class Commands
         };
         command.SetAction(result =>
         {
-            string how = result.GetValue(format) ?? (result.GetValue(json) ? "json" : "text");
-            if (how is not ("text" or "json" or "sarif" or "junit")) throw new UsageException($"--format {how}: use text, json, sarif or junit");
-            if (result.GetValue(json) && how != "json") throw new UsageException("--json and --format " + how + " disagree");
+            string how = FormatOf(result, format, json);
             string path = result.GetValue(log)!;
             string? image = result.GetValue(vmlinux);
             string? modulesDir = result.GetValue(modules);

@@ -32,14 +32,16 @@ static partial class Commands
         var up = new Option<bool>("--up") { Description = "with --boot: a one-CPU boot (nosmp/maxcpus=1), which switches .smp_locks LOCK prefixes to DS" };
         var emit = new Option<string?>("--emit") { Description = "with --boot: write the patched vmlinux (ELF) to OUT, atomically, for objdump or a diff",
             HelpName = "OUT" };
+        var format = FormatOption("a test case for the image, failing with every BUG and WARN");
         var command = new Command("simulate",
             "Run the kernel's jump-label machinery (kernel/jump_label.c, arch/x86/kernel/jump_label.c) on IMAGE and print what the kernel would print; with " +
             "--boot, run its boot-time self-patching for a CPU instead.")
         {
-            image, map, flipAll, enable, disable, script, keepGoing, running, verbose, json, boot, cpu, up, emit,
+            image, map, flipAll, enable, disable, script, keepGoing, running, verbose, json, format, boot, cpu, up, emit,
         };
         command.SetAction(result =>
         {
+            string how = FormatOf(result, format, json);
             bool bootMode = result.GetValue(boot);
             if (!bootMode && (result.GetValue(cpu) != null || result.GetValue(up) || result.GetValue(emit) != null))
                 throw new UsageException("--cpu, --up and --emit go with --boot");
@@ -51,7 +53,7 @@ static partial class Commands
             if (bootMode)
             {
                 using (img) return SimulateBoot(stdout, img, symbols, result.GetValue(cpu) ?? "qemu64", result.GetValue(up), result.GetValue(keepGoing),
-                    result.GetValue(emit), result.GetValue(json), result.GetValue(verbose));
+                    result.GetValue(emit), how, result.GetValue(verbose));
             }
             using (img)
             {
@@ -59,15 +61,20 @@ static partial class Commands
                     ?? []).ToList(),
                     result.GetValue(flipAll), result.GetValue(keepGoing), result.GetValue(running));
                 using var run = JumpLabelScenario.Run(img, symbols, request);
-                if (result.GetValue(json)) JsonOutput.Simulation(stdout, img, symbols, run.Core, run.Scenario, run.Users);
-                else TextOutput.Simulation(stdout, img, symbols, run.Core, run.Scenario, run.Users, result.GetValue(verbose));
+                switch (how)
+                {
+                    case "json": JsonOutput.Simulation(stdout, img, symbols, run.Core, run.Scenario, run.Users); break;
+                    case "sarif": CiOutput.SarifEvents(stdout, img.Path, JumpLabelEvents(run.Core), SourceLines(img)); break;
+                    case "junit": CiOutput.JUnitEvents(stdout, "textpoke simulate", $"{img.Path}: {run.Scenario}", JumpLabelEvents(run.Core)); break;
+                    default: TextOutput.Simulation(stdout, img, symbols, run.Core, run.Scenario, run.Users, result.GetValue(verbose)); break;
+                }
                 return run.Clean ? ExitCodes.Clean : ExitCodes.Findings;
             }
         });
         return command;
     }
 
-    static int SimulateBoot(TextWriter stdout, KernelImage img, ImageSymbols symbols, string cpuSpec, bool up, bool keepGoing, string? emit, bool json,
+    static int SimulateBoot(TextWriter stdout, KernelImage img, ImageSymbols symbols, string cpuSpec, bool up, bool keepGoing, string? emit, string how,
         bool verbose)
     {
         var names = CpuFeatureNames.Load(img, symbols);
@@ -76,10 +83,32 @@ static partial class Commands
         catch (ArgumentException e) { throw new UsageException(e.Message); }
         var boot = BootPatcher.Run(img, symbols, model, names, keepGoing);
         if (emit != null) ImageWriter.WriteAtomically(emit, boot.PatchedElf());
-        if (json) JsonOutput.BootSimulation(stdout, img, symbols, model, names, boot, emit);
-        else TextOutput.BootSimulation(stdout, img, symbols, model, names, boot, emit, verbose);
+        switch (how)
+        {
+            case "json": JsonOutput.BootSimulation(stdout, img, symbols, model, names, boot, emit); break;
+            case "sarif": CiOutput.SarifEvents(stdout, img.Path, BootEvents(boot), SourceLines(img)); break;
+            case "junit": CiOutput.JUnitEvents(stdout, "textpoke simulate", $"{img.Path}: boot on {model.Description}", BootEvents(boot)); break;
+            default: TextOutput.BootSimulation(stdout, img, symbols, model, names, boot, emit, verbose); break;
+        }
         return boot.Bugs + boot.Warnings == 0 ? ExitCodes.Clean : ExitCodes.Findings;
     }
+
+    /// <summary>The jump-label emulation's BUGs and WARNs as CI events (rules simulate.jump-label-bug / -warning).</summary>
+    static List<CiOutput.EmulatedEvent> JumpLabelEvents(JumpLabelCore core) => core.Events.Where(e => e.Kind is EventKind.Bug or EventKind.Warning)
+        .Select(e => new CiOutput.EmulatedEvent(e.Kind == EventKind.Bug ? "simulate.jump-label-bug" : "simulate.jump-label-warning",
+            e.Kind == EventKind.Bug ? "the emulated jump-label code BUGs" : "the emulated jump-label code WARNs",
+            e.Kind == EventKind.Bug ? Severity.Bug : Severity.Warning, e.Lines, e.Site, e.SiteLocation, new Dictionary<string, string?>
+            {
+                ["operation"] = e.Operation, ["key"] = e.Key, ["callPath"] = e.CallPath.Count == 0 ? null : string.Join(" -> ", e.CallPath),
+                ["detail"] = e.Detail,
+            })).ToList();
+
+    /// <summary>The emulated boot's BUGs and WARNs as CI events (rules simulate.boot-bug / -warning).</summary>
+    static List<CiOutput.EmulatedEvent> BootEvents(BootPatcher boot) => boot.Events.Where(e => e.Kind is BootEventKind.Bug or BootEventKind.Warning)
+        .Select(e => new CiOutput.EmulatedEvent(e.Kind == BootEventKind.Bug ? "simulate.boot-bug" : "simulate.boot-warning",
+            e.Kind == BootEventKind.Bug ? "the emulated boot-time patching BUGs" : "the emulated boot-time patching WARNs",
+            e.Kind == BootEventKind.Bug ? Severity.Bug : Severity.Warning, e.KernelLines, e.Address == 0 ? null : e.Address,
+            e.Location.Length == 0 ? null : e.Location, new Dictionary<string, string?> { ["step"] = e.Step, ["explanation"] = e.Explanation })).ToList();
 
     // --enable and --disable interleave in the order the user wrote them.
     static IEnumerable<ScenarioStep> OrderedKeyOptions(ParseResult result, string[] enables, string[] disables)

@@ -93,6 +93,12 @@ public class BootUnitTests
 
     static string Corpus(string name) => Repo.BootLog(name);
 
+    /// <summary>The success marker of the recorded good boot.</summary>
+    internal const string OkMarker = "INIT-DONE";
+
+    /// <summary>A recorded console replayed through the watcher (QEMU stays alive after it, as it does).</summary>
+    internal static BootResult WatchLog(string log, string marker) => Watch(log, marker, hangAfter: true);
+
     [Fact]
     public void Watcher_RecordedCrash_StopsAtTheCrash_EvenIfQemuHangs()
     {

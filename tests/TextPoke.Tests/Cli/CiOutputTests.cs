@@ -223,4 +223,68 @@ public class CiOutputTests
         var failure = XDocument.Parse(r.Out).Root!.Element("testsuite")!.Element("testcase")!.Element("failure")!;
         Assert.Contains("a\\uffffb\U0001F600", failure.Value);
     }
+
+    /// <summary>simulate --format sarif|junit: a result per BUG/WARN of the emulated kernel, with the kernel's lines; none when clean.</summary>
+    [Fact]
+    public void SimulateFormats_AResultPerEmulatedBugOrWarn()
+    {
+        var seed = CliRun.Run("simulate", Fixtures.Build("jump-seed"), "--enable", "frontswap_enabled_key", "--format", "sarif");
+        Assert.Equal(1, seed.Exit);
+        AssertSchemaValid(seed.Out);
+        using (var doc = JsonDocument.Parse(seed.Out))
+        {
+            var result = Assert.Single(doc.RootElement.GetProperty("runs")[0].GetProperty("results").EnumerateArray());
+            Assert.Equal("simulate.jump-label-bug", result.GetProperty("ruleId").GetString());
+            Assert.StartsWith("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60", result.GetProperty("message").GetProperty("text").GetString());
+            Assert.Equal("frontswap_enabled_key", result.GetProperty("properties").GetProperty("key").GetString());
+            Assert.StartsWith("static_key_enable -> ", result.GetProperty("properties").GetProperty("callPath").GetString());
+        }
+        var junit = CliRun.Run("simulate", Fixtures.Build("jump-seed"), "--enable", "frontswap_enabled_key", "--format", "junit");
+        Assert.Equal(1, junit.Exit);
+        var failure = XDocument.Parse(junit.Out).Root!.Element("testsuite")!.Element("testcase")!.Element("failure")!;
+        Assert.Equal("1 BUG, 0 WARNs", failure.Attribute("message")!.Value);
+        Assert.Contains("kernel BUG at arch/x86/kernel/jump_label.c:73!", failure.Value);
+
+        var clean = CliRun.Run("simulate", Fixtures.Build("jump-clean"), "--format", "sarif");
+        Assert.Equal(0, clean.Exit);
+        using (var doc = JsonDocument.Parse(clean.Out)) Assert.Equal(0, doc.RootElement.GetProperty("runs")[0].GetProperty("results").GetArrayLength());
+
+        var boot = CliRun.Run("simulate", "--boot", Fixtures.Build("tables-broken"), "--cpu", "none", "--format", "sarif");
+        Assert.Equal(1, boot.Exit);
+        AssertSchemaValid(boot.Out);
+        using (var doc = JsonDocument.Parse(boot.Out))
+            Assert.Equal("simulate.boot-bug", doc.RootElement.GetProperty("runs")[0].GetProperty("results")[0].GetProperty("ruleId").GetString());
+        var bootJUnit = CliRun.Run("simulate", "--boot", Fixtures.Build("tables-clean"), "--cpu", "none", "--format", "junit");
+        Assert.Equal(0, bootJUnit.Exit);
+        Assert.Empty(XDocument.Parse(bootJUnit.Out).Root!.Element("testsuite")!.Element("testcase")!.Elements());
+        Assert.Equal(2, CliRun.Run("simulate", Fixtures.Build("jump-clean"), "--json", "--format", "junit").Exit);
+    }
+
+    /// <summary>
+    /// boot --format junit|sarif, on boots recorded through a stand-in QEMU: a test case per boot (a crash fails with its
+    /// report, a clean boot passes); SARIF results at the report's lines in that boot's log.
+    /// </summary>
+    [Fact]
+    public void BootFormats_ATestCasePerBoot()
+    {
+        var crashed = TextPoke.Tests.Boot.BootUnitTests.WatchLog(Repo.BootLog("debian-6.1.0-53-amd64-swap_writepage-jmp.log"), "never-printed");
+        var booted = TextPoke.Tests.Boot.BootUnitTests.WatchLog(Repo.BootLog("debian-6.1.0-53-amd64-ok.log"), TextPoke.Tests.Boot.BootUnitTests.OkMarker);
+        Assert.Equal(TextPoke.Boot.BootOutcome.Booted, booted.Outcome);
+        var junit = new StringWriter();
+        Commands.BootJUnit(junit, "vmlinuz", [crashed, booted], Fixtures.Build("jump-clean"));
+        var cases = XDocument.Parse(junit.ToString()).Root!.Element("testsuite")!.Elements("testcase").ToList();
+        Assert.Equal(["vmlinuz: boot 1", "vmlinuz: boot 2"], cases.Select(c => c.Attribute("name")!.Value));
+        Assert.Equal("crashed: kernel BUG in __jump_label_patch", cases[0].Element("failure")!.Attribute("message")!.Value);
+        Assert.Contains("kernel BUG at arch/x86/kernel/jump_label.c:73!", cases[0].Element("failure")!.Value);
+        Assert.Empty(cases[1].Elements());
+
+        var sarif = new StringWriter();
+        Commands.BootSarif(sarif, [crashed, booted], Fixtures.Build("jump-clean"));
+        AssertSchemaValid(sarif.ToString());
+        using var doc = JsonDocument.Parse(sarif.ToString());
+        var result = Assert.Single(doc.RootElement.GetProperty("runs")[0].GetProperty("results").EnumerateArray());
+        Assert.Equal("kernel BUG in __jump_label_patch", result.GetProperty("message").GetProperty("text").GetString());
+        Assert.Equal(new Uri(crashed.LogPath).AbsoluteUri, result.GetProperty("locations")[0].GetProperty("physicalLocation").GetProperty("artifactLocation")
+            .GetProperty("uri").GetString());
+    }
 }
