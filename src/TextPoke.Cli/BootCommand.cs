@@ -112,7 +112,8 @@ static partial class Commands
         BootOutcome.TimedOut => "timed out", _ => "QEMU failed",
     };
 
-    /// <summary>Every boot's reports as SARIF results at their lines in that boot's log; a boot that failed without a report is an error notification.</summary>
+    /// <summary>Every boot's reports as SARIF results at their lines in that boot's log; a boot that failed without a report is an error
+    /// notification.</summary>
     internal static void BootSarif(TextWriter o, List<BootResult> results, string explainWith)
     {
         using var explainer = new SiteExplainer(explainWith);

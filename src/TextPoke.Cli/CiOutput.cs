@@ -176,7 +176,8 @@ static class CiOutput
             string.Concat(e.Lines.Select(l => "  " + l + "\n"))));
         int bugs = events.Count(e => e.Severity == Severity.Bug);
         JUnit(o, suite, suite.Replace(' ', '.'), [events.Count == 0 ? new TestCase(name)
-            : new TestCase(name, $"{bugs} BUG{(bugs == 1 ? "" : "s")}, {events.Count - bugs} WARN{(events.Count - bugs == 1 ? "" : "s")}", events[0].Rule, body)]);
+            : new TestCase(name, $"{bugs} BUG{(bugs == 1 ? "" : "s")}, {events.Count - bugs} WARN{(events.Count - bugs == 1 ? "" : "s")}", events[0].Rule,
+                body)]);
     }
 
     /// <summary>One decoded report for SARIF: where it is in the log, and its guilty frame resolved to source (with DWARF).</summary>

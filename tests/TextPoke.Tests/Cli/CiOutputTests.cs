@@ -235,7 +235,8 @@ public class CiOutputTests
         {
             var result = Assert.Single(doc.RootElement.GetProperty("runs")[0].GetProperty("results").EnumerateArray());
             Assert.Equal("simulate.jump-label-bug", result.GetProperty("ruleId").GetString());
-            Assert.StartsWith("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60", result.GetProperty("message").GetProperty("text").GetString());
+            Assert.StartsWith("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60",
+                result.GetProperty("message").GetProperty("text").GetString());
             Assert.Equal("frontswap_enabled_key", result.GetProperty("properties").GetProperty("key").GetString());
             Assert.StartsWith("static_key_enable -> ", result.GetProperty("properties").GetProperty("callPath").GetString());
         }
