@@ -258,11 +258,11 @@ static partial class Commands
                 stdout.WriteLine("  jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60 [(____ptrval____)] (eb 1c 48 89 df != 66 90 0f " +
                     "1f 00)) size:2 type:1");
                 stdout.WriteLine("  kernel BUG at arch/x86/kernel/jump_label.c:73!");
-                stdout.WriteLine("This demo builds an image with the same bytes in memory and checks it without booting:");
+                stdout.WriteLine("when zswap enabled a static key, long after the build that left the site broken. textpoke builds an image with the same");
+                stdout.WriteLine("bytes (swap_writepage, its jump-label entry, the key) and checks it without booting; it prints what the kernel would:");
+                TextOutput.Findings(stdout, check);
                 stdout.WriteLine();
-                TextOutput.Check(stdout, check);
-                stdout.WriteLine();
-                stdout.WriteLine("Next: textpoke check /boot/vmlinuz-$(uname -r)   (or any vmlinux, vmlinux.o or .ko)");
+                stdout.WriteLine("Next: textpoke check /boot/vmlinuz-$(uname -r)   (or any vmlinux, vmlinux.o or .ko; --help lists every command)");
             }
             bool reproduced = check.Findings.Any(f => f.KernelLines.Contains(SeedDemo.ExpectedLine));
             return reproduced ? ExitCodes.Clean : ExitCodes.Findings;

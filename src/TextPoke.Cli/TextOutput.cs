@@ -46,7 +46,19 @@ static class TextOutput
         o.WriteLine();
         o.WriteLine("summary");
         if (jump != null) o.WriteLine($"  {JumpSummary(jump)}");
-        foreach (var t in result.Tables) o.WriteLine($"  {TableSummary(t)}");
+        // Tables the image simply does not have share one line: a kernel without CFI or call thunks need not list each.
+        var absent = result.Tables.Where(t => t.Status == TableStatus.Absent && t.Absent == SiteTables.AbsentText).ToList();
+        var empty = result.Tables.Where(t => t.Status == TableStatus.Empty && t.Findings.Count == 0).ToList();
+        foreach (var t in result.Tables.Except(absent).Except(empty)) o.WriteLine($"  {TableSummary(t)}");
+        if (empty.Count > 0) o.WriteLine($"  {"empty",-15} {string.Join(", ", empty.Select(t => t.Name))} (0 entries)");
+        if (absent.Count > 0) o.WriteLine($"  {"absent",-15} {string.Join(", ", absent.Select(t => t.Name))} (no section, no start/stop symbols)");
+        o.WriteLine(ResultLine(result));
+    }
+
+    /// <summary>Only the findings of a check (the kernel's lines, rule and explanation of each), then its result line.</summary>
+    public static void Findings(TextWriter o, CheckResult result)
+    {
+        foreach (var f in result.Findings) Finding(o, f);
         o.WriteLine(ResultLine(result));
     }
 

@@ -63,6 +63,9 @@ public sealed class TableContext(KernelImage image, ImageSymbols symbols)
 /// </summary>
 public static class SiteTables
 {
+    /// <summary>Why a table is absent when the image has neither its section nor its start/stop symbols.</summary>
+    public const string AbsentText = "absent from this image (no section, no start/stop symbols)";
+
     public static readonly IReadOnlyList<TableDefinition> All =
     [
         new(PatchTables.SmpLocks, SmpLocks),
@@ -86,7 +89,7 @@ public static class SiteTables
         if (bounds == null)
             return CannotLocate(context.Image, context.Symbols, table.Section, table.StartSymbol, table.StopSymbol) is { } why
                 ? new TableReport { Name = table.Name, Title = table.Title, Absent = why, Status = TableStatus.NotChecked }
-                : new TableReport { Name = table.Name, Title = table.Title, Absent = "absent from this image (no section, no start/stop symbols)",
+                : new TableReport { Name = table.Name, Title = table.Title, Absent = AbsentText,
                     Status = TableStatus.Absent };
         if (table.Check == null)
             return new TableReport
