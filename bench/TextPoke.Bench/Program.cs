@@ -16,9 +16,13 @@ var rest = args.SkipWhile(a => sections.Contains(a)).ToArray();
 var manifest = Manifest(root);
 string vmlinuz = rest.Length > 0 ? rest[0] : manifest["GENERIC_VMLINUZ"];
 int runs = rest.Length > 1 ? int.Parse(rest[1]) : 7;
-// The CLI as users run it: ./textpoke builds it (ReadyToRun) into .build/textpoke.
+// The CLI as users run it: ./textpoke builds it into .build/textpoke, a native executable (Native AOT), or where
+// that cannot build a ReadyToRun textpoke.dll that dotnet runs.
 Process(Path.Combine(root, "textpoke"), "--help");
-string cli = Path.Combine(root, ".build", "textpoke", "textpoke.dll");
+string cliDll = Path.Combine(root, ".build", "textpoke", "textpoke.dll");
+bool nativeCli = !File.Exists(cliDll);
+string cliFile = nativeCli ? Path.Combine(root, ".build", "textpoke", "textpoke") : "dotnet";
+string[] CliArgs(params string[] a) => nativeCli ? a : [cliDll, .. a];
 
 var work = Directory.CreateTempSubdirectory("textpoke-bench").FullName;
 string payload = Path.Combine(work, "payload.xz"), elf = Path.Combine(work, "vmlinux.elf");
@@ -81,13 +85,13 @@ Directory.Delete(work, true);
 void CheckBenchmark()
 {
 var xz = Median(() => Process("xz", "-dc", "--single-stream", payload));
-var cliZ = Median(() => Process("dotnet", cli, "check", vmlinuz));
+var cliZ = Median(() => Process(cliFile, CliArgs("check", vmlinuz)));
 var libZ = Median(() => InProcess(vmlinuz));
 var cat = Median(() => Process("cat", elf));
 var read = Median(() => ReadFile(elf));
-var cliE = Median(() => Process("dotnet", cli, "check", elf));
+var cliE = Median(() => Process(cliFile, CliArgs("check", elf)));
 var libE = Median(() => InProcess(elf));
-var nop = Median(() => Process("dotnet", cli, "--help"));
+var nop = Median(() => Process(cliFile, CliArgs("--help")));
 
 Console.WriteLine($"| input | textpoke check (CLI) | textpoke check (library, in process) | unavoidable work | ratio CLI / work | ratio library / work |");
 Console.WriteLine($"|---|---|---|---|---|---|");
@@ -123,15 +127,15 @@ void ModulesBenchmark()
         Parallel.ForEach(files, f => GC.KeepAlive(File.ReadAllBytes(f)));
         return sw.Elapsed.TotalMilliseconds;
     });
-    var check = MedianN(() => Process("dotnet", cli, "check", tree, "--vmlinux", vmlinuz));
+    var check = MedianN(() => Process(cliFile, CliArgs("check", tree, "--vmlinux", vmlinuz)));
     // The same tree where no kernel can be found beside it: modules only.
     string alone = Path.Combine(work, "alone");
     Directory.CreateDirectory(alone);
     File.CreateSymbolicLink(Path.Combine(alone, "modules"), tree);
-    var modulesOnly = MedianN(() => Process("dotnet", cli, "check", Path.Combine(alone, "modules")));
+    var modulesOnly = MedianN(() => Process(cliFile, CliArgs("check", Path.Combine(alone, "modules"))));
     var unzstd = MedianN(() => Process("sh", "-c",
         $"find '{compressed}' -name '*.zst' -print0 | xargs -0 -P {Environment.ProcessorCount} -n 64 zstd -q -d -c > /dev/null"));
-    var checkZ = MedianN(() => Process("dotnet", cli, "check", compressed, "--vmlinux", vmlinuz));
+    var checkZ = MedianN(() => Process(cliFile, CliArgs("check", compressed, "--vmlinux", vmlinuz)));
     Console.WriteLine($"| module tree ({files.Count} modules) | textpoke check (CLI, with the vmlinuz) | only the unavoidable work | ratio |");
     Console.WriteLine($"|---|---|---|---|");
     Console.WriteLine($"| `.ko` as Debian ships them ({bytes / (1024 * 1024)} MiB), modules only | {modulesOnly:F0} ms | read every file (in parallel, in " +
@@ -149,8 +153,8 @@ void ExtractBenchmark()
 {
     string peer = Manifest(root, "--source")["EXTRACT_VMLINUX"];
     string outElf = Path.Combine(work, "extracted.elf");
-    var textpoke = Median(() => Process("dotnet", cli, "extract", vmlinuz, "-o", outElf));
-    var textpokeBare = Median(() => Process("dotnet", cli, "extract", vmlinuz, "--no-symbols", "-o", outElf));
+    var textpoke = Median(() => Process(cliFile, CliArgs("extract", vmlinuz, "-o", outElf)));
+    var textpokeBare = Median(() => Process(cliFile, CliArgs("extract", vmlinuz, "--no-symbols", "-o", outElf)));
     var script = Median(() => Process("sh", "-c", $"'{peer}' '{vmlinuz}' > '{outElf}.peer'"));
     Console.WriteLine("| extract the ELF from the vmlinuz | time | ratio to extract-vmlinux |");
     Console.WriteLine("|---|---|---|");
@@ -170,14 +174,14 @@ void DecodeBenchmark()
     string log = Path.Combine(root, "tests", "data", "boot-logs", "debian-6.1.0-53-amd64-swap_writepage-jmp.log");
     string peerOut = Path.Combine(work, "decode_stacktrace.out");
     var script = Median(() => Process("sh", "-c", $"bash '{peer}' '{vmlinux}' < '{log}' > '{peerOut}'"));
-    var textpoke = Median(() => Run("dotnet", [cli, "decode", log, "--vmlinux", vmlinux], mustSucceed: false));
-    var textpokeJson = Median(() => Run("dotnet", [cli, "decode", log, "--vmlinux", vmlinux, "--json"], mustSucceed: false));
+    var textpoke = Median(() => Run(cliFile, CliArgs("decode", log, "--vmlinux", vmlinux), mustSucceed: false));
+    var textpokeJson = Median(() => Run(cliFile, CliArgs("decode", log, "--vmlinux", vmlinux, "--json"), mustSucceed: false));
 
     // Same answers? decode_stacktrace.sh rewrites each frame as "func (file:line file:line ...)".
     var peerFrames = File.ReadAllLines(peerOut).Select(l => System.Text.RegularExpressions.Regex.Match(l, @"\] (\? )?([A-Za-z0-9_.]+) \((.*)\) *$"))
         .Where(m => m.Success && !m.Value.Contains("RIP")).Select(m => (Function: m.Groups[2].Value, Locations: m.Groups[3].Value)).ToList();
-    var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, UseShellExecute = false };
-    foreach (var a in new[] { cli, "decode", log, "--vmlinux", vmlinux, "--json" }) psi.ArgumentList.Add(a);
+    var psi = new ProcessStartInfo(cliFile) { RedirectStandardOutput = true, UseShellExecute = false };
+    foreach (var a in CliArgs("decode", log, "--vmlinux", vmlinux, "--json")) psi.ArgumentList.Add(a);
     using var p = System.Diagnostics.Process.Start(psi)!;
     var json = System.Text.Json.JsonDocument.Parse(p.StandardOutput.ReadToEnd());
     p.WaitForExit();
@@ -207,11 +211,11 @@ void BootBenchmark()
     string golden = manifest["GOLDEN_VMLINUZ"];
     string original = Path.Combine(work, "boot-original.elf"), poked = Path.Combine(work, "boot-poked.elf");
     using (var image = KernelImage.Open(golden)) File.WriteAllBytes(original, image.ElfImage.ToArray());
-    Process("dotnet", cli, "poke", original, "--flip-jump-key", "frontswap_enabled_key", "-o", poked);
+    Process(cliFile, CliArgs("poke", original, "--flip-jump-key", "frontswap_enabled_key", "-o", poked));
     int runsHere = 3;
     double Timed(params string[] a) => Run(a[0], a[1..], mustSucceed: false);
-    var crash = Enumerable.Range(0, runsHere).Select(_ => Timed("dotnet", cli, "boot", poked, "--accel", "tcg")).Order().ElementAt(1);
-    var ok = Enumerable.Range(0, runsHere).Select(_ => Timed("dotnet", cli, "boot", original, "--accel", "tcg")).Order().ElementAt(1);
+    var crash = Enumerable.Range(0, runsHere).Select(_ => Timed([cliFile, .. CliArgs("boot", poked, "--accel", "tcg")])).Order().ElementAt(1);
+    var ok = Enumerable.Range(0, runsHere).Select(_ => Timed([cliFile, .. CliArgs("boot", original, "--accel", "tcg")])).Order().ElementAt(1);
     string initrd = Path.Combine(work, "plain.cpio");
     File.WriteAllBytes(initrd, TextPoke.Boot.Initramfs.Build(TextPoke.Boot.Initramfs.FindBusybox()!, "DONE", []));
     var plain = Timed("timeout", "30", "qemu-system-x86_64", "-kernel", poked, "-initrd", initrd, "-append", "console=ttyS0", "-nographic", "-m", "1024",
@@ -230,7 +234,7 @@ void BoltBenchmark()
 {
     string vmlinux = Manifest(root, "--dbg-vmlinux")["CLOUD_DBG_VMLINUX"];
     if (!File.Exists("/usr/bin/llvm-bolt-19")) Process("sh", "-c", "apt-get install -y -qq --no-install-recommends bolt-19 >/dev/null");
-    var textpoke = Median(() => Process("dotnet", cli, "check", vmlinux));
+    var textpoke = Median(() => Process(cliFile, CliArgs("check", vmlinux)));
     var read = Median(() => Process("cat", vmlinux));
     var sw = Stopwatch.StartNew();
     var psi = new ProcessStartInfo("/usr/bin/llvm-bolt-19") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
