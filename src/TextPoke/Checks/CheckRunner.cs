@@ -55,7 +55,7 @@ public static class CheckRunner
     /// checks many images in parallel, like a module tree, gains nothing from nesting).
     /// </summary>
     public static CheckResult Run(KernelImage image, ImageSymbols symbols, IReadOnlyCollection<string>? tables = null, Func<string,
-        StaticKeyInfo?>? externalKeys = null, bool parallel = true, bool strict = false)
+        StaticKeyInfo?>? externalKeys = null, bool parallel = true, bool strict = false, bool listSites = false)
     {
         bool all = tables == null || tables.Count == 0;
         // The tables are independent: check them side by side, each with its own decoder and buffers.
@@ -67,7 +67,7 @@ public static class CheckRunner
         for (int i = 0; i < selected.Length; i++)
         {
             int k = i;
-            work.Add(() => reports[k] = SiteTables.Run(selected[k], new TableContext(image, symbols)));
+            work.Add(() => reports[k] = SiteTables.Run(selected[k], new TableContext(image, symbols, listSites)));
         }
         try
         {

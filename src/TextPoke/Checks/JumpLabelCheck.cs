@@ -298,13 +298,15 @@ public static class JumpLabelCheck
     static Finding? JudgeSite(KernelImage image, ImageSymbols symbols, JumpLabelEra era, JumpEntry e, StaticKeyInfo key, SiteState state, int size,
         DecodedInstruction insn, byte[] site5, byte[] jmpUnion, bool fits, bool? expectJump)
     {
-        string where = PS(symbols, image, e.Code);
-        string target = PS(symbols, image, e.Target);
+        // Most sites are fine: their texts are built only for a finding.
+        string? whereText = null, targetText = null, keyTextValue = null;
+        string where() => whereText ??= PS(symbols, image, e.Code);
+        string target() => targetText ??= PS(symbols, image, e.Target);
+        string keyText() => keyTextValue ??= KeyText(key, e);
         int type = FlipType(expectJump);
         var nopPrinted = X86Code.NopAsPrinted(size).ToArray();
         // When the key flips away from its initial state, the kernel expects the initial instruction.
         var expectedPrinted = expectJump == true ? jmpUnion : nopPrinted;
-        string keyText = KeyText(key, e);
 
         if (state == SiteState.Other)
         {
@@ -315,35 +317,35 @@ public static class JumpLabelCheck
             {
                 Table = TableName, Rule = wrongTarget ? "jump.wrong-target" : "jump.unexpected-instruction", Severity = Severity.Bug,
                 Title = wrongTarget ? "JMP to a different target than the entry's" : "site holds neither the NOP nor the JMP",
-                Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address, Size = size, Type = type,
+                Address = e.Code, Location = where(), Key = key.Name, KeyAddress = key.Address, Size = size, Type = type,
                 ActualBytes = X86Code.Hex(site5), ExpectedBytes = X86Code.Hex(expectedPrinted),
-                KernelLines = PatchFailure(era, where, e.Code, site5, expectedPrinted, size, type),
+                KernelLines = PatchFailure(era, where(), e.Code, site5, expectedPrinted, size, type),
                 Explanation = $"the site holds {decoded}; the kernel only accepts the {size}-byte NOP ({X86Code.Hex(X86Code.Nop(size))}) or the JMP to the " +
-                    $"entry's target {target} " +
-                    $"({X86Code.Hex(jmpUnion.AsSpan(0, size))}). {keyText} The first flip of the key BUGs.",
+                    $"entry's target {target()} " +
+                    $"({X86Code.Hex(jmpUnion.AsSpan(0, size))}). {keyText()} The first flip of the key BUGs.",
             };
         }
         if (size == 2 && !fits)
             return new Finding
             {
                 Table = TableName, Rule = "jump.target-out-of-range", Severity = Severity.Bug, Title = "2-byte site cannot reach its target",
-                Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address, Size = size,
+                Address = e.Code, Location = where(), Key = key.Name, KeyAddress = key.Address, Size = size,
                 ActualBytes = X86Code.Hex(site5),
-                Explanation = $"the entry's target {target} is {(long)(e.Target - e.Code - 2)} bytes away, beyond a JMP8's reach; text_gen_insn() " +
+                Explanation = $"the entry's target {target()} is {(long)(e.Target - e.Code - 2)} bytes away, beyond a JMP8's reach; text_gen_insn() " +
                     $"(arch/x86/include/asm/text-patching.h) hits BUG_ON when the key flips.",
             };
         if (!image.IsText(e.Target))
             return new Finding
             {
                 Table = TableName, Rule = "jump.target-outside-text", Severity = Severity.Bug, Title = "jump target outside executable code",
-                Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address,
+                Address = e.Code, Location = where(), Key = key.Name, KeyAddress = key.Address,
                 Explanation = $"entry {e.Index}'s target {e.Target:x16} is not in an executable section: enabling {key.Name} would jump into data.",
             };
         if (expectJump is { } wantJump && (state == SiteState.Jump) != wantJump)
         {
             bool objtool = e.NopMark && state == SiteState.Jump;
-            string found = state == SiteState.Jump ? $"a {size}-byte JMP to {target}" : $"a {size}-byte NOP";
-            string expected = wantJump ? $"the {size}-byte JMP to {target}" : $"a {size}-byte NOP";
+            string found = state == SiteState.Jump ? $"a {size}-byte JMP to {target()}" : $"a {size}-byte NOP";
+            string expected = wantJump ? $"the {size}-byte JMP to {target()}" : $"a {size}-byte NOP";
             string path = wantJump
                 ? $"until then the code falls through where it should jump, so the {(e.Branch ? "likely" : "unlikely")} block runs although the key says " +
                     $"otherwise"
@@ -360,10 +362,10 @@ public static class JumpLabelCheck
             {
                 Table = TableName, Rule = objtool ? "jump.objtool-not-run" : "jump.initial-state", Severity = Severity.Bug,
                 Title = wantJump ? "NOP where the key's state requires a JMP" : "JMP where the key's state requires a NOP",
-                Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address, Size = size, Type = type,
+                Address = e.Code, Location = where(), Key = key.Name, KeyAddress = key.Address, Size = size, Type = type,
                 ActualBytes = X86Code.Hex(site5), ExpectedBytes = X86Code.Hex(expectedPrinted),
-                KernelLines = PatchFailure(era, where, e.Code, site5, expectedPrinted, size, type),
-                Explanation = $"{keyText} So the site must hold {expected} until the key changes; it holds {found}. " +
+                KernelLines = PatchFailure(era, where(), e.Code, site5, expectedPrinted, size, type),
+                Explanation = $"{keyText()} So the site must hold {expected} until the key changes; it holds {found}. " +
                     $"{char.ToUpperInvariant(path[0])}{path[1..]}, " +
                     $"and the first {(wantJump ? "static_key_disable/static_key_slow_dec" : "static_key_enable/static_key_slow_inc")} of {key.Name} " +
                         $"BUGs.{cause}",
@@ -373,8 +375,8 @@ public static class JumpLabelCheck
             return new Finding
             {
                 Table = TableName, Rule = "jump.mark-on-jump-site", Severity = Severity.Warning, Title = "objtool NOP mark on a JMP-type site",
-                Address = e.Code, Location = where, Key = key.Name, KeyAddress = key.Address,
-                Explanation = $"entry {e.Index} carries objtool's NOP mark, but it is a JMP-type site: {keyText} arch_static_branch_jump never sets the " +
+                Address = e.Code, Location = where(), Key = key.Name, KeyAddress = key.Address,
+                Explanation = $"entry {e.Index} carries objtool's NOP mark, but it is a JMP-type site: {keyText()} arch_static_branch_jump never sets the " +
                     $"mark, so objtool would NOP a site that must jump.",
             };
         return null;

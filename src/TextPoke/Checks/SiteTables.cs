@@ -20,8 +20,13 @@ public sealed record TableDefinition(TableDescriptor Table, Func<TableContext, T
 }
 
 /// <summary>What every table check shares: the image, its names, one decoder, the image's __bug_table.</summary>
-public sealed class TableContext(KernelImage image, ImageSymbols symbols)
+/// <param name="listSites">
+/// Keep every site with its state, target and note in <see cref="TableReport.Sites"/> (sites --table, the explainers);
+/// a check only counts states, and skips the per-site notes (thousands of strings on a distro kernel).
+/// </param>
+public sealed class TableContext(KernelImage image, ImageSymbols symbols, bool listSites = true)
 {
+    public bool ListSites { get; } = listSites;
     readonly Lazy<BugTable?> _bugs = new(() => BugTable.Read(image, symbols));
     public KernelImage Image { get; } = image;
     public ImageSymbols Symbols { get; } = symbols;
@@ -158,7 +163,7 @@ public static class SiteTables
             int n = text ? c.Image.Read(site, one) : 0;
             string state = n == 1 && one[0] == 0xf0 ? "lock" : "other";
             r.Count(state);
-            r.Sites.Add(new TableSite(site, state));
+            if (c.ListSites) r.Sites.Add(new TableSite(site, state));
             if (state == "lock") continue;
             // alternatives_smp_unlock() turns f0 into 3e on a uniprocessor machine and alternatives_smp_lock() 3e back into
             // f0 when CPUs come up; any other byte is left alone. An entry on 3e is acted on (made a LOCK): a warning.
@@ -200,7 +205,7 @@ public static class SiteTables
             bool toThunk = jmp32 && c.TargetName(site, insn.Length - 4, dest) == "__x86_return_thunk";
             string state = !insn.IsValid ? "undecodable" : toThunk ? "jmp thunk" : trampoline ? "static call trampoline" : "other";
             r.Count(state);
-            r.Sites.Add(new TableSite(site, state, dest == 0 ? null : dest));
+            if (c.ListSites) r.Sites.Add(new TableSite(site, state, dest == 0 ? null : dest));
             if (state is "jmp thunk" or "static call trampoline" || !judge) continue;
             r.Findings.Add(new Finding
             {
@@ -246,7 +251,7 @@ public static class SiteTables
             bool thunk = reg >= 0 && reg % 32 == 0 && reg / 32 <= 15 && reg / 32 != 4;
             string state = thunk ? $"thunk r{reg / 32}" : "other";
             r.Count(thunk ? (raw[op] == 0xe8 ? "call thunk" : "jmp thunk") : "other");
-            r.Sites.Add(new TableSite(site, state, insn.BranchTarget == 0 ? null : insn.BranchTarget));
+            if (c.ListSites) r.Sites.Add(new TableSite(site, state, insn.BranchTarget == 0 ? null : insn.BranchTarget));
             if (thunk || !judgeThunks) continue;
             bool rsp = reg == 4 * 32;
             r.Findings.Add(new Finding
@@ -288,7 +293,7 @@ public static class SiteTables
             bool call = n == 5 && raw[0] == X86Code.CallOpcode && (target == fentry || c.TargetName(site, 1, target) == "__fentry__");
             string state = n < 5 ? "outside text" : call ? "call __fentry__" : raw.AsSpan().SequenceEqual(nop5) ? "nop5" : "other";
             r.Count(state);
-            r.Sites.Add(new TableSite(site, state, target == 0 ? null : target));
+            if (c.ListSites) r.Sites.Add(new TableSite(site, state, target == 0 ? null : target));
             if (state is "call __fentry__" or "nop5" || !judge) continue;
             var expected = fentry is { } f ? X86Code.GenerateInstruction(X86Code.CallOpcode, site, f).Union : nop5;
             r.Findings.Add(new Finding
@@ -351,7 +356,7 @@ public static class SiteTables
             string state = n < 5 ? "outside text" : ok ? (tail ? "tail " : "") + raw[0] switch { 0xe8 => "call", 0xe9 => "jmp", 0xc3 => "ret", 0x0f => "jcc",
                 _ => "nop" } : "other";
             r.Count(state);
-            r.Sites.Add(new TableSite(site, state, null, $"key {c.PS(key)}"));
+            if (c.ListSites) r.Sites.Add(new TableSite(site, state, null, $"key {c.PS(key)}"));
             if (ok) continue;
             var lines = new List<string> { KernelMessages.StaticCallInsn(n > 0 ? raw[0] : (byte)0, c.PS(site)) };
             if (c.BugLine("arch/x86/kernel/static_call.c") is { } bug) lines.Add(bug);
@@ -384,7 +389,7 @@ public static class SiteTables
             var (insn, fixup, _) = ExceptionEntry.Read(table, i);
             bool inText = c.Image.IsText(insn), fixupText = c.Image.IsText(fixup);
             r.Count(inText && fixupText ? "ok" : "outside text");
-            r.Sites.Add(new TableSite(insn, inText ? "insn" : "outside text", fixup));
+            if (c.ListSites) r.Sites.Add(new TableSite(insn, inText ? "insn" : "outside text", fixup));
             if (!inText || !fixupText)
                 r.Findings.Add(new Finding
                 {
@@ -424,7 +429,7 @@ public static class SiteTables
             bool ud2 = n == 2 && one[0] == 0x0f && one[1] is 0x0b or 0xb9;
             string state = ud2 ? (e.IsWarning ? "warn" : "bug") : "other";
             r.Count(state);
-            r.Sites.Add(new TableSite(e.Address, state, null, e.File == null ? null : $"{e.File}:{e.Line}"));
+            if (c.ListSites) r.Sites.Add(new TableSite(e.Address, state, null, e.File == null ? null : $"{e.File}:{e.Line}"));
             if (ud2) continue;
             r.Findings.Add(new Finding
             {
@@ -509,7 +514,7 @@ public static class SiteTables
         {
             var e = table[i];
             string where = c.PS(e.Instr);
-            r.Sites.Add(new TableSite(e.Instr, $"feature {e.Feature >> 5}*32+{e.Feature & 31}, {e.InstrLen}/{e.ReplLen} bytes", e.Repl));
+            if (c.ListSites) r.Sites.Add(new TableSite(e.Instr, $"feature {e.Feature >> 5}*32+{e.Feature & 31}, {e.InstrLen}/{e.ReplLen} bytes", e.Repl));
             if (e.InstrLen > MaxPatchLen || e.Feature >= layout.FeatureLimit)
             {
                 Broken(new Finding { Table = "alt", Rule = "alt.out-of-range", Severity = Severity.Bug, Title = e.InstrLen > MaxPatchLen
@@ -592,7 +597,7 @@ public static class SiteTables
                 && (insn.Raw.IsIPRelativeMemoryOperand ? insn.Raw.IPRelativeMemoryAddress : insn.Raw.MemoryDisplacement64) == slot;
             string state = n == 0 ? "outside text" : callSlot ? "call pv_ops slot" : "other";
             r.Count(state);
-            r.Sites.Add(new TableSite(site, state, slot == 0 ? null : slot, $"type {type}, len {len}"));
+            if (c.ListSites) r.Sites.Add(new TableSite(site, state, slot == 0 ? null : slot, $"type {type}, len {len}"));
             string? problemText = n == 0 ? "the site is not kernel text"
                 : len > MaxPatchLen ? $"len {len} exceeds MAX_PATCH_LEN: BUG_ON(p->len > MAX_PATCH_LEN)"
                 : len < 5 ? $"len {len}: the patched call is 5 bytes, so apply_paravirt() hits BUG_ON(used > p->len)"
@@ -648,7 +653,7 @@ public static class SiteTables
             int n = c.Image.IsText(site) ? c.Image.Read(site, raw) : 0;
             bool ok = valid(raw, n);
             r.Count(ok ? state : "other");
-            r.Sites.Add(new TableSite(site, ok ? state : "other"));
+            if (c.ListSites) r.Sites.Add(new TableSite(site, ok ? state : "other"));
             if (ok) continue;
             r.Findings.Add(new Finding
             {

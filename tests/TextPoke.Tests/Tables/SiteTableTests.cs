@@ -110,7 +110,7 @@ public class SiteTableTests
     static readonly Lazy<(byte[] Elf, Dictionary<string, TableReport> Tables, string Names)> Golden = new(() =>
     {
         using var image = KernelImage.Open(DebianKernels.GoldenVmlinuz);
-        var r = CheckRunner.Run(image, ImageSymbols.Load(image, lookBeside: false));
+        var r = CheckRunner.Run(image, ImageSymbols.Load(image, lookBeside: false), listSites: true);
         Assert.Empty(r.Findings);
         return (image.ElfImage.ToArray(), r.Tables.ToDictionary(t => t.Name), "");
     });
