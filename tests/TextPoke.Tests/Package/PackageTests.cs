@@ -54,6 +54,10 @@ public class PackageTests
         var seed = RunBare(binary, "check", Fixtures.Build("jump-seed"));
         Assert.Equal(1, seed.Exit);
         Assert.Contains("jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60", seed.Out);
+        // A real Debian vmlinuz (xz payload through the system's liblzma, kallsyms recovered): clean, exit 0.
+        var debian = RunBare(binary, "check", DebianKernels.GoldenVmlinuz);
+        Assert.True(debian.Exit == 0, debian.Out);
+        Assert.Contains("result: clean, 0 findings", debian.Out);
         var clean = RunBare(binary, "check", Fixtures.Build("jump-clean"), "--format", "sarif");
         Assert.Equal(0, clean.Exit);
         Assert.Contains("\"version\": \"2.1.0\"", clean.Out);
