@@ -35,7 +35,16 @@ public static class TextPokeCli
         }
         try
         {
-            return result.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+            try
+            {
+                return result.Invoke(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false });
+            }
+            catch (AggregateException e) when (e.InnerExceptions.Count == 1 && e.InnerException is { } inner)
+            {
+                // Parallel work (module trees, table checks) wraps what one worker threw.
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(inner).Throw();
+                throw;
+            }
         }
         catch (ImageFormatException e)
         {

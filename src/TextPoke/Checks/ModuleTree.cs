@@ -80,11 +80,8 @@ public static class ModuleTree
         }
         catch (ImageFormatException e)
         {
+            // Malformed input is that module's error; anything else is a bug in a reader and ends the run (one line).
             return new ModuleResult(path, relative, null, null, [], e.Message);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            return new ModuleResult(path, relative, null, null, [], $"{path}: cannot be processed: {e.GetType().Name}: {e.Message}");
         }
     }
 }

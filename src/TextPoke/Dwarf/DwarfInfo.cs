@@ -75,9 +75,9 @@ public sealed partial class DwarfInfo
                 var unit = UnitFor(address);
                 frames = unit == null ? [] : LookupIn(unit, address);
             }
-            catch (Exception e) when (e is DwarfFormatException or ArgumentException or IndexOutOfRangeException or OverflowException)
+            catch (DwarfFormatException)
             {
-                frames = []; // corrupt DWARF: no answer for this address, never a crash
+                frames = []; // corrupt DWARF: no answer for this address (every read is bounds-checked by DwarfCursor)
             }
         }
         if (symbolName?.Invoke(address) is not { } symbol) return frames;

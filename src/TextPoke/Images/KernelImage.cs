@@ -81,9 +81,13 @@ public sealed partial class KernelImage : IDisposable
     }
 
     /// <summary>Opens any supported image: ELF vmlinux / vmlinux.o / .ko, a compressed module, or a bzImage.</summary>
-    public static KernelImage Open(string path)
+    public static KernelImage Open(string path) => Open(path, ImageFile.Open(path));
+
+    /// <summary>Opens any supported image held in memory (bzImage, compressed module or ELF), named <paramref name="name"/> in messages.</summary>
+    public static KernelImage FromBytes(string name, byte[] bytes) => Open(name, ImageFile.FromBytes(name, bytes));
+
+    static KernelImage Open(string path, ImageFile file)
     {
-        var file = ImageFile.Open(path);
         try
         {
             var head = file.Span(0, Math.Min(file.Length, 64));

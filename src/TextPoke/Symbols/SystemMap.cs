@@ -29,11 +29,17 @@ public static class SystemMap
         {
             throw new ImageFormatException(path, $"cannot read System.map: {e.Message}");
         }
-        if (lines.Length == 1 && lines[0].Contains(StubMarker, StringComparison.Ordinal))
+        return Parse(path, lines);
+    }
+
+    /// <summary>Parses the lines of a System.map named <paramref name="path"/> in messages.</summary>
+    public static SymbolEntry[] Parse(string path, IReadOnlyList<string> lines)
+    {
+        if (lines.Count == 1 && lines[0].Contains(StubMarker, StringComparison.Ordinal))
             throw new ImageFormatException(path,
                 "this System.map is Debian's one-line stub (\"The real System.map is in the linux-image-<version>-dbg package\"), not a symbol map");
-        var entries = new List<SymbolEntry>(lines.Length);
-        for (int i = 0; i < lines.Length; i++)
+        var entries = new List<SymbolEntry>(lines.Count);
+        for (int i = 0; i < lines.Count; i++)
         {
             var line = lines[i];
             if (line.Length == 0) continue;

@@ -20,11 +20,26 @@ public class FuzzRegressionTests
         return data;
     }
 
+    // How each target's inputs reach the command line: {} is the input, @NAME a fixture image, LOG a one-frame crash log.
     static readonly Dictionary<string, string[][]> Commands = new()
     {
-        ["elf"] = [["check"], ["simulate", "--boot", "--keep-going"], ["keys"], ["sites", "--table", "alt"]],
-        ["decode"] = [["decode"], ["decode", "--json"]],
+        ["elf"] = [["check", "{}"], ["simulate", "{}", "--boot", "--keep-going"], ["keys", "{}"], ["sites", "{}", "--table", "alt"]],
+        ["image"] = [["check", "{}"], ["simulate", "{}", "--boot", "--keep-going"], ["extract", "{}", "-o", "OUT"]],
+        ["kallsyms"] = [["check", "{}"], ["keys", "{}"]],
+        ["dwarf"] = [["decode", "LOG", "--vmlinux", "{}"], ["check", "{}", "--format", "sarif"]],
+        ["sysmap"] = [["check", "@jump-clean", "--system-map", "{}"]],
+        ["script"] = [["simulate", "@jump-seed", "--script", "{}", "--keep-going"]],
+        ["decode"] = [["decode", "{}"], ["decode", "{}", "--json"]],
+        ["rust"] = [["decode", "RUSTLOG"]],
     };
+
+    static string Log(string name, string frame)
+    {
+        var path = Path.Combine(Repo.Scratch("fuzz-replay"), name);
+        File.WriteAllText(path, "[    1.000000] kernel BUG at mm/x.c:5!\n[    1.000001] CPU: 0 PID: 1 Comm: swapper/0 Not tainted 6.1.0 #1\n" +
+            $"[    1.000002] RIP: 0010:{frame}\n[    1.000003] Call Trace:\n[    1.000004]  <TASK>\n[    1.000005]  {frame}\n[    1.000006]  </TASK>\n");
+        return path;
+    }
 
     [Theory]
     [MemberData(nameof(Inputs))]
@@ -34,7 +49,16 @@ public class FuzzRegressionTests
         Assert.True(Commands.ContainsKey(target), $"no replay for target {target}");
         foreach (var command in Commands[target])
         {
-            var r = CliRun.Run([command[0], path, .. command[1..]]);
+            var args = command.Select(a => a switch
+            {
+                "{}" => path,
+                "OUT" => Path.Combine(Repo.Scratch("fuzz-replay-out"), "out.elf"),
+                "LOG" => Log("crash.log", "entry+0x4/0x20"),
+                "RUSTLOG" => Log("rust.log", File.ReadAllText(path).Split('\n')[0].Replace("\r", "") + "+0x4/0x20"),
+                _ when a.StartsWith('@') => Fixtures.Build(a[1..]),
+                _ => a,
+            }).ToArray();
+            var r = CliRun.Run(args);
             Assert.InRange(r.Exit, 0, 2);
             Assert.DoesNotContain("cannot be processed", r.Err);
         }

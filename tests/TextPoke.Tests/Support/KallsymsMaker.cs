@@ -59,7 +59,8 @@ public static class KallsymsMaker
         return bytes.ToArray();
     }
 
-    public static byte[] BuildElf(Layout layout, IReadOnlyList<SymbolEntry> symbols)
+    /// <param name="numSyms">kallsyms_num_syms as written, when a test wants it to lie (default: the symbol count).</param>
+    public static byte[] BuildElf(Layout layout, IReadOnlyList<SymbolEntry> symbols, uint? numSyms = null)
     {
         var rodata = new MemoryStream();
         void Align() { while (rodata.Length % 8 != 0) rodata.WriteByte(0); }
@@ -81,7 +82,7 @@ public static class KallsymsMaker
             Align();
             U64(relativeBase);
         }
-        void NumSyms() { Align(); U32((uint)symbols.Count); }
+        void NumSyms() { Align(); U32(numSyms ?? (uint)symbols.Count); }
         var markers = new List<uint>();
         void Names()
         {

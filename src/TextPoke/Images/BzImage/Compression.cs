@@ -9,8 +9,25 @@ public enum CompressionFormat { None, Gzip, Bzip2, Lzma, Xz, Lzo, Lz4Legacy, Zst
 /// <summary>Detects and undoes the compression of kernel payloads and modules.</summary>
 public static class Compression
 {
-    /// <summary>Upper bound on any decompressed output, so hostile size words cannot exhaust memory.</summary>
-    public const long MaxOutput = 1L << 31;
+    /// <summary>
+    /// Upper bound on any decompressed output (1 GiB: a distro kernel's payload is about 70 MB, a module with its debug
+    /// information rarely more than 100 MB), so a decompression bomb ends with one line instead of exhausting memory.
+    /// </summary>
+    public const long MaxOutput = 1L << 30;
+
+    /// <summary>
+    /// How much output to allocate before any is produced: the size word, but never more than the input could plausibly
+    /// expand to (16× plus 1 MiB; real kernels compress 3-10×). The buffer grows as bytes actually come, so a few
+    /// hostile bytes that claim a gigabyte allocate a megabyte.
+    /// </summary>
+    internal static long InitialCapacity(long sizeHint, int inputLength) =>
+        Math.Min(sizeHint > 0 ? sizeHint : MaxOutput, (1L << 20) + inputLength * 16L);
+
+    /// <summary>The most output a stream may produce: its size word when it has one, else <see cref="MaxOutput"/>.</summary>
+    internal static long Limit(long sizeHint) => sizeHint > 0 ? Math.Min(sizeHint, MaxOutput) : MaxOutput;
+
+    internal static InvalidDataException TooMuch(long sizeHint) => new(sizeHint > 0
+        ? $"decompresses to more than the size word's {sizeHint} bytes" : $"decompresses to more than textpoke accepts ({MaxOutput} bytes)");
 
     public static CompressionFormat Detect(ReadOnlySpan<byte> head)
     {
@@ -56,12 +73,12 @@ public static class Compression
             using var stream = new UnmanagedMemoryStream(p, input.Length);
             return format switch
             {
-                CompressionFormat.Gzip => ReadAll(new GZipStream(stream, CompressionMode.Decompress), sizeHint),
+                CompressionFormat.Gzip => ReadAll(new GZipStream(stream, CompressionMode.Decompress), sizeHint, input.Length),
                 CompressionFormat.Bzip2 => ReadAll(SharpCompress.Compressors.BZip2.BZip2Stream.Create(stream,
-                    SharpCompress.Compressors.CompressionMode.Decompress, false, false, false), sizeHint),
+                    SharpCompress.Compressors.CompressionMode.Decompress, false, false, false), sizeHint, input.Length),
                 CompressionFormat.Xz => LibLzma.Decode(input, sizeHint, alone: false),
                 CompressionFormat.Lzma => LibLzma.Decode(input, sizeHint, alone: true),
-                CompressionFormat.Zstd => Zstd(input, sizeHint),
+                CompressionFormat.Zstd => Zstd(stream, sizeHint, input.Length),
                 CompressionFormat.Lz4Legacy => Lz4Legacy(input, sizeHint),
                 CompressionFormat.Lzo =>
                     throw new InvalidDataException("LZO-compressed payloads are not supported (no LZO decoder is available); recompress the kernel or " +
@@ -71,11 +88,11 @@ public static class Compression
         }
     }
 
-    static byte[] ReadAll(Stream decoder, long sizeHint)
+    static byte[] ReadAll(Stream decoder, long sizeHint, int inputLength)
     {
         using (decoder)
         {
-            var output = new MemoryStream(sizeHint > 0 ? (int)sizeHint : 1 << 20);
+            var output = new MemoryStream((int)InitialCapacity(sizeHint, inputLength));
             var buffer = new byte[1 << 20];
             try
             {
@@ -83,7 +100,7 @@ public static class Compression
                 while ((n = decoder.Read(buffer, 0, buffer.Length)) > 0)
                 {
                     output.Write(buffer, 0, n);
-                    if (output.Length > MaxOutput) throw new InvalidDataException("decompresses to more than textpoke accepts");
+                    if (output.Length > Limit(sizeHint)) throw TooMuch(sizeHint);
                 }
             }
             catch (Exception e) when (e is not InvalidDataException and not OutOfMemoryException)
@@ -95,24 +112,11 @@ public static class Compression
         }
     }
 
-    static byte[] Zstd(ReadOnlySpan<byte> input, long sizeHint)
+    static byte[] Zstd(Stream input, long sizeHint, int inputLength)
     {
-        using var decompressor = new ZstdSharp.Decompressor();
-        try
-        {
-            if (sizeHint > 0)
-            {
-                var output = new byte[sizeHint];
-                int written = decompressor.Unwrap(input, output);
-                if (written != sizeHint) throw new InvalidDataException($"decompressed to {written} bytes, the size word says {sizeHint}");
-                return output;
-            }
-            return decompressor.Unwrap(input).ToArray();
-        }
-        catch (ZstdSharp.ZstdException e)
-        {
-            throw new InvalidDataException($"corrupt zstd stream ({e.Message.TrimEnd('.')})");
-        }
+        var output = ReadAll(new ZstdSharp.DecompressionStream(input), sizeHint, inputLength);
+        if (sizeHint > 0 && output.Length != sizeHint) throw new InvalidDataException($"decompressed to {output.Length} bytes, the size word says {sizeHint}");
+        return output;
     }
 
     // lib/decompress_unlz4.c: magic 0x184c2102, then blocks of (u32 compressed size, LZ4 block), each at most 8 MiB out.
@@ -121,7 +125,7 @@ public static class Compression
 
     static byte[] Lz4Legacy(ReadOnlySpan<byte> input, long sizeHint)
     {
-        var output = new byte[sizeHint > 0 ? sizeHint : Math.Min(MaxOutput, Math.Max(input.Length * 4L, Lz4LegacyBlock))];
+        var output = new byte[Math.Max(InitialCapacity(sizeHint, input.Length), Math.Min(Limit(sizeHint), Lz4LegacyBlock))];
         long outAt = 0;
         int at = 4;
         while (at + 4 <= input.Length)
@@ -130,9 +134,10 @@ public static class Compression
             if (chunk == Lz4LegacyMagic) { at += 4; continue; } // concatenated streams
             at += 4;
             if (chunk == 0 || chunk > input.Length - at) break; // trailing size word or end
-            if (output.Length - outAt < Lz4LegacyBlock && sizeHint <= 0)
-                Array.Resize(ref output, (int)Math.Min(MaxOutput, output.Length * 2L));
+            if (output.Length - outAt < Lz4LegacyBlock && output.Length < Limit(sizeHint))
+                Array.Resize(ref output, (int)Math.Min(Limit(sizeHint), Math.Max(output.Length * 2L, outAt + Lz4LegacyBlock)));
             int room = (int)Math.Min(Lz4LegacyBlock, output.Length - outAt);
+            if (room == 0) throw TooMuch(sizeHint);
             int n = K4os.Compression.LZ4.LZ4Codec.Decode(input.Slice(at, (int)chunk), output.AsSpan((int)outAt, room));
             if (n < 0) throw new InvalidDataException($"corrupt lz4 block at input offset 0x{at:x}");
             outAt += n;
@@ -182,8 +187,7 @@ static unsafe partial class LibLzma
         if (rc != LZMA_OK) throw new InvalidDataException(Error(rc));
         try
         {
-            long capacity = sizeHint > 0 ? sizeHint : Math.Max(input.Length * 4L, 1 << 20);
-            var output = new byte[capacity];
+            var output = new byte[Compression.InitialCapacity(sizeHint, input.Length)];
             fixed (byte* inp = input)
             {
                 *(byte**)(strm + 0) = inp;
@@ -203,7 +207,7 @@ static unsafe partial class LibLzma
                     }
                     if (rc == LZMA_STREAM_END) break;
                     if (rc != LZMA_OK) throw new InvalidDataException(Error(rc));
-                    if (produced == output.Length && sizeHint > 0)
+                    if (produced == output.Length && sizeHint > 0 && output.Length == sizeHint)
                     {
                         // Exactly full: let liblzma read the stream footer into a scratch buffer, which must stay empty.
                         do
@@ -219,8 +223,8 @@ static unsafe partial class LibLzma
                     }
                     if (produced == output.Length)
                     {
-                        if (output.LongLength * 2 > Compression.MaxOutput) throw new InvalidDataException("decompresses to more than textpoke accepts");
-                        Array.Resize(ref output, output.Length * 2);
+                        if (output.Length >= Compression.Limit(sizeHint)) throw Compression.TooMuch(sizeHint);
+                        Array.Resize(ref output, (int)Math.Min(Compression.Limit(sizeHint), output.Length * 2L));
                     }
                     else if (produced == outBefore && *(nuint*)(strm + 8) == inBefore)
                         throw new InvalidDataException(Error(10));
