@@ -12,16 +12,47 @@ public static partial class ConsoleLog
 {
     /// <summary>
     /// A title rule: a header regex, the title format ({0} = the guilty function, {1} = the header's first group), the
-    /// report type. <paramref name="Skip"/>: more helper frames to pass over for this kind of report (substrings);
-    /// <paramref name="Fixed"/>: the title names no function, so a missing trace does not make it corrupted;
-    /// <paramref name="AlwaysCorrupted"/>: the header alone means the real report was lost (e.g. "Fatal exception");
-    /// <paramref name="NoStackTrace"/>: this kind of report prints no call trace, so none missing makes it corrupted;
-    /// <paramref name="FramesAfter"/>: the guilty function is the first frame after the line containing this text.
+    /// report type, and what the rule's report looks like (<see cref="RuleTraits"/>). <paramref name="Skip"/>: more
+    /// helper frames to pass over for this kind of report (substrings); <paramref name="FramesAfter"/>: the guilty
+    /// function is the first frame after the line containing this text; <paramref name="Requires"/>: a line the report
+    /// must hold for this rule (else the next rule with the same header applies); <paramref name="Absorbs"/>: a header
+    /// that belongs to this report rather than starting one; <paramref name="Frames"/>: where the guilty frame comes from.
     /// </summary>
-    public sealed record TitleRule(Regex Header, string Format, string Type, bool FunctionFromHeader = false, string[]? Skip = null,
-        bool Fixed = false, bool AlwaysCorrupted = false, bool TraceFollowsHeader = false, bool NoStackTrace = false, string? FramesAfter = null,
-        bool OnlyFramesAfter = false, Regex? Requires = null, bool MessageOnNextLine = false, bool NamedByTrace = false, Regex? Absorbs = null,
-        FrameSource Frames = FrameSource.Stack);
+    public sealed record TitleRule(Regex Header, string Format, string Type, RuleTraits Traits = RuleTraits.None, string[]? Skip = null,
+        string? FramesAfter = null, Regex? Requires = null, Regex? Absorbs = null, FrameSource Frames = FrameSource.Stack)
+    {
+        public bool FunctionFromHeader => Traits.HasFlag(RuleTraits.FunctionFromHeader);
+        public bool Fixed => Traits.HasFlag(RuleTraits.Fixed);
+        public bool AlwaysCorrupted => Traits.HasFlag(RuleTraits.AlwaysCorrupted);
+        public bool TraceFollowsHeader => Traits.HasFlag(RuleTraits.TraceFollowsHeader);
+        public bool NoStackTrace => Traits.HasFlag(RuleTraits.NoStackTrace);
+        public bool OnlyFramesAfter => Traits.HasFlag(RuleTraits.OnlyFramesAfter);
+        public bool MessageOnNextLine => Traits.HasFlag(RuleTraits.MessageOnNextLine);
+        public bool NamedByTrace => Traits.HasFlag(RuleTraits.NamedByTrace);
+    }
+
+    /// <summary>What a report kind looks like, as the rule table states it.</summary>
+    [Flags]
+    public enum RuleTraits
+    {
+        None = 0,
+        /// <summary>The guilty function is named in the header itself ("WARNING: CPU: 0 PID: 1 at FILE FUNC+off/size").</summary>
+        FunctionFromHeader = 1,
+        /// <summary>The title names no function, so a missing trace does not make the report corrupted.</summary>
+        Fixed = 2,
+        /// <summary>The header alone means the real report was lost ("Fatal exception"): always corrupted.</summary>
+        AlwaysCorrupted = 4,
+        /// <summary>The frames follow the header without a "Call Trace:" line (KFENCE, KMSAN).</summary>
+        TraceFollowsHeader = 8,
+        /// <summary>This kind of report prints no call trace: none missing does not make it corrupted.</summary>
+        NoStackTrace = 16,
+        /// <summary>Only frames after the FramesAfter line may name it (a report without them is corrupted).</summary>
+        OnlyFramesAfter = 32,
+        /// <summary>The message of the title is on the line after the header (Rust panics of 6.x kernels).</summary>
+        MessageOnNextLine = 64,
+        /// <summary>Named after the first frame of its trace outside the runtime (Skip), not a header function.</summary>
+        NamedByTrace = 128,
+    }
 
     /// <summary>Where a report kind's guilty frame comes from, when not simply the first interesting frame of its stack.</summary>
     public enum FrameSource
@@ -62,9 +93,9 @@ public static partial class ConsoleLog
         // Rust code panicking in the kernel: "rust_kernel: panicked at FILE:LINE:COL:" and the message on the next line
         // (older kernels: "panicked at 'MESSAGE', FILE"), then the BUG that rust_helper_BUG raises, which is the same
         // report. Named after the first Rust frame outside the panic machinery.
-        new(new Regex(@"^rust_kernel: panicked at '(.+)', \S+$"), "{1} in {0}", "BUG", NamedByTrace: true, Absorbs: new Regex(@"^kernel BUG at rust/"),
+        new(new Regex(@"^rust_kernel: panicked at '(.+)', \S+$"), "{1} in {0}", "BUG", RuleTraits.NamedByTrace, Absorbs: new Regex(@"^kernel BUG at rust/"),
             Skip: RustRuntime),
-        new(new Regex(@"^rust_kernel: panicked at \S+:\d+:\d+:$"), "{1} in {0}", "BUG", MessageOnNextLine: true, NamedByTrace: true,
+        new(new Regex(@"^rust_kernel: panicked at \S+:\d+:\d+:$"), "{1} in {0}", "BUG", RuleTraits.MessageOnNextLine | RuleTraits.NamedByTrace,
             Absorbs: new Regex(@"^kernel BUG at rust/"), Skip: RustRuntime),
         new(new Regex(@"^kernel BUG at mm/usercopy\.c"), "BUG: bad usercopy in {0}", "BUG", Skip: ["usercopy", "__check"]),
         new(new Regex(@"^kernel BUG at lib/list_debug\.c"), "BUG: corrupted list in {0}", "BUG"),
@@ -77,21 +108,20 @@ public static partial class ConsoleLog
             "NULL-POINTER-DEREFERENCE"),
         new(new Regex(@"^BUG: (?:unable to handle (?:page fault|kernel paging request)|Unable to handle kernel data access)"),
             "BUG: unable to handle kernel paging request in {0}", "BUG"),
-        new(new Regex(@"^BUG: KASAN: ([a-z\-]+) on address"), "KASAN: {1}", "KASAN", Fixed: true),
+        new(new Regex(@"^BUG: KASAN: ([a-z\-]+) on address"), "KASAN: {1}", "KASAN", RuleTraits.Fixed),
         // Frees are reported from the allocator: the caller of kfree names it.
-        new(new Regex(@"^BUG: KASAN: (?:double-free or invalid-free|double-free|invalid-free) in " + Func), "KASAN: invalid-free in {0}", "KASAN",
-            FunctionFromHeader: true,
+        new(new Regex(@"^BUG: KASAN: (?:double-free or invalid-free|double-free|invalid-free) in " + Func), "KASAN: invalid-free in {0}", "KASAN", RuleTraits.FunctionFromHeader,
             Skip: ["kmem_", "slab_", "kfree", "vunmap", "vfree"]),
-        new(new Regex(@"^BUG: KASAN: ([a-z\- ]+?) in " + Func), "KASAN: {1} in {0}", "KASAN", FunctionFromHeader: true),
+        new(new Regex(@"^BUG: KASAN: ([a-z\- ]+?) in " + Func), "KASAN: {1} in {0}", "KASAN", RuleTraits.FunctionFromHeader),
         // KFENCE and KMSAN print the frames right after the header, without "Call Trace:".
-        new(new Regex(@"^BUG: KFENCE: ([a-z\- ]+?) in " + Func), "KFENCE: {1} in {0}", "KFENCE", FunctionFromHeader: true, TraceFollowsHeader: true),
-        new(new Regex(@"^BUG: KMSAN: kernel-usb-infoleak"), "KMSAN: kernel-usb-infoleak in {0}", "KMSAN", Skip: ["usb_submit_urb", "usb_start_wait_urb",
-            "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"], TraceFollowsHeader: true),
+        new(new Regex(@"^BUG: KFENCE: ([a-z\- ]+?) in " + Func), "KFENCE: {1} in {0}", "KFENCE", RuleTraits.FunctionFromHeader | RuleTraits.TraceFollowsHeader),
+        new(new Regex(@"^BUG: KMSAN: kernel-usb-infoleak"), "KMSAN: kernel-usb-infoleak in {0}", "KMSAN", RuleTraits.TraceFollowsHeader, Skip: ["usb_submit_urb", "usb_start_wait_urb",
+            "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"]),
         // syzkaller skips socket-buffer allocation, netlink plumbing and generic crypto here: encryption routines are
         // where the uninitialised value is used, not where the bug is.
-        new(new Regex(@"^BUG: KMSAN: ([a-z\-]+) in "), "KMSAN: {1} in {0}", "KMSAN", TraceFollowsHeader: true,
+        new(new Regex(@"^BUG: KMSAN: ([a-z\-]+) in "), "KMSAN: {1} in {0}", "KMSAN", RuleTraits.TraceFollowsHeader,
             Skip: ["alloc_skb", "netlink_ack", "netlink_rcv_skb", "_encrypt", "crypto_", "cipher_", "drbg_", "rng_"]),
-        new(new Regex(@"^BUG: KCSAN: (.*)$"), "KCSAN: {1}", "KCSAN", Fixed: true, NoStackTrace: true),
+        new(new Regex(@"^BUG: KCSAN: (.*)$"), "KCSAN: {1}", "KCSAN", RuleTraits.Fixed | RuleTraits.NoStackTrace),
         new(new Regex(@"^(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?BUG: memory leak$"), "memory leak in {0}", "LEAK",
             // The allocation path (allocators and their wrappers) is not the leak: whoever asked for the memory is.
             Skip: ["kmemleak", "kmalloc", "kcalloc", "kzalloc", "vmalloc", "mmap", "kmem", "slab", "alloc", "create_object", "idr_get",
@@ -105,8 +135,7 @@ public static partial class ConsoleLog
         // Named after where the IRQ-safe lock was taken in IRQ context.
         new(new Regex(@"^(?:\[ )?(?:INFO|WARNING): (?:SOFT|HARD)IRQ-safe -> (?:SOFT|HARD)IRQ-unsafe lock order detected"), "possible deadlock in {0}",
             "LOCKDEP", FramesAfter: "-irq-safe at:"),
-        new(new Regex(@"^(?:\[ )?(?:BUG|WARNING): lock held when returning to user space"), "BUG: lock held when returning to user space in {0}", "LOCKDEP",
-            NoStackTrace: true),
+        new(new Regex(@"^(?:\[ )?(?:BUG|WARNING): lock held when returning to user space"), "BUG: lock held when returning to user space in {0}", "LOCKDEP", RuleTraits.NoStackTrace),
         new(new Regex(@"^\[ BUG: held lock freed! \]|^BUG: held lock freed!"), "BUG: held lock freed in {0}", "LOCKDEP"),
         // Named after the function that released the lock it did not hold (the line after "is trying to release lock").
         new(new Regex(@"^\[ BUG: bad unlock balance detected! \]|^BUG: bad unlock balance detected!"), "BUG: bad unlock balance in {0}", "LOCKDEP",
@@ -126,51 +155,49 @@ public static partial class ConsoleLog
             Skip: ["_lock", "_unlock"]),
         new(new Regex(@"^BUG: using (__this_cpu_[a-z_]+\(\)|smp_processor_id\(\)) in preemptible"), "BUG: using {1} in preemptible code in {0}", "LOCKDEP",
             Skip: ["dump_stack", "preemption", "preempt", "check_preemption", "debug_", "processor_id", "this_cpu"]),
-        new(new Regex(@"^BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {0}", "LOCKDEP", NoStackTrace: true,
+        new(new Regex(@"^BUG: workqueue leaked lock or atomic"), "BUG: workqueue leaked lock or atomic in {0}", "LOCKDEP", RuleTraits.NoStackTrace,
             Frames: FrameSource.WorkqueueLastFunction),
-        new(new Regex(@"^BUG: Bad page map"), "BUG: Bad page map", "BUG", Fixed: true),
-        new(new Regex(@"^BUG: (?:TASK )?stack guard page was hit"), "BUG: stack guard page was hit in {0}", "BUG", NoStackTrace: true,
+        new(new Regex(@"^BUG: Bad page map"), "BUG: Bad page map", "BUG", RuleTraits.Fixed),
+        new(new Regex(@"^BUG: (?:TASK )?stack guard page was hit"), "BUG: stack guard page was hit in {0}", "BUG", RuleTraits.NoStackTrace,
             Frames: FrameSource.Stall),
         // Raised while freeing the page: the culprit is whoever freed it.
         // A page freed with bad state is the fault of whoever owned it: named after the allocation stack page_owner
         // recorded; without page_owner the report cannot say who, and is corrupted.
-        new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG", FramesAfter: "page last allocated via", OnlyFramesAfter: true,
+        new(new Regex(@"^BUG: Bad page state"), "BUG: Bad page state in {0}", "BUG", RuleTraits.OnlyFramesAfter, FramesAfter: "page last allocated via",
             Skip: ["set_page_owner", "post_alloc_hook", "prep_new_page", "get_page_from_freelist", "alloc_pages", "folio_alloc", "alloc_folio",
                 "__filemap_get_folio", "pagecache_get_page", "page_pool_alloc", "alloc_page_buffers", "page_frag_alloc"]),
-        new(new Regex(@"^BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", "BUG", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^BUG: non-zero nr_(ptes|pmds) on freeing mm"), "BUG: non-zero nr_{1} on freeing mm", "BUG", Fixed: true, NoStackTrace: true),
+        new(new Regex(@"^BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^BUG: non-zero nr_(ptes|pmds) on freeing mm"), "BUG: non-zero nr_{1} on freeing mm", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
         // The second half of the header (printed separately) was lost or garbled.
-        new(new Regex(@"^BUG: (?:unable to handle kernel|Unable to handle kernel)"), "BUG: unable to handle kernel", "BUG", Fixed: true, AlwaysCorrupted: true),
-        new(new Regex(@"^BUG: Dentry .* still in use \(\d+\) \[(unmount) of"), "BUG: Dentry still in use in {1}", "BUG", Fixed: true),
-        new(new Regex(@"^BUG kmalloc-.*: Object already free"), "BUG: Object already free", "BUG", Fixed: true),
+        new(new Regex(@"^BUG: (?:unable to handle kernel|Unable to handle kernel)"), "BUG: unable to handle kernel", "BUG", RuleTraits.Fixed | RuleTraits.AlwaysCorrupted),
+        new(new Regex(@"^BUG: Dentry .* still in use \(\d+\) \[(unmount) of"), "BUG: Dentry still in use in {1}", "BUG", RuleTraits.Fixed),
+        new(new Regex(@"^BUG kmalloc-.*: Object already free"), "BUG: Object already free", "BUG", RuleTraits.Fixed),
         // Report formats of syzkaller's pkg/report (linux.go, report.go) that name no function: network devices whose
         // references never drop, VFS use-after-free checks of old kernels, the workqueue watchdog, secure-monitor
         // (trusty) panics, and the fuzzer's own failures (SYZFAIL, SYZFATAL, Go runtime errors, Go panics).
-        new(new Regex(@"^unregister_netdevice: waiting for .* to become free"), "unregister_netdevice: waiting for DEV to become free", "BUG",
-            Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^VFS: Close: file count is 0"), "VFS: Close: file count is zero (use-after-free)", "BUG", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^VFS: Busy inodes after unmount"), "VFS: Busy inodes after unmount (use-after-free)", "BUG", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^BUG: workqueue lockup"), "BUG: workqueue lockup", "BUG", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^trusty: panic \(.*?\):(?: DEBUG)? ASSERT FAILED at \(.*?\): (.+)$"), "trusty: ASSERT FAILED: {1}", "BUG", Fixed: true,
-            NoStackTrace: true),
-        new(new Regex(@"^trusty: panic.* ASSERT FAILED.*: *(.*)$"), "trusty: ASSERT FAILED: {1}", "BUG", Fixed: true, AlwaysCorrupted: true),
-        new(new Regex(@"^trusty: panic \(.*?\): (.+)$"), "trusty: panic: {1}", "BUG", Fixed: true, NoStackTrace: true),
+        new(new Regex(@"^unregister_netdevice: waiting for .* to become free"), "unregister_netdevice: waiting for DEV to become free", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^VFS: Close: file count is 0"), "VFS: Close: file count is zero (use-after-free)", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^VFS: Busy inodes after unmount"), "VFS: Busy inodes after unmount (use-after-free)", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^BUG: workqueue lockup"), "BUG: workqueue lockup", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^trusty: panic \(.*?\):(?: DEBUG)? ASSERT FAILED at \(.*?\): (.+)$"), "trusty: ASSERT FAILED: {1}", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^trusty: panic.* ASSERT FAILED.*: *(.*)$"), "trusty: ASSERT FAILED: {1}", "BUG", RuleTraits.Fixed | RuleTraits.AlwaysCorrupted),
+        new(new Regex(@"^trusty: panic \(.*?\): (.+)$"), "trusty: panic: {1}", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
         // (The groups are trimmed when a title is formatted: the space after the colon is kept by the pattern.)
-        new(new Regex(@"^SYZFAIL:(.*)$"), "SYZFAIL: {1}", "SYZ", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^SYZFATAL:(.*)$"), "SYZFATAL: {1}", "SYZ", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^fatal error:(?! cannot create timer)(?!.*ALSA)"), "go runtime error", "BUG", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^panic: Sentry detected .* stuck task"), "panic: Sentry detected stuck tasks", "BUG", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^panic:(.*)$"), "panic: {1}", "BUG", Fixed: true, NoStackTrace: true),
+        new(new Regex(@"^SYZFAIL:(.*)$"), "SYZFAIL: {1}", "SYZ", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^SYZFATAL:(.*)$"), "SYZFATAL: {1}", "SYZ", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^fatal error:(?! cannot create timer)(?!.*ALSA)"), "go runtime error", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^panic: Sentry detected .* stuck task"), "panic: Sentry detected stuck tasks", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^panic:(.*)$"), "panic: {1}", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
         new(new Regex(@"^WARNING: Nested lock was not taken"), "WARNING: nested lock was not taken in {0}", "LOCKDEP"),
         new(new Regex(@"^Alignment trap:"), "Alignment trap in {0}", "BUG"),
         new(new Regex(@"^Unable to handle kernel access to user memory"), "BUG: unable to handle kernel access to user memory in {0}", "BUG"),
-        new(new Regex(@"^PANIC: double fault"), "PANIC: double fault in {0}", "BUG", NoStackTrace: true),
+        new(new Regex(@"^PANIC: double fault"), "PANIC: double fault in {0}", "BUG", RuleTraits.NoStackTrace),
         new(new Regex(@"^BUG: scheduling while atomic"), "BUG: scheduling while atomic in {0}", "ATOMIC_SLEEP"),
         new(new Regex(@"^BUG: sleeping function called from invalid context"), "BUG: sleeping function called from invalid context in {0}", "ATOMIC_SLEEP"),
-        new(new Regex(@"^BUG: ([^\n]+?)(?: in " + Func + ")?$"), "BUG: {1}", "BUG", Fixed: true, NoStackTrace: true),
-        new(new Regex(@"^WARNING: CPU: \d+ PID: -?\d+ at [^ ]+ " + Func), "WARNING in {0}", "WARNING", FunctionFromHeader: true),
+        new(new Regex(@"^BUG: ([^\n]+?)(?: in " + Func + ")?$"), "BUG: {1}", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^WARNING: CPU: \d+ PID: -?\d+ at [^ ]+ " + Func), "WARNING in {0}", "WARNING", RuleTraits.FunctionFromHeader),
         // 6.x: "WARNING: fs/jfs/jfs_dmap.c:2987 at dbAdjTree+0x../0x.., CPU#0: jfsCommit/112".
-        new(new Regex(@"^WARNING: \S+\.[ch]:\d+ at ([A-Za-z0-9_.$]+)"), "WARNING in {0}", "WARNING", FunctionFromHeader: true),
+        new(new Regex(@"^WARNING: \S+\.[ch]:\d+ at ([A-Za-z0-9_.$]+)"), "WARNING in {0}", "WARNING", RuleTraits.FunctionFromHeader),
         new(new Regex(@"^WARNING: (?:possible circular locking dependency|possible recursive locking|possible irq lock inversion dependency)"),
             "possible deadlock in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: inconsistent lock state"), "inconsistent lock state in {0}", "LOCKDEP",
@@ -182,7 +209,7 @@ public static partial class ConsoleLog
         new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage in {0}", "LOCKDEP", Skip: ["rcu", "kmem", "slab", "kmalloc",
             "vmalloc", "kcalloc", "kzalloc"],
             Requires: new Regex(@"^\S+\.[ch]:\d+ "), Frames: FrameSource.SuspiciousRcu),
-        new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage", "WARNING", Fixed: true, AlwaysCorrupted: true,
+        new(new Regex(@"^WARNING: suspicious RCU usage"), "WARNING: suspicious RCU usage", "WARNING", RuleTraits.Fixed | RuleTraits.AlwaysCorrupted,
             Frames: FrameSource.SuspiciousRcu),
         new(new Regex(@"^WARNING: held lock freed!"), "WARNING: held lock freed in {0}", "LOCKDEP"),
         new(new Regex(@"^WARNING: [Nn]ested lock was not taken"), "WARNING: nested lock was not taken in {0}", "LOCKDEP"),
@@ -190,15 +217,15 @@ public static partial class ConsoleLog
         new(new Regex(@"^\[ BUG: Invalid wait context \]|^BUG: Invalid wait context"), "WARNING: locking bug in {0}", "BUG",
             Skip: ["lock_sock", "release_sock"]),
         new(new Regex(@"^WARNING: kernel stack regs at [0-9a-f]+ in [^ ]* has bad '([^']+)' value"), "WARNING: kernel stack regs has bad '{1}' value",
-            "WARNING", Fixed: true, NoStackTrace: true),
+            "WARNING", RuleTraits.Fixed | RuleTraits.NoStackTrace),
         new(new Regex(@"^WARNING: kernel stack frame pointer at [0-9a-f]+ in [^ ]* has bad value"), "WARNING: kernel stack frame pointer has bad value",
-            "WARNING", Fixed: true, NoStackTrace: true),
+            "WARNING", RuleTraits.Fixed | RuleTraits.NoStackTrace),
         new(new Regex(@"^WARNING: kernel stack (?:regs .* has bad 'bp' value|frame pointer .* has bad value)"), "WARNING: kernel stack regs has bad value",
-            "WARNING", Fixed: true, NoStackTrace: true),
+            "WARNING", RuleTraits.Fixed | RuleTraits.NoStackTrace),
         new(new Regex(@"^(BUG|WARNING): .*still has locks held!"), "{1}: still has locks held in {0}", "LOCKDEP"),
         new(new Regex(@"^INFO: trying to register non-static key"), "INFO: trying to register non-static key in {0}", "LOCKDEP", Skip: ["stack", "lock",
             "IRQ"]),
-        new(new Regex(@"^INFO: (Freed|Allocated) in (.*)$"), "INFO: {1} in {2}", "BUG", Fixed: true, AlwaysCorrupted: true),
+        new(new Regex(@"^INFO: (Freed|Allocated) in (.*)$"), "INFO: {1} in {2}", "BUG", RuleTraits.Fixed | RuleTraits.AlwaysCorrupted),
         new(new Regex(@"^general protection fault"), "general protection fault in {0}", "BUG"),
         new(new Regex(@"^Oops: general protection fault"), "general protection fault in {0}", "BUG"),
         new(new Regex(@"^Oops: "), "Oops in {0}", "BUG"),
@@ -211,7 +238,7 @@ public static partial class ConsoleLog
         new(new Regex(@"^divide(?: |_)error: "), "divide error in {0}", "BUG"),
         new(new Regex(@"^stack segment: "), "stack segment fault in {0}", "BUG"),
         new(new Regex(@"^invalid opcode: "), "invalid opcode in {0}", "BUG"),
-        new(new Regex(@"^WARNING: ([^\n]+?)$"), "WARNING: {1}", "WARNING", Fixed: true, NoStackTrace: true),
+        new(new Regex(@"^WARNING: ([^\n]+?)$"), "WARNING: {1}", "WARNING", RuleTraits.Fixed | RuleTraits.NoStackTrace),
         // Panic messages whose tail varies from run to run (exit codes, device names) have fixed titles.
         // The stack protector names the function when it can, else an address: then the trace names it.
         new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: [0-9a-f]{8,}\b"),
@@ -219,13 +246,11 @@ public static partial class ConsoleLog
         new(new Regex(@"^Kernel panic - not syncing: corrupted stack end"), "kernel panic: corrupted stack end in {0}", "PANIC", Skip: ["schedule",
             "retint_kernel"], Frames: FrameSource.Stall),
         new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z_][A-Za-z0-9_]*)"),
-            "kernel panic: stack is corrupted in {1}", "PANIC", FunctionFromHeader: true, NoStackTrace: true),
+            "kernel panic: stack is corrupted in {1}", "PANIC", RuleTraits.FunctionFromHeader | RuleTraits.NoStackTrace),
         // After a BUG or a WARNING with panic_on_warn, or a hung task with hung_task_panic: the real report was lost.
-        new(new Regex(@"^Kernel panic - not syncing: (Fatal exception|panic_on_warn set|hung_task: blocked tasks)"), "kernel panic: {1}", "PANIC",
-            FunctionFromHeader: true, AlwaysCorrupted: true),
-        new(new Regex(@"^Kernel panic - not syncing: (Attempted to kill init!|Couldn't open N_TTY ldisc)"), "kernel panic: {1}", "PANIC",
-            FunctionFromHeader: true),
-        new(new Regex(@"^Kernel panic - not syncing: (.*)$"), "kernel panic: {1}", "PANIC", FunctionFromHeader: true),
+        new(new Regex(@"^Kernel panic - not syncing: (Fatal exception|panic_on_warn set|hung_task: blocked tasks)"), "kernel panic: {1}", "PANIC", RuleTraits.FunctionFromHeader | RuleTraits.AlwaysCorrupted),
+        new(new Regex(@"^Kernel panic - not syncing: (Attempted to kill init!|Couldn't open N_TTY ldisc)"), "kernel panic: {1}", "PANIC", RuleTraits.FunctionFromHeader),
+        new(new Regex(@"^Kernel panic - not syncing: (.*)$"), "kernel panic: {1}", "PANIC", RuleTraits.FunctionFromHeader),
     ];
 
     /// <summary>Every rule's header in one pattern: a line none of them matches starts no report.</summary>
