@@ -110,12 +110,14 @@ public static partial class ConsoleLog
             "BUG: unable to handle kernel paging request in {0}", "BUG"),
         new(new Regex(@"^BUG: KASAN: ([a-z\-]+) on address"), "KASAN: {1}", "KASAN", RuleTraits.Fixed),
         // Frees are reported from the allocator: the caller of kfree names it.
-        new(new Regex(@"^BUG: KASAN: (?:double-free or invalid-free|double-free|invalid-free) in " + Func), "KASAN: invalid-free in {0}", "KASAN", RuleTraits.FunctionFromHeader,
+        new(new Regex(@"^BUG: KASAN: (?:double-free or invalid-free|double-free|invalid-free) in " + Func), "KASAN: invalid-free in {0}", "KASAN",
+            RuleTraits.FunctionFromHeader,
             Skip: ["kmem_", "slab_", "kfree", "vunmap", "vfree"]),
         new(new Regex(@"^BUG: KASAN: ([a-z\- ]+?) in " + Func), "KASAN: {1} in {0}", "KASAN", RuleTraits.FunctionFromHeader),
         // KFENCE and KMSAN print the frames right after the header, without "Call Trace:".
         new(new Regex(@"^BUG: KFENCE: ([a-z\- ]+?) in " + Func), "KFENCE: {1} in {0}", "KFENCE", RuleTraits.FunctionFromHeader | RuleTraits.TraceFollowsHeader),
-        new(new Regex(@"^BUG: KMSAN: kernel-usb-infoleak"), "KMSAN: kernel-usb-infoleak in {0}", "KMSAN", RuleTraits.TraceFollowsHeader, Skip: ["usb_submit_urb", "usb_start_wait_urb",
+        new(new Regex(@"^BUG: KMSAN: kernel-usb-infoleak"), "KMSAN: kernel-usb-infoleak in {0}", "KMSAN", RuleTraits.TraceFollowsHeader,
+            Skip: ["usb_submit_urb", "usb_start_wait_urb",
             "usb_bulk_msg", "usb_interrupt_msg", "usb_control_msg"]),
         // syzkaller skips socket-buffer allocation, netlink plumbing and generic crypto here: encryption routines are
         // where the uninitialised value is used, not where the bug is.
@@ -135,7 +137,8 @@ public static partial class ConsoleLog
         // Named after where the IRQ-safe lock was taken in IRQ context.
         new(new Regex(@"^(?:\[ )?(?:INFO|WARNING): (?:SOFT|HARD)IRQ-safe -> (?:SOFT|HARD)IRQ-unsafe lock order detected"), "possible deadlock in {0}",
             "LOCKDEP", FramesAfter: "-irq-safe at:"),
-        new(new Regex(@"^(?:\[ )?(?:BUG|WARNING): lock held when returning to user space"), "BUG: lock held when returning to user space in {0}", "LOCKDEP", RuleTraits.NoStackTrace),
+        new(new Regex(@"^(?:\[ )?(?:BUG|WARNING): lock held when returning to user space"), "BUG: lock held when returning to user space in {0}", "LOCKDEP",
+            RuleTraits.NoStackTrace),
         new(new Regex(@"^\[ BUG: held lock freed! \]|^BUG: held lock freed!"), "BUG: held lock freed in {0}", "LOCKDEP"),
         // Named after the function that released the lock it did not hold (the line after "is trying to release lock").
         new(new Regex(@"^\[ BUG: bad unlock balance detected! \]|^BUG: bad unlock balance detected!"), "BUG: bad unlock balance in {0}", "LOCKDEP",
@@ -169,17 +172,21 @@ public static partial class ConsoleLog
         new(new Regex(@"^BUG: Bad rss-counter state"), "BUG: Bad rss-counter state", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
         new(new Regex(@"^BUG: non-zero nr_(ptes|pmds) on freeing mm"), "BUG: non-zero nr_{1} on freeing mm", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
         // The second half of the header (printed separately) was lost or garbled.
-        new(new Regex(@"^BUG: (?:unable to handle kernel|Unable to handle kernel)"), "BUG: unable to handle kernel", "BUG", RuleTraits.Fixed | RuleTraits.AlwaysCorrupted),
+        new(new Regex(@"^BUG: (?:unable to handle kernel|Unable to handle kernel)"), "BUG: unable to handle kernel", "BUG",
+            RuleTraits.Fixed | RuleTraits.AlwaysCorrupted),
         new(new Regex(@"^BUG: Dentry .* still in use \(\d+\) \[(unmount) of"), "BUG: Dentry still in use in {1}", "BUG", RuleTraits.Fixed),
         new(new Regex(@"^BUG kmalloc-.*: Object already free"), "BUG: Object already free", "BUG", RuleTraits.Fixed),
         // Report formats of syzkaller's pkg/report (linux.go, report.go) that name no function: network devices whose
         // references never drop, VFS use-after-free checks of old kernels, the workqueue watchdog, secure-monitor
         // (trusty) panics, and the fuzzer's own failures (SYZFAIL, SYZFATAL, Go runtime errors, Go panics).
-        new(new Regex(@"^unregister_netdevice: waiting for .* to become free"), "unregister_netdevice: waiting for DEV to become free", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^unregister_netdevice: waiting for .* to become free"), "unregister_netdevice: waiting for DEV to become free", "BUG",
+            RuleTraits.Fixed | RuleTraits.NoStackTrace),
         new(new Regex(@"^VFS: Close: file count is 0"), "VFS: Close: file count is zero (use-after-free)", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
-        new(new Regex(@"^VFS: Busy inodes after unmount"), "VFS: Busy inodes after unmount (use-after-free)", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^VFS: Busy inodes after unmount"), "VFS: Busy inodes after unmount (use-after-free)", "BUG",
+            RuleTraits.Fixed | RuleTraits.NoStackTrace),
         new(new Regex(@"^BUG: workqueue lockup"), "BUG: workqueue lockup", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
-        new(new Regex(@"^trusty: panic \(.*?\):(?: DEBUG)? ASSERT FAILED at \(.*?\): (.+)$"), "trusty: ASSERT FAILED: {1}", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
+        new(new Regex(@"^trusty: panic \(.*?\):(?: DEBUG)? ASSERT FAILED at \(.*?\): (.+)$"), "trusty: ASSERT FAILED: {1}", "BUG",
+            RuleTraits.Fixed | RuleTraits.NoStackTrace),
         new(new Regex(@"^trusty: panic.* ASSERT FAILED.*: *(.*)$"), "trusty: ASSERT FAILED: {1}", "BUG", RuleTraits.Fixed | RuleTraits.AlwaysCorrupted),
         new(new Regex(@"^trusty: panic \(.*?\): (.+)$"), "trusty: panic: {1}", "BUG", RuleTraits.Fixed | RuleTraits.NoStackTrace),
         // (The groups are trimmed when a title is formatted: the space after the colon is kept by the pattern.)
@@ -248,8 +255,10 @@ public static partial class ConsoleLog
         new(new Regex(@"^Kernel panic - not syncing: stack-protector: Kernel stack is corrupted in: ([A-Za-z_][A-Za-z0-9_]*)"),
             "kernel panic: stack is corrupted in {1}", "PANIC", RuleTraits.FunctionFromHeader | RuleTraits.NoStackTrace),
         // After a BUG or a WARNING with panic_on_warn, or a hung task with hung_task_panic: the real report was lost.
-        new(new Regex(@"^Kernel panic - not syncing: (Fatal exception|panic_on_warn set|hung_task: blocked tasks)"), "kernel panic: {1}", "PANIC", RuleTraits.FunctionFromHeader | RuleTraits.AlwaysCorrupted),
-        new(new Regex(@"^Kernel panic - not syncing: (Attempted to kill init!|Couldn't open N_TTY ldisc)"), "kernel panic: {1}", "PANIC", RuleTraits.FunctionFromHeader),
+        new(new Regex(@"^Kernel panic - not syncing: (Fatal exception|panic_on_warn set|hung_task: blocked tasks)"), "kernel panic: {1}", "PANIC",
+            RuleTraits.FunctionFromHeader | RuleTraits.AlwaysCorrupted),
+        new(new Regex(@"^Kernel panic - not syncing: (Attempted to kill init!|Couldn't open N_TTY ldisc)"), "kernel panic: {1}", "PANIC",
+            RuleTraits.FunctionFromHeader),
         new(new Regex(@"^Kernel panic - not syncing: (.*)$"), "kernel panic: {1}", "PANIC", RuleTraits.FunctionFromHeader),
     ];
 
