@@ -920,121 +920,170 @@ public static partial class ConsoleLog
     private static partial Regex LockSiteLine();
 
     /// <summary>
-    /// Frames that are never the guilty function: the reporting, scheduling, locking and memory-copy helpers every
-    /// report passes through (prefixes of the function name).
+    /// One subsystem's frames that are never the guilty function: they report, allocate, lock, copy, wait or fault on
+    /// behalf of their callers. <paramref name="Prefixes"/> match the start of a frame's name, <paramref name="Anywhere"/>
+    /// any part of it, <paramref name="Pattern"/> is a regular expression (the facts of syzkaller's skip patterns,
+    /// pkg/report/linux.go), <paramref name="Exactly"/> whole names only.
     /// </summary>
-    public static readonly IReadOnlyList<string> NotGuilty =
+    public sealed record SkipGroup(string Subsystem, string Why, string[] Prefixes, string[] Anywhere, string Pattern, string[]? Exactly = null);
+
+    /// <summary>The frames never named as guilty, by subsystem. Extend the subsystem's row, not the engine.</summary>
+    public static readonly IReadOnlyList<SkipGroup> NeverGuiltyFrames =
     [
-        "dump_stack", "__dump_stack", "show_stack", "print_", "__warn", "warn_slowpath", "report_bug", "panic", "__might_sleep",
-        "___might_sleep", "__might_fault", "might_fault", "schedule", "__schedule", "io_schedule", "preempt_schedule",
-        "mutex_lock", "__mutex_lock", "mutex_unlock", "down_", "__down", "rwsem_", "_raw_", "do_raw_", "spin_", "lock_acquire",
-        "__lock_acquire", "lock_release", "lockdep_", "check_", "validate_chain", "kasan_", "__kasan_", "__asan_", "asan_",
-        "memcpy", "memmove", "memset", "memcmp", "strlen", "strcpy", "strncpy", "copy_user", "_copy_", "__copy_",
-        "wait_for_completion", "__wait_for_common", "wait_for_common", "flush_work", "kmalloc", "__kmalloc",
-        "kmem_cache_", "kfree", "do_error_trap", "do_invalid_op", "invalid_op", "do_trap", "exc_", "asm_exc_", "handle_bug",
-        "bad_page", "fixup_bug", "ubsan_", "__ubsan_", "refcount_", "__list_", "list_",
-        "__sanitizer_", "__x86_indirect_thunk", "__x86_return_thunk", "nmi_", "io_serial_", "unwind_",
-        "kmemleak_", "kzalloc", "kcalloc", "kmemdup", "kstrdup", "krealloc", "kvmalloc", "kvzalloc", "__kvmalloc", "vmalloc",
-        "vzalloc", "__vmalloc", "sock_kmalloc", "__do_kmalloc", "slab_alloc", "alloc_pages", "__alloc_pages", "__get_free_pages",
-        "alloc_inode", "new_slab", "sk_prot_alloc", "sk_alloc", "create_object", "kvasprintf", "kasprintf", "pcpu_", "__pcpu_",
-        "debug_objects_", "kobject_", "insert_work",
-        "call_rwsem_", "__wait_rcu_gp", "iput", "wait_on_page", "trace_hardirqs", "stack_trace_", "save_stack", "__save_stack",
+        new("networking", "socket-buffer helpers that BUG or free on their callers' behalf",
+            Prefixes:
+                ["sock_kmalloc", "sk_prot_alloc", "sk_alloc"],
+            Anywhere:
+                ["skb_put", "skb_push", "skb_pull", "skb_over_panic", "skb_under_panic", "sk_stop_timer"],
+            Pattern: @"kfree_skb|sk_stop_timer_sync"),
+        new("sanitizers and hardening", "the runtimes of KASAN, KMSAN, KCSAN, UBSAN, kmemleak and fortify, which report on behalf of the code they check",
+            Prefixes:
+                ["kasan_", "__kasan_", "__asan_", "asan_", "ubsan_", "__ubsan_", "__sanitizer_", "kmemleak_"],
+            Anywhere:
+                ["kasan", "__asan", "__sanitizer", "kmsan", "__msan", "check_memory_region", "read_word_at_a_time", "check_heap_object",
+                    "assertfail", "fortify_", "check_object_size", "read_once_word_nocheck", "__hwasan"],
+            Pattern: @"__sanitizer|__asan|kasan|hwasan|__msan|kmsan|kcsan_setup_watchpoint|check_memory_region|check_heap_object|check_object|" +
+                @"read_word_at_a_time|(?:read|write)_once_.*nocheck|assertfail|__fortify_report"),
+        new("reporting and traps", "printing, stack dumps, WARN/BUG plumbing and the trap path of every report",
+            Prefixes:
+                ["dump_stack", "__dump_stack", "show_stack", "print_", "__warn", "warn_slowpath", "report_bug", "panic", "do_error_trap",
+                    "do_invalid_op", "invalid_op", "do_trap", "exc_", "asm_exc_", "handle_bug", "bad_page", "fixup_bug", "nmi_", "io_serial_",
+                    "unwind_", "kvasprintf", "kasprintf", "debug_objects_", "stack_trace_", "save_stack", "__save_stack"],
+            Anywhere:
+                ["panic", "dump_stack", "warn_slowpath", "__warn", "report_bug", "fixup_bug", "invalid_op", "print_address_description", "printk",
+                    "snprintf", "debug_object", "string", "pointer", "warn_bogus_irq_restore", "ref_tracker", "seqprop_assert", "dev_info",
+                    "dev_notice", "dev_warn", "dev_err", "dev_alert", "dev_crit", "dev_emerg", "dump_backtrace", "walk_stackframe",
+                    "arch_stack_walk", "scnprintf", "va_format", "format_decode", "hex_dump", "timer_is_static_object", "work_is_static_object"],
+            Pattern: @"print_address_description|panic|invalid_op|report_bug|fixup_bug|print_report|print_usage_bug|do_error|_trap$|do_trap|show_stack|" +
+                @"dump_stack|walk_stack|dump_backtrace|warn_slowpath|warn_alloc|warn_bogus|__warn|debug_object|timer_is_static_object|" +
+                @"work_is_static_object|print_unlock|ref_tracker|seqprop_assert|string|pointer|snprintf|scnprintf|kasprintf|kvasprintf|printk|" +
+                @"va_format|dev_info|dev_notice|dev_warn|dev_err|dev_alert|dev_crit|dev_emerg|program_check_exception|program_check_common|" +
+                @"hex_dump_to_buffer|print_hex_dump|stack_trace_consume_entry|arch_stack_walk|stack_trace_save|print_tainted|^get_taint$"),
+        new("scheduler, waiting and RCU", "sleeping, waking and waiting primitives, and the debug checks inside them",
+            Prefixes:
+                ["__might_sleep", "___might_sleep", "__might_fault", "might_fault", "schedule", "__schedule", "io_schedule", "preempt_schedule",
+                    "wait_for_completion", "__wait_for_common", "wait_for_common", "__wait_rcu_gp", "wait_on_page", "trace_hardirqs"],
+            Anywhere:
+                ["might_fault", "might_sleep", "__wake_up", "finish_wait", "kthread_stop", "might_resched"],
+            Pattern: @"__might_fault|bh_enable|bh_disable|__wake_up|might_fault|might_sleep|finish_wait|kthread_stop|^complete$|wait_for_completion|" +
+                @"__might_resched|(?:trace|lockdep)_(?:hard|soft)irq|cleanup_srcu_struct",
+            Exactly: ["complete"]),
+        new("locking", "lock primitives and lockdep",
+            Prefixes:
+                ["mutex_lock", "__mutex_lock", "mutex_unlock", "down_", "__down", "rwsem_", "_raw_", "do_raw_", "spin_", "lock_acquire",
+                    "__lock_acquire", "lock_release", "lockdep_", "check_", "validate_chain", "call_rwsem_"],
+            Anywhere:
+                ["lockdep", "spin_lock", "spin_unlock", "spin_trylock", "raw_read_lock", "raw_write_lock", "_write_lock", "_write_unlock",
+                    "mutex_lock", "mutex_unlock", "mutex_trylock", "lock_acquire", "lock_release", "lock_class", "osq_lock", "folio_unlock",
+                    "mutex_optimistic_spin", "_atomic_dec_and_lock", "unlock_page"],
+            Pattern: @"imbalance_bug|lockdep|lock_acquire|lock_release|lock_class|mark_lock|(?:reacquire|mark)_held_locks|raw_spin_rq|spin_lock|" +
+                @"spin_trylock|spin_unlock|read_lock|read_trylock|write_lock|write_trylock|read_unlock|write_unlock|^down$|down_read|down_write|" +
+                @"down_trylock|up_read|up_write|^mutex_|^__mutex_|^rt_mutex_|owner_on_cpu|osq_lock|osq_unlock|^(?:un)?lock_page"),
+        new("memory allocation and the page cache", "allocators, their wrappers and the page-cache lookups that allocate",
+            Prefixes:
+                ["kmalloc", "__kmalloc", "kmem_cache_", "kfree", "kzalloc", "kcalloc", "kmemdup", "kstrdup", "krealloc", "kvmalloc", "kvzalloc",
+                    "__kvmalloc", "vmalloc", "vzalloc", "__vmalloc", "__do_kmalloc", "slab_alloc", "alloc_pages", "__alloc_pages",
+                    "__get_free_pages", "alloc_inode", "new_slab", "create_object", "pcpu_", "__pcpu_"],
+            Anywhere:
+                ["__phys_addr", "ida_alloc", "memdup_user"],
+            Pattern: @"alloc_page|k?v?(?:m|z|c)alloc|krealloc|kmem_cache|allocate_slab|__alloc_frozen_pages_noprof|folio_(?:alloc|unlock)|" +
+                @"filemap_alloc_folio|__filemap_get_folio|find_or_create_page|do_read_cache_folio|read_cache_page|pagecache_get_page|" +
+                @"grab_cache_page_write_begin|slab_|copy_folio_to_iter|^kv?free$|xas_(?:start|load|find)|find_lock_entries|" +
+                @"truncate_inode_pages_range|__phys_addr"),
+        new("string and memory routines, user copies", "the library routines that fault on bad pointers their callers pass",
+            Prefixes:
+                ["memcpy", "memmove", "memset", "memcmp", "strlen", "strcpy", "strncpy", "copy_user", "_copy_", "__copy_"],
+            Anywhere:
+                ["memcpy", "memset", "memmove", "memcmp", "memchr", "strcmp", "strncmp", "strlen", "strnlen", "strcpy", "strncpy", "strscpy",
+                    "strlcpy", "strchr", "strnstr", "copy_to_user", "copy_from_user", "put_user", "get_user", "destroy_workqueue", "device_destroy"],
+            Pattern: @"memcpy|memcmp|memset|memchr|memmove|memdup|strcmp|strncmp|strcpy|strlcpy|strncpy|strscpy|strlen|strstr|strnstr|strnlen|strchr|" +
+                @"strdup|strndup|copy_to_user|copy_from_user|copy_to_iter|copy_from_iter|copy_page_to_iter|copy_page_from_iter|^copyin$|^copyout$|" +
+                @"put_user|get_user|destroy_workqueue|device_destroy"),
+        new("data structures and atomics", "lists, trees, hash tables, ID allocators, CRCs, reference counts, atomics and bitops",
+            Prefixes:
+                ["refcount_", "__list_", "list_"],
+            Anywhere:
+                ["refcount_", "list_add", "list_del", "dummy_urb_enqueue", "rb_erase", "rb_next", "rb_prev", "rb_first", "rb_insert", "__rb_",
+                    "crc16", "crc32", "crc_itu_t", "crc_t10dif", "crc_ccitt", "rhashtable_", "ida_free", "atomic_read", "atomic_set", "atomic_inc",
+                    "atomic_dec", "atomic_add", "atomic_sub", "test_and_clear_bit", "test_and_set_bit", "set_bit", "clear_bit"],
+            Pattern: @"atomic(?:64)?_(?:dec|inc|read|set|or|xor|and|add|sub|fetch|xchg|cmpxchg|try)|(?:set|clear|change|test)_bit|^refcount_|^kref_|" +
+                @"list_add|list_del|list_replace|list_move|list_splice|^rb_|^__rb_|dummy_urb_enqueue|^crc\d+|crc_itu_t|^klist_|ida_free|" +
+                @"rhashtable_lookup|extract_(?:user|iter)_to_sg"),
+        new("workqueues and timers", "work and timer primitives, which act on objects their callers hand them",
+            Prefixes:
+                ["flush_work", "insert_work"],
+            Anywhere:
+                ["flush_work", "flush_workqueue", "drain_workqueue", "cancel_work_sync", "__cancel_work_timer", "del_timer", "queue_work",
+                    "queue_delayed_work", "lock_timer_base", "timer_delete"],
+            Pattern: @"del_timer|flush_work|__cancel_work_timer|cancel_work_sync|try_to_grab_pending|flush_workqueue|drain_workqueue|queue_work|" +
+                @"insert_work|__queue_delayed_work|queue_delayed_work_on|lock_timer_base|__timer_delete_sync|__mod_timer"),
+        new("driver core and devices", "the device model, sysfs and device unregistration paths",
+            Prefixes:
+                ["kobject_"],
+            Anywhere:
+                ["kobject_del", "kobject_put", "kobject_uevent", "add_uevent_var", "get_device_parent", "device_add", "device_del",
+                    "device_unregister", "device_for_each_child", "sysfs_remove", "device_remove_file", "rollback_registered", "unregister_netdev",
+                    "i2c_del_adapter", "hwrng_unregister", "tty_unregister_device", "put_device", "__unregister_client"],
+            Pattern: @"kobject_|add_uevent_var|get_device_parent|device_add|device_del|device_unregister|device_release|devres_release_all|" +
+                @"hwrng_unregister|i2c_del_adapter|__unregister_client|device_for_each_child|rollback_registered|unregister_netdev|sysfs_remove|" +
+                @"device_remove_file|tty_unregister_device|^put_device$"),
+        new("USB", "URB submission and cancellation",
+            Prefixes:
+                [],
+            Anywhere:
+                ["usb_kill_urb", "usb_kill_anchored_urbs", "usb_control_msg", "usb_hcd_submit_urb", "usb_submit_urb"],
+            Pattern: @"usb_kill_urb|usb_kill_anchored_urbs|usb_control_msg|usb_hcd_submit_urb|usb_submit_urb"),
+        new("I/O accessors", "MMIO and port accessors",
+            Prefixes:
+                [],
+            Anywhere:
+                [],
+            Pattern: @"readb$|readw$|readl$|readq$|writeb$|writew$|writel$|writeq$|logic_in|logic_out"),
+        new("filesystems", "inode and dentry reference drops",
+            Prefixes:
+                ["iput"],
+            Anywhere:
+                ["dput"],
+            Pattern: @"^iput$|^iput_final$|^ihold$|drop_nlink|fast_dput|dput"),
+        new("architecture entry, faults and thunks", "x86 thunks, arm64 exception entry and fault handlers, fault injection, tracepoint glue",
+            Prefixes:
+                ["__x86_indirect_thunk", "__x86_return_thunk"],
+            Anywhere:
+                ["_indirect_thunk_", "asm_call_irq_on_stack", "__switch_to", "do_DataAbort", "should_fail", "__do_kernel_fault", "do_mem_abort",
+                    "el1_abort", "el1_da", "el1h_64_sync", "el1_sync", "do_tag_check_fault", "do_bad_area", "do_translation_fault", "perf_trace"],
+            Pattern: @"perf_trace|_indirect_thunk_|do_(?:kernel|translation)_fault|do_mem_abort|el1_abort|el1h_64_sync(?:_handler)?"),
+        new("crypto", "block-cipher primitives",
+            Prefixes:
+                [],
+            Anywhere:
+                ["aes_encrypt", "aes_expandkey"],
+            Pattern: ""),
     ];
 
-    /// <summary>
-    /// Helpers recognised anywhere in a name (with underscores or suffixes around them): sanitizer runtimes, string and
-    /// memory routines, user copies, lock primitives, printing and the trap path.
-    /// </summary>
-    public static readonly IReadOnlyList<string> NotGuiltyAnywhere =
-    [
-        "kasan", "__asan", "__sanitizer", "kmsan", "__msan", "check_memory_region", "panic", "lockdep", "dump_stack", "warn_slowpath",
-        "__warn", "report_bug", "fixup_bug", "invalid_op", "print_address_description",
-        "memcpy", "memset", "memmove", "memcmp", "memchr", "strcmp", "strncmp", "strlen", "strnlen", "strcpy", "strncpy", "strscpy",
-        "strlcpy", "strchr", "strnstr", "copy_to_user", "copy_from_user", "put_user", "get_user", "might_fault", "might_sleep",
-        "spin_lock", "spin_unlock", "spin_trylock", "raw_read_lock", "raw_write_lock", "_write_lock", "_write_unlock", "mutex_lock", "mutex_unlock",
-            "mutex_trylock",
-        "lock_acquire", "lock_release", "lock_class", "osq_lock", "refcount_", "_indirect_thunk_", "printk", "snprintf", "debug_object",
-        "list_add", "list_del", "string", "pointer", "read_word_at_a_time", "__wake_up", "finish_wait", "kthread_stop", "flush_work",
-        "flush_workqueue", "drain_workqueue", "destroy_workqueue", "cancel_work_sync", "__cancel_work_timer", "del_timer",
-        "kobject_del", "kobject_put", "kobject_uevent", "add_uevent_var", "get_device_parent", "device_add", "device_del",
-        "device_unregister", "device_destroy", "device_for_each_child", "sysfs_remove", "device_remove_file", "rollback_registered",
-        "unregister_netdev", "usb_kill_urb", "usb_kill_anchored_urbs", "usb_control_msg", "usb_hcd_submit_urb", "usb_submit_urb",
-        "dummy_urb_enqueue", "i2c_del_adapter", "hwrng_unregister", "tty_unregister_device",
-        // Data-structure and page helpers that BUG or fault on their callers' behalf.
-        "skb_put", "skb_push", "skb_pull", "skb_over_panic", "skb_under_panic", "rb_erase", "rb_next", "rb_prev", "rb_first",
-        "rb_insert", "__rb_", "__phys_addr", "folio_unlock", "check_heap_object", "mutex_optimistic_spin", "assertfail",
-        // Library code that reports or faults on behalf of its caller: CRCs, hash tables, ID allocators, fortify, object-size
-        // checks, the work-queue insertion path, and reporting helpers of irqflags, ref_tracker and seqlock asserts.
-        "crc16", "crc32", "crc_itu_t", "crc_t10dif", "crc_ccitt", "rhashtable_", "ida_free", "ida_alloc", "fortify_", "check_object_size",
-        "queue_work", "queue_delayed_work", "warn_bogus_irq_restore", "ref_tracker", "seqprop_assert", "put_device",
-        "__unregister_client", "lock_timer_base", "aes_encrypt", "aes_expandkey", "read_once_word_nocheck",
-        // Device printk helpers.
-        "dev_info", "dev_notice", "dev_warn", "dev_err", "dev_alert", "dev_crit", "dev_emerg",
-        // Unwinders and printf internals.
-        "dump_backtrace", "walk_stackframe", "arch_stack_walk", "scnprintf", "va_format", "format_decode",
-        // arm64 fault entry.
-        "asm_call_irq_on_stack", "__switch_to", "do_DataAbort", "should_fail",
-        "__do_kernel_fault", "do_mem_abort", "el1_abort", "el1_da", "el1h_64_sync", "el1_sync", "do_tag_check_fault", "do_bad_area",
-        "do_translation_fault", "__hwasan", "might_resched",
-        // Instrumented atomics and bitops report on behalf of their callers.
-        "atomic_read", "atomic_set", "atomic_inc", "atomic_dec", "atomic_add", "atomic_sub", "_atomic_dec_and_lock", "test_and_clear_bit",
-        "test_and_set_bit", "set_bit", "clear_bit", "hex_dump",
-        // Tracepoint glue and debug-object probes run inside the function that reports, not the one at fault.
-        "perf_trace", "timer_is_static_object", "work_is_static_object",
-        // Reference drops and user-copy allocators warn about their callers.
-        "dput", "memdup_user",
-        // Timer teardown and page unlocking act on objects their callers hand them.
-        "timer_delete", "sk_stop_timer", "unlock_page",
-    ];
+    /// <summary>Every group's name prefixes.</summary>
+    public static readonly IReadOnlyList<string> NotGuilty = NeverGuiltyFrames.SelectMany(g => g.Prefixes).ToArray();
+
+    /// <summary>Every group's substrings recognised anywhere in a name.</summary>
+    public static readonly IReadOnlyList<string> NotGuiltyAnywhere = NeverGuiltyFrames.SelectMany(g => g.Anywhere).ToArray();
 
     /// <summary>Helpers recognised only by their whole name (a prefix would take their relatives: complete_all...).</summary>
-    public static readonly IReadOnlyList<string> NotGuiltyExactly = ["complete"];
+    public static readonly IReadOnlyList<string> NotGuiltyExactly = NeverGuiltyFrames.SelectMany(g => g.Exactly ?? []).ToArray();
+
+    static readonly Regex NeverGuiltyPattern = new(string.Join('|', NeverGuiltyFrames.Where(g => g.Pattern.Length > 0).Select(g => g.Pattern)),
+        RegexOptions.CultureInvariant);
 
     static bool Uninteresting(string symbol)
     {
         // The same frames recur across a log's reports: their verdicts are kept (up to a bound, for hostile logs).
         if (UninterestingSeen.TryGetValue(symbol, out bool known)) return known;
         bool result = NotGuiltyExactly.Contains(Function(symbol)) || NotGuilty.Any(p => symbol.StartsWith(p, StringComparison.Ordinal))
-            || NotGuiltyAnywhere.Any(p => symbol.Contains(p, StringComparison.Ordinal)) || NeverGuilty().IsMatch(symbol);
+            || NotGuiltyAnywhere.Any(p => symbol.Contains(p, StringComparison.Ordinal)) || NeverGuiltyPattern.IsMatch(symbol);
         if (UninterestingSeen.Count < 100_000) UninterestingSeen.TryAdd(symbol, result);
         return result;
     }
 
     static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> UninterestingSeen = new(StringComparer.Ordinal);
 
-    /// <summary>
-    /// The frames syzkaller's report parser never names as guilty (pkg/report/linux.go, its stack parameters' skip
-    /// patterns: searched anywhere in the symbol unless anchored), as facts about which kernel functions only report,
-    /// allocate, lock, copy, wait or fault on behalf of their callers.
-    /// </summary>
-    [GeneratedRegex(@"__sanitizer|__asan|kasan|hwasan|__msan|kmsan|kcsan_setup_watchpoint|check_memory_region|check_heap_object|check_object|" +
-        @"read_word_at_a_time|(?:read|write)_once_.*nocheck|print_address_description|panic|invalid_op|report_bug|fixup_bug|print_report|" +
-        @"print_usage_bug|do_error|_trap$|do_trap|show_stack|dump_stack|walk_stack|dump_backtrace|warn_slowpath|warn_alloc|warn_bogus|__warn|" +
-        @"alloc_page|k?v?(?:m|z|c)alloc|krealloc|kmem_cache|allocate_slab|__alloc_frozen_pages_noprof|folio_(?:alloc|unlock)|filemap_alloc_folio|" +
-        @"__filemap_get_folio|find_or_create_page|do_read_cache_folio|read_cache_page|pagecache_get_page|grab_cache_page_write_begin|slab_|" +
-        @"debug_object|timer_is_static_object|work_is_static_object|__might_fault|print_unlock|imbalance_bug|lockdep|bh_enable|bh_disable|" +
-        @"perf_trace|lock_acquire|lock_release|lock_class|mark_lock|(?:reacquire|mark)_held_locks|raw_spin_rq|spin_lock|spin_trylock|" +
-        @"spin_unlock|read_lock|read_trylock|write_lock|write_trylock|read_unlock|write_unlock|^down$|down_read|down_write|down_trylock|" +
-        @"up_read|up_write|^mutex_|^__mutex_|^rt_mutex_|owner_on_cpu|osq_lock|osq_unlock|" +
-        @"atomic(?:64)?_(?:dec|inc|read|set|or|xor|and|add|sub|fetch|xchg|cmpxchg|try)|(?:set|clear|change|test)_bit|__wake_up|^refcount_|" +
-        @"^kref_|ref_tracker|seqprop_assert|memcpy|memcmp|memset|memchr|memmove|memdup|strcmp|strncmp|strcpy|strlcpy|strncpy|strscpy|strlen|" +
-        @"strstr|strnstr|strnlen|strchr|strdup|strndup|copy_to_user|copy_from_user|copy_to_iter|copy_from_iter|copy_page_to_iter|" +
-        @"copy_page_from_iter|copy_folio_to_iter|^copyin$|^copyout$|put_user|get_user|might_fault|might_sleep|list_add|list_del|" +
-        @"list_replace|list_move|list_splice|^rb_|^__rb_|_indirect_thunk_|string|pointer|snprintf|scnprintf|kasprintf|kvasprintf|printk|" +
-        @"va_format|dev_info|dev_notice|dev_warn|dev_err|dev_alert|dev_crit|dev_emerg|program_check_exception|program_check_common|" +
-        @"del_timer|flush_work|__cancel_work_timer|cancel_work_sync|try_to_grab_pending|flush_workqueue|drain_workqueue|destroy_workqueue|" +
-        @"queue_work|finish_wait|kthread_stop|kobject_|add_uevent_var|get_device_parent|device_add|device_del|device_unregister|" +
-        @"device_destroy|device_release|devres_release_all|hwrng_unregister|i2c_del_adapter|__unregister_client|device_for_each_child|" +
-        @"rollback_registered|unregister_netdev|sysfs_remove|device_remove_file|tty_unregister_device|dummy_urb_enqueue|usb_kill_urb|" +
-        @"usb_kill_anchored_urbs|usb_control_msg|usb_hcd_submit_urb|usb_submit_urb|^complete$|wait_for_completion|^kv?free$|kfree_skb|" +
-        @"readb$|readw$|readl$|readq$|writeb$|writew$|writel$|writeq$|logic_in|logic_out|^crc\d+|crc_itu_t|__might_resched|assertfail|" +
-        @"^iput$|^iput_final$|^ihold$|hex_dump_to_buffer|print_hex_dump|^klist_|(?:trace|lockdep)_(?:hard|soft)irq|^(?:un)?lock_page|" +
-        @"stack_trace_consume_entry|arch_stack_walk|stack_trace_save|insert_work|__queue_delayed_work|queue_delayed_work_on|ida_free|" +
-        @"do_(?:kernel|translation)_fault|do_mem_abort|el1_abort|el1h_64_sync(?:_handler)?|print_tainted|xas_(?:start|load|find)|" +
-        @"find_lock_entries|truncate_inode_pages_range|__phys_addr|__fortify_report|cleanup_srcu_struct|rhashtable_lookup|" +
-        @"extract_(?:user|iter)_to_sg|drop_nlink|^get_taint$|^put_device$|lock_timer_base|__timer_delete_sync|sk_stop_timer_sync|__mod_timer|" +
-        @"fast_dput|dput")]
-    private static partial Regex NeverGuilty();
 
     [GeneratedRegex(@"^(?:Allocated by task|Freed by task|The buggy address|Memory state around|Last potentially related|Second to last potentially|Modules " +
         @"linked in:|Kernel panic - not syncing|Dumping ftrace|---\[ end trace|irq event stamp:|Showing all locks held|INFO: lockdep is turned off|other " +
