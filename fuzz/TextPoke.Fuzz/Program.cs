@@ -18,6 +18,8 @@ using TextPoke.Tests.Support;
 //   textpoke-fuzz TARGET FILE         replay one input (a regression file) without AFL
 //   textpoke-fuzz seeds TARGET DIR    write the seeds scripts/fuzz cannot make with the machine's tools
 //   textpoke-fuzz bzimage PAYLOAD OUT wrap a compressed payload (size word appended) in a minimal bzImage, as a seed
+// Outside AFL (seeds, replay) the instrumented library writes its trace into a private buffer instead of AFL's shared memory.
+if (args.Length >= 2) unsafe { SharpFuzz.Common.Trace.SharedMem = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(1 << 16); }
 if (args.Length == 3 && args[0] == "seeds") return Seeds.Write(args[1], args[2]);
 if (args.Length == 3 && args[0] == "bzimage")
 {
@@ -31,8 +33,6 @@ if (args.Length < 1 || !Targets.All.TryGetValue(args[0], out var target))
 }
 if (args.Length == 2)
 {
-    // The instrumented library writes its trace into AFL's shared memory; outside AFL it gets a private buffer.
-    unsafe { SharpFuzz.Common.Trace.SharedMem = (byte*)System.Runtime.InteropServices.NativeMemory.AllocZeroed(1 << 16); }
     Targets.Guard(target, File.ReadAllBytes(args[1]));
     return 0;
 }
