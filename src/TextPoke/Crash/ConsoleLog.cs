@@ -262,6 +262,8 @@ public static partial class ConsoleLog
         new(new Regex(@"^Kernel panic - not syncing: (.*)$"), "kernel panic: {1}", "PANIC", RuleTraits.FunctionFromHeader),
     ];
 
+    static readonly Dictionary<object, int> RuleIndex = Rules.Select((r, i) => (r, i)).ToDictionary(x => (object)x.r, x => x.i, ReferenceEqualityComparer.Instance);
+
     /// <summary>Every rule's header in one pattern: a line none of them matches starts no report.</summary>
     static readonly Regex AnyRule = new(string.Join('|', Rules.Select(r => $"(?:{r.Header})")), RegexOptions.CultureInvariant);
 
@@ -659,7 +661,7 @@ public static partial class ConsoleLog
         title = Sanitize(title);
         return new CrashReport
         {
-            Title = title, Type = rule.Type, StartLine = first, EndLine = end,
+            Title = title, Type = rule.Type, Rule = RuleIndex[rule], StartLine = first, EndLine = end,
             Corrupted = corrupted, CorruptedReason = corrupted ? reason : null,
             Panicked = panicked, Frame = function, RawFrame = rawFrame != function ? rawFrame : null, Cpu = cpu, Pid = pid, Comm = comm,
                 KernelVersion = version, Rip = rip, Code = code,

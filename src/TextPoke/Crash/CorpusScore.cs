@@ -4,7 +4,7 @@ namespace TextPoke.Crash;
 
 /// <summary>One file of syzkaller's report corpus: the expected fields and the log.</summary>
 public sealed record CorpusCase(string Name, string? Title, IReadOnlyList<string> AltTitles, string? Type, bool Corrupted, bool Panicked,
-    IReadOnlyList<string> Log);
+    IReadOnlyList<string> Log, string? Frame = null);
 
 /// <summary>Per-field agreement of the parser with the corpus, and the headline (title, type and corrupted all agree).</summary>
 public sealed record CorpusScore(int Files, int Found, int Title, int Alt, int Type, int Corrupted, int Panicked, int Headline, IReadOnlyList<string> Misses)
@@ -37,7 +37,7 @@ public sealed record CorpusScore(int Files, int Found, int Title, int Alt, int T
         {
             var text = Encoding.Latin1.GetString(File.ReadAllBytes(path)).Replace("\r", "");
             var lines = text.Split('\n');
-            string? title = null, type = null;
+            string? title = null, type = null, frame = null;
             var alts = new List<string>();
             bool corrupted = false, panicked = false;
             int i = 0;
@@ -56,12 +56,13 @@ public sealed record CorpusScore(int Files, int Found, int Title, int Alt, int T
                     case "TYPE": type = value; break;
                     case "CORRUPTED": corrupted = value == "Y"; break;
                     case "PANICKED": panicked = value == "Y"; break;
+                    case "FRAME": frame = value; break;
                 }
             }
             var log = lines.Skip(i + 1).ToList();
             int report = log.FindIndex(l => l == "REPORT:");
             if (report > 0 && log[report - 1].Length == 0) log = log.Take(report - 1).ToList();
-            cases.Add(new CorpusCase(Path.GetFileName(path), title, alts, type, corrupted, panicked, log));
+            cases.Add(new CorpusCase(Path.GetFileName(path), title, alts, type, corrupted, panicked, log, frame));
         }
         return cases;
     }

@@ -12,6 +12,8 @@ public sealed record CrashReport
 {
     public required string Title { get; init; }
     public required string Type { get; init; }
+    /// <summary>The index in ConsoleLog.Rules of the rule that made this report (-1: an unexpected reboot, which no rule makes).</summary>
+    public int Rule { get; init; } = -1;
     /// <summary>First and last line of the report in the log (0-based).</summary>
     public required int StartLine { get; init; }
     public required int EndLine { get; init; }
