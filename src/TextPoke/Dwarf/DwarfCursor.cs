@@ -24,7 +24,9 @@ ref struct DwarfCursor
 
     ReadOnlySpan<byte> Take(int n)
     {
-        if (n < 0 || Position > _data.Length - n) throw new DwarfFormatException($"read of {n} bytes at 0x{Position:x} runs past the end (0x{_data.Length:x})");
+        // Position is set by callers from offsets in the data: a hostile one may be negative or past the end.
+        if (n < 0 || Position < 0 || Position > _data.Length - n)
+            throw new DwarfFormatException($"read of {n} bytes at 0x{Position:x} runs past the end (0x{_data.Length:x})");
         var s = _data.Slice(Position, n);
         Position += n;
         return s;
@@ -37,7 +39,7 @@ ref struct DwarfCursor
     public ulong U24() { var s = Take(3); return (ulong)(s[0] | s[1] << 8 | s[2] << 16); }
     public void Skip(long n)
     {
-        if (n < 0 || n > _data.Length - Position) throw new DwarfFormatException($"skip of {n} bytes at 0x{Position:x} runs past the end");
+        if (n < 0 || Position < 0 || n > _data.Length - Position) throw new DwarfFormatException($"skip of {n} bytes at 0x{Position:x} runs past the end");
         Position += (int)n;
     }
 

@@ -137,6 +137,10 @@ sealed class LineTable
         var format = new (ulong Type, ulong Form)[formatCount];
         for (int i = 0; i < formatCount; i++) format[i] = (c.Uleb(), c.Uleb());
         ulong count = c.Uleb();
+        // Every entry takes at least one byte per field: a count beyond the bytes left (or entries without fields) is
+        // hostile, and would otherwise add entries without end.
+        if (count > 0 && (formatCount == 0 || count > (ulong)(c.Length - c.Position)))
+            throw new DwarfFormatException($".debug_line v5 entry table of {count} entries with {formatCount} fields runs past the unit");
         for (ulong e = 0; e < count; e++)
         {
             string? path = null;
