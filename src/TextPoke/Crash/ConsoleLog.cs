@@ -262,7 +262,8 @@ public static partial class ConsoleLog
         new(new Regex(@"^Kernel panic - not syncing: (.*)$"), "kernel panic: {1}", "PANIC", RuleTraits.FunctionFromHeader),
     ];
 
-    static readonly Dictionary<object, int> RuleIndex = Rules.Select((r, i) => (r, i)).ToDictionary(x => (object)x.r, x => x.i, ReferenceEqualityComparer.Instance);
+    static readonly Dictionary<object, int> RuleIndex = Rules.Select((r, i) => (r, i)).ToDictionary(x => (object)x.r, x => x.i,
+        ReferenceEqualityComparer.Instance);
 
     /// <summary>Every rule's header in one pattern: a line none of them matches starts no report.</summary>
     static readonly Regex AnyRule = new(string.Join('|', Rules.Select(r => $"(?:{r.Header})")), RegexOptions.CultureInvariant);
