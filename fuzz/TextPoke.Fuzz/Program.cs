@@ -23,7 +23,7 @@ if (args.Length >= 2) unsafe { SharpFuzz.Common.Trace.SharedMem = (byte*)System.
 if (args.Length == 3 && args[0] == "seeds") return Seeds.Write(args[1], args[2]);
 if (args.Length == 3 && args[0] == "bzimage")
 {
-    File.WriteAllBytes(args[2], Seeds.BzImage(File.ReadAllBytes(args[1])));
+    File.WriteAllBytes(args[2], BzImageMaker.Make(File.ReadAllBytes(args[1])));
     return 0;
 }
 if (args.Length < 1 || !Targets.All.TryGetValue(args[0], out var target))
@@ -147,22 +147,6 @@ static class Targets
 
 static class Seeds
 {
-    /// <summary>A compressed payload in a minimal bzImage: the boot protocol's setup header and nothing else.</summary>
-    public static byte[] BzImage(byte[] payload)
-    {
-        const int setupSectors = 1, payloadOffset = 0x200, protectedMode = (setupSectors + 1) * 512;
-        var file = new byte[protectedMode + payloadOffset + payload.Length];
-        file[0x1f1] = setupSectors;
-        file[0x1fe] = 0x55;
-        file[0x1ff] = 0xaa;
-        "HdrS"u8.CopyTo(file.AsSpan(0x202));
-        BinaryPrimitives.WriteUInt16LittleEndian(file.AsSpan(0x206), 0x020f);
-        BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(0x248), payloadOffset);
-        BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(0x24c), (uint)payload.Length);
-        payload.CopyTo(file.AsSpan(protectedMode + payloadOffset));
-        return file;
-    }
-
     public static int Write(string target, string dir)
     {
         Directory.CreateDirectory(dir);

@@ -2,8 +2,11 @@ using System.Buffers.Binary;
 
 namespace TextPoke.Tests.Support;
 
-/// <summary>Wraps a compressed payload in a minimal bzImage: the x86 boot protocol setup header and nothing else.</summary>
-public static class BzImageMaker
+/// <summary>
+/// Wraps a compressed payload in a minimal bzImage: the x86 boot protocol setup header and nothing else. This file depends
+/// on nothing else of the tests: the fuzzing harness links it to make its bzImage seeds.
+/// </summary>
+public static partial class BzImageMaker
 {
     public const int SetupSectors = 1;
     public const int PayloadOffset = 0x200;
@@ -21,24 +24,5 @@ public static class BzImageMaker
         BinaryPrimitives.WriteUInt32LittleEndian(file.AsSpan(0x24c), (uint)payload.Length);
         payload.CopyTo(file.AsSpan(protectedMode + PayloadOffset));
         return file;
-    }
-
-    /// <summary>Compresses an ELF the way arch/x86/boot/compressed/Makefile does and appends the size word (gzip has its own).</summary>
-    public static byte[] Payload(string format, byte[] elf)
-    {
-        byte[] compressed = format switch
-        {
-            "gzip" => Tool.Compress("gzip", elf, "-n", "-9", "-c"),
-            "bzip2" => Tool.Compress("bzip2", elf, "-9", "-c"),
-            "lzma" => Tool.Compress("xz", elf, "--format=lzma", "-9", "-c"),
-            "xz" => Tool.Compress("xz", elf, "--check=crc32", "--x86", "--lzma2=dict=1MiB", "-c"),
-            "lz4" => Tool.Compress("lz4", elf, "-l", "-9", "-c"),
-            "zstd" => Tool.Compress("zstd", elf, "-19", "-c"),
-            _ => throw new ArgumentException(format),
-        };
-        if (format == "gzip") return compressed;
-        var size = new byte[4];
-        BinaryPrimitives.WriteUInt32LittleEndian(size, (uint)elf.Length);
-        return compressed.Concat(size).ToArray();
     }
 }
