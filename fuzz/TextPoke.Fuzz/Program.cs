@@ -55,6 +55,7 @@ static class Targets
         ["dwarf"] = Dwarf,
         ["sysmap"] = SystemMapText,
         ["script"] = Script,
+        ["initramfs"] = Initramfs,
         ["rust"] = data => RustDemangler.Demangle(Encoding.Latin1.GetString(data)),
     };
 
@@ -133,6 +134,15 @@ static class Targets
         return (image, ImageSymbols.Load(image, lookBeside: false));
     });
 
+    // The initramfs writer's inputs (boot --marker and --run): the /init script and the cpio archive around it.
+    static void Initramfs(byte[] data)
+    {
+        var lines = Encoding.Latin1.GetString(data).Split('\n');
+        var init = TextPoke.Boot.Initramfs.InitScript(lines[0], lines[1..]);
+        _ = TextPoke.Boot.Cpio.Write([TextPoke.Boot.CpioEntry.Dir("bin"), TextPoke.Boot.CpioEntry.Char("dev/console", 5, 1),
+            TextPoke.Boot.CpioEntry.File("init", Encoding.ASCII.GetBytes(init), executable: true), TextPoke.Boot.CpioEntry.Link("bin/sh", "busybox")]);
+    }
+
     // A simulate script run by the emulated jump-label core on the seed's image ('load' names no file: refused).
     static void Script(byte[] data)
     {
@@ -147,6 +157,9 @@ static class Targets
 
 static class Seeds
 {
+    public static readonly string[] InitramfsSeeds = ["TEXTPOKE-BOOT-OK-1234\necho 1 > /sys/kernel/debug/sched/schedstats\n",
+        "marker\nsysctl kernel.sched_schedstats=1\necho 'quoted' \"twice\"\n"];
+
     public static int Write(string target, string dir)
     {
         Directory.CreateDirectory(dir);
@@ -166,6 +179,9 @@ static class Seeds
                 File.WriteAllText(Path.Combine(dir, "enable"), "enable frontswap_enabled_key\n");
                 File.WriteAllText(Path.Combine(dir, "mixed"), "# comment\ninc frontswap_enabled_key\ndec &frontswap_enabled_key\nboot-done\n" +
                     "static_key_disable frontswap_enabled_key\n");
+                return 0;
+            case "initramfs":
+                for (int i = 0; i < InitramfsSeeds.Length; i++) File.WriteAllText(Path.Combine(dir, $"run-{i}"), InitramfsSeeds[i]);
                 return 0;
             case "sysmap":
                 File.WriteAllText(Path.Combine(dir, "map"), "ffffffff81000000 T _text\nffffffff812ff3e0 T swap_writepage\n" +

@@ -367,8 +367,10 @@ public static class JumpLabelCheck
                 KernelLines = PatchFailure(era, where(), e.Code, site5, expectedPrinted, size, type),
                 Explanation = $"{keyText()} So the site must hold {expected} until the key changes; it holds {found}. " +
                     $"{char.ToUpperInvariant(path[0])}{path[1..]}, " +
-                    $"and the first {(wantJump ? "static_key_disable/static_key_slow_dec" : "static_key_enable/static_key_slow_inc")} of {key.Name} " +
-                        $"BUGs.{cause}",
+                    // What trips is the first change of the key away from its initial state (enabled = wantJump ^ branch): an off key's
+                    // first enable, an on key's first disable, whichever branch the site is; the opposite operation does nothing.
+                    $"and the first {(wantJump ^ e.Branch ? "static_key_disable/static_key_slow_dec" : "static_key_enable/static_key_slow_inc")} of " +
+                        $"{key.Name} BUGs.{cause}",
             };
         }
         if (e.NopMark && expectJump == true)

@@ -61,6 +61,24 @@ public class JumpLabelFixtureTests
         Assert.Equal("NOP where the key's state requires a JMP", f.Title);
     }
 
+    /// <summary>
+    /// Which operation trips a site follows from the key's initial state, not the branch: an off key's site is BUGged by
+    /// the first enable (a likely site too: disabling an off key changes nothing), an on key's by the first disable.
+    /// </summary>
+    [Theory]
+    [InlineData("swap_writepage+0xd", "off_key", "static_key_enable/static_key_slow_inc")]
+    [InlineData("swap_writepage+0x10", "on_key", "static_key_disable/static_key_slow_dec")]
+    [InlineData("swap_writepage+0x18", "on_key", "static_key_disable/static_key_slow_dec")]
+    [InlineData("swap_writepage+0x1", "frontswap_enabled_key", "static_key_enable/static_key_slow_inc")]
+    public void TheOperationThatTrips_FollowsTheKeysInitialState(string site, string key, string operation)
+    {
+        var poked = Path.Combine(Repo.Scratch("polarity"), site.Replace('+', '_'));
+        Assert.Equal(0, CliRun.Run("poke", Fixtures.Build("jump-clean"), "--flip-jump-site", site, "-o", poked).Exit);
+        using var image = KernelImage.Open(poked);
+        var f = Assert.Single(JumpLabelCheck.Run(image, ImageSymbols.Load(image, lookBeside: false)).Findings);
+        Assert.Contains($"the first {operation} of {key} BUGs", f.Explanation.Replace("\n", " "));
+    }
+
     [Fact]
     public void FiveByteSites_OnlyTheUnpatchedJmp32IsReported()
     {

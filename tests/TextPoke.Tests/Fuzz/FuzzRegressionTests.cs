@@ -46,6 +46,14 @@ public class FuzzRegressionTests
     public void FoundByFuzzing_EndsInAResultOrAOneLineError(string target, string file)
     {
         string path = Path.Combine(Root, target, file);
+        if (target == "initramfs")
+        {
+            // boot's --marker and --run reach the /init script and the archive; no QEMU is needed to replay them.
+            var lines = System.Text.Encoding.Latin1.GetString(File.ReadAllBytes(path)).Split('\n');
+            var init = TextPoke.Boot.Initramfs.InitScript(lines[0], lines[1..]);
+            Assert.NotEmpty(TextPoke.Boot.Cpio.Write([TextPoke.Boot.CpioEntry.File("init", System.Text.Encoding.ASCII.GetBytes(init), true)]));
+            return;
+        }
         Assert.True(Commands.ContainsKey(target), $"no replay for target {target}");
         foreach (var command in Commands[target])
         {
