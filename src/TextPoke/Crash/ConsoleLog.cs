@@ -130,6 +130,9 @@ public static partial class ConsoleLog
                 "list_lru_init", "kasprintf", "kvasprintf", "pcpu_create", "strdup", "strndup", "memdup"]),
         new(new Regex(@"^BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG", Frames: FrameSource.Stall),
         new(new Regex(@"^(?:NMI )?watchdog: BUG: soft lockup"), "BUG: soft lockup in {0}", "HANG", Frames: FrameSource.Stall),
+        // kernel/watchdog.c (watchdog_hardlockup_check; watchdog_hld.c before 6.5): a CPU that took no timer interrupt,
+        // then its registers (or another CPU's backtrace of it). Named after where it spins.
+        new(new Regex(@"^(?:(?:NMI )?watchdog: )?(?:CPU\d+: )?Watchdog detected hard LOCKUP on cpu \d+$"), "watchdog detected hard LOCKUP in {0}", "HANG"),
         // Bracketed lockdep headers of 4.x kernels (4.5 prints them); 5.x prints "WARNING: ..." (rules below).
         new(new Regex(@"^\[ INFO: possible (?:circular locking dependency|recursive locking|irq lock inversion dependency) detected \]"),
             "possible deadlock in {0}", "LOCKDEP"),

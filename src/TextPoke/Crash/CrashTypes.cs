@@ -50,6 +50,7 @@ public static class CrashTypes
         ("BUG: using smp_processor_id() in preemptible code", "LOCKDEP"),
         ("BUG: using __this_cpu_", "LOCKDEP"),
         ("BUG: soft lockup", "HANG"),
+        ("watchdog detected hard LOCKUP", "HANG"),
         ("possible deadlock", "LOCKDEP"),
         ("BUG: spinlock lockup suspected", "LOCKDEP"),
         ("INFO: suspicious RCU usage", ""),
