@@ -47,7 +47,8 @@ public class BootSimulationTests
         ulong address;
         using (var golden = KernelImage.Open(DebianKernels.GoldenVmlinuz))
         {
-            var report = global::TextPoke.Checks.CheckRunner.Run(golden, ImageSymbols.Load(golden, lookBeside: false)).Tables.Single(t => t.Name == table);
+            var report = global::TextPoke.Checks.CheckRunner.Run(golden, ImageSymbols.Load(golden, lookBeside: false), listSites: true).Tables
+                .Single(t => t.Name == table);
             (elf, address) = (golden.ElfImage.ToArray(), report.Sites[report.Sites.Count / 2].Address);
         }
         bytes.CopyTo(elf, ImageWriterOffset(elf, address));
