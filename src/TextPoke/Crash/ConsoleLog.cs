@@ -201,6 +201,9 @@ public static partial class ConsoleLog
         new(new Regex(@"^WARNING: Nested lock was not taken"), "WARNING: nested lock was not taken in {0}", "LOCKDEP"),
         new(new Regex(@"^Alignment trap:"), "Alignment trap in {0}", "BUG"),
         new(new Regex(@"^Unable to handle kernel access to user memory"), "BUG: unable to handle kernel access to user memory in {0}", "BUG"),
+        // arm64 die_kernel_fault's other permission faults (arch/arm64/mm/fault.c __do_kernel_fault).
+        new(new Regex(@"^Unable to handle kernel (write to read-only memory|execute from non-executable memory|read from unreadable memory) at"),
+            "BUG: unable to handle kernel {1} in {0}", "BUG"),
         new(new Regex(@"^PANIC: double fault"), "PANIC: double fault in {0}", "BUG", RuleTraits.NoStackTrace),
         new(new Regex(@"^BUG: scheduling while atomic"), "BUG: scheduling while atomic in {0}", "ATOMIC_SLEEP"),
         new(new Regex(@"^BUG: sleeping function called from invalid context"), "BUG: sleeping function called from invalid context in {0}", "ATOMIC_SLEEP"),
