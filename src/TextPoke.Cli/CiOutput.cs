@@ -93,24 +93,35 @@ static class CiOutput
         new SarifConfiguration(Level(r.Severity)), new Dictionary<string, string> { ["table"] = r.Table });
 
     /// <summary>
-    /// One result location: with DWARF, the C line of the function that holds the site (the outermost frame of the
-    /// inline chain) and, as related locations, every inlined frame inside it; without, the image itself. The site's
-    /// symbol+off/size is its logical location either way.
+    /// Where DWARF puts an address: the C line of the function that holds it (the outermost frame of the inline chain)
+    /// and, as related locations numbered from <paramref name="firstId"/>, every inlined frame inside it; null when no
+    /// frame has a file and line.
+    /// </summary>
+    static (SarifPhysicalLocation Function, List<SarifLocation> Inlined)? FromSource(IEnumerable<SourceFrame> frames, int firstId)
+    {
+        var known = frames.Where(fr => fr.File != null && fr.Line > 0).ToList();
+        if (known.Count == 0) return null;
+        var inlined = known.Take(known.Count - 1).Select((fr, i) => new SarifLocation(
+            new SarifPhysicalLocation(SourceArtifact(fr.File!), new SarifRegion(fr.Line)), null,
+            new SarifText($"inlined {fr.Function ?? "code"} ({fr.Location})"), firstId + i)).ToList();
+        return (new SarifPhysicalLocation(SourceArtifact(known[^1].File!), new SarifRegion(known[^1].Line)), inlined);
+    }
+
+    /// <summary>
+    /// One result location: with DWARF, the site's function line and its inlined frames (<see cref="FromSource"/>);
+    /// without, the image itself. The site's symbol+off/size is its logical location either way.
     /// </summary>
     static (SarifLocation Location, IReadOnlyList<SarifLocation>? Related) Locate(string imagePath, ulong? siteAddress, string? site,
         Func<ulong, IReadOnlyList<SourceFrame>>? source)
     {
         IReadOnlyList<SarifLogicalLocation>? logical = site == null ? null : [new SarifLogicalLocation(site, "function")];
-        var frames = siteAddress is { } address && source != null ? source(address) : [];
-        var known = frames.Where(fr => fr.File != null && fr.Line > 0).ToList();
-        if (known.Count == 0) return (new SarifLocation(new SarifPhysicalLocation(new SarifArtifact(FileUri(imagePath))), logical), null);
-        var outer = known[^1];
-        var related = known.Take(known.Count - 1).Select((fr, i) => new SarifLocation(
-            new SarifPhysicalLocation(SourceArtifact(fr.File!), new SarifRegion(fr.Line)), null,
-            new SarifText($"inlined {fr.Function ?? "code"} ({fr.Location})"), i + 1)).ToList();
-        return (new SarifLocation(new SarifPhysicalLocation(SourceArtifact(outer.File!), new SarifRegion(outer.Line)), logical),
-            related.Count == 0 ? null : related);
+        if (siteAddress is not { } address || source == null || FromSource(source(address), 1) is not { } found)
+            return (new SarifLocation(new SarifPhysicalLocation(new SarifArtifact(FileUri(imagePath))), logical), null);
+        return (new SarifLocation(found.Function, logical), found.Inlined.Count == 0 ? null : found.Inlined);
     }
+
+    static Dictionary<string, int> Indexes(List<SarifRule> rules) =>
+        rules.Select((r, i) => (r.Id, i)).ToDictionary(x => x.Id, x => x.i, StringComparer.Ordinal);
 
     public static void Sarif(TextWriter o, IReadOnlyList<CheckedFile> files)
     {
@@ -118,7 +129,7 @@ static class CiOutput
         var rules = RuleCatalogue.All.Select(Rule).ToList();
         foreach (var g in files.SelectMany(f => f.Findings).Where(f => RuleCatalogue.Find(f.Rule) == null).GroupBy(f => f.Rule))
             rules.Add(Rule(new RuleInfo(g.Key, g.First().Table, g.First().Severity, g.First().Title, "")));
-        var index = rules.Select((r, i) => (r.Id, i)).ToDictionary(x => x.Id, x => x.i, StringComparer.Ordinal);
+        var index = Indexes(rules);
         var results = files.SelectMany(file => file.Findings.Select(f =>
         {
             var (location, related) = Locate(file.Path, f.Address, f.Location, file.Source);
@@ -155,7 +166,7 @@ static class CiOutput
             new SarifText($"{g.First().Summary}: textpoke ran the kernel's own patching code on the image and it printed these lines."),
             new SarifText("The emulation follows the kernel's code for the image's era; the properties carry the operation and call path."),
             new SarifConfiguration(Level(g.First().Severity)), new Dictionary<string, string>())).ToList();
-        var index = rules.Select((r, i) => (r.Id, i)).ToDictionary(x => x.Id, x => x.i, StringComparer.Ordinal);
+        var index = Indexes(rules);
         var results = events.Select(e =>
         {
             var (location, related) = Locate(imagePath, e.Address, e.Location, source);
@@ -198,22 +209,17 @@ static class CiOutput
             new SarifText($"The console log holds a kernel report of type {g.First().Report.Type} (syzkaller's report types)."),
             new SarifText("The report's title names the guilty function; the result's properties carry the report's lines. See docs/crash-rules.md."),
             new SarifConfiguration(LevelOf(g.First().Report)), new Dictionary<string, string> { ["type"] = g.First().Report.Type })).ToList();
-        var index = rules.Select((r, i) => (r.Id, i)).ToDictionary(x => x.Id, x => x.i, StringComparer.Ordinal);
+        var index = Indexes(rules);
         var results = reports.Select(d =>
         {
             var r = d.Report;
             string path = d.LogPath ?? logPath, log = path == "-" ? "stdin" : FileUri(path);
             var inLog = new SarifLocation(new SarifPhysicalLocation(new SarifArtifact(log), new SarifRegion(r.StartLine + 1, r.EndLine + 1)),
                 r.Frame == null ? null : [new SarifLogicalLocation(r.Frame, "function")]);
-            var chain = d.Guilty?.Chain.Where(f => f.File != null && f.Line > 0).ToList() ?? [];
-            var locations = chain.Count == 0 ? [inLog] : new[] { inLog with
-            {
-                PhysicalLocation = new SarifPhysicalLocation(SourceArtifact(chain[^1].File!), new SarifRegion(chain[^1].Line)),
-            } };
-            var related = chain.Count == 0 ? null : chain.Take(chain.Count - 1).Select((f, i) => new SarifLocation(
-                    new SarifPhysicalLocation(SourceArtifact(f.File!), new SarifRegion(f.Line)), null,
-                    new SarifText($"inlined {f.Function ?? "code"} ({f.Location})"), i + 2))
-                .Prepend(inLog with { Message = new SarifText("the report in the console log"), Id = 1 }).ToList();
+            // With DWARF the report sits at the guilty function's C line, its lines in the log the first related location.
+            var source = d.Guilty == null ? null : FromSource(d.Guilty.Chain, 2);
+            SarifLocation[] locations = source is { } at ? [inLog with { PhysicalLocation = at.Function }] : [inLog];
+            var related = source?.Inlined.Prepend(inLog with { Message = new SarifText("the report in the console log"), Id = 1 }).ToList();
             return new SarifResult(Id(r), index[Id(r)], LevelOf(r), new SarifText(r.Title), locations, related,
                 new Dictionary<string, string?>
                 {
