@@ -593,15 +593,21 @@ public static class SiteTables
             int n = c.Image.IsText(site) ? c.Image.Read(site, raw) : 0;
             var insn = n > 0 ? c.Decoder.Decode(raw.AsSpan(0, n), site) : default;
             ulong slot = pvOps is { } p ? p + 8UL * (ulong)type : 0;
-            bool callSlot = insn.IsValid && insn.Mnemonic == Iced.Intel.Mnemonic.Call && insn.Raw.Op0Kind == Iced.Intel.OpKind.Memory
+            bool throughSlot = insn.IsValid && insn.Raw.Op0Kind == Iced.Intel.OpKind.Memory
                 && (insn.Raw.IsIPRelativeMemoryOperand ? insn.Raw.IPRelativeMemoryAddress : insn.Raw.MemoryDisplacement64) == slot;
-            string state = n == 0 ? "outside text" : callSlot ? "call pv_ops slot" : "other";
+            // <= v5.10's paravirt_patch_default() patches the iret and usergs_sysret64 operations with a JMP (their sites are
+            // `jmp *pv_ops+slot`), every other one with a CALL: which one the slot's operation gets decides the right site.
+            bool jmpOp = pvOps != null && c.Image.TryReadU64(slot, out ulong op)
+                && c.Symbols.Names.Lookup(op) is { Offset: 0 } f && f.Symbol.Name is "native_iret" or "native_usergs_sysret64";
+            bool callSlot = throughSlot && insn.Mnemonic == (jmpOp ? Iced.Intel.Mnemonic.Jmp : Iced.Intel.Mnemonic.Call);
+            string state = n == 0 ? "outside text" : !callSlot ? "other" : jmpOp ? "jmp pv_ops slot (iret)" : "call pv_ops slot";
             r.Count(state);
             if (c.ListSites) r.Sites.Add(new TableSite(site, state, slot == 0 ? null : slot, $"type {type}, len {len}"));
             string? problemText = n == 0 ? "the site is not kernel text"
                 : len > MaxPatchLen ? $"len {len} exceeds MAX_PATCH_LEN: BUG_ON(p->len > MAX_PATCH_LEN)"
                 : len < 5 ? $"len {len}: the patched call is 5 bytes, so apply_paravirt() hits BUG_ON(used > p->len)"
-                : pvOps != null && !callSlot ? $"the site is not an indirect call through pv_ops slot {type} ({c.PS(slot)}), so the patch replaces other code"
+                : pvOps != null && !callSlot ? $"the site is not an indirect {(jmpOp ? "jmp" : "call")} through pv_ops slot {type} ({c.PS(slot)}), so the " +
+                    "patch replaces other code"
                 : insn.IsValid && insn.Length > len ? $"the call is {insn.Length} bytes but the entry covers {len}" : null;
             if (problemText == null) continue;
             r.Findings.Add(new Finding

@@ -252,4 +252,20 @@ public class SiteTableTests
         Assert.Equal(2, pv.Counts["call pv_ops slot"]);
         Assert.Empty(pv.Findings);
     }
+
+    /// <summary>
+    /// &lt;= v5.10's iret operation is patched with a JMP: a `jmp *pv_ops+slot` site is right exactly when its slot holds
+    /// native_iret (or native_usergs_sysret64), a CALL through that slot or a JMP through any other slot is not.
+    /// </summary>
+    [Fact]
+    public void Paravirt_IndirectJmp_IsRightOnlyThroughTheIretSlot()
+    {
+        var r = Check(Fixtures.Build("paravirt-iret"));
+        var pv = r.Tables.Single(t => t.Name == "paravirt");
+        Assert.Equal(3, pv.Entries);
+        Assert.Equal(1, pv.Counts["jmp pv_ops slot (iret)"]);
+        Assert.Equal(2, pv.Counts["other"]);
+        Assert.Equal(["work+0x7/0x15", "work+0xe/0x15"], pv.Findings.Select(f => f.Location).Order());
+        Assert.All(pv.Findings, f => Assert.Equal("paravirt.not-a-pv-call", f.Rule));
+    }
 }
