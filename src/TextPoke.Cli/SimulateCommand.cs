@@ -28,7 +28,8 @@ static partial class Commands
         var boot = new Option<bool>("--boot") { Description = "instead of jump labels, run the boot-time patching (static_call_init, ftrace_init, paravirt, " +
             "retpolines, returns, alternatives, seal_endbr, SMP locks) for the CPU given by --cpu" };
         var cpu = new Option<string?>("--cpu") { Description = "with --boot: the CPU's features, comma-separated: presets qemu64 (default; measured) or " +
-            "host (this machine's /proc/cpuinfo), X86_FEATURE_/X86_BUG_ names, cpuinfo names or W*32+B; -NAME removes one", HelpName = "FEATURES" };
+            "host (this machine's /proc/cpuinfo), X86_FEATURE_/X86_BUG_ names, cpuinfo names or W*32+B, vendor=NAME, family=N, model=N; " +
+            "-NAME removes one", HelpName = "FEATURES" };
         var up = new Option<bool>("--up") { Description = "with --boot: a one-CPU boot (nosmp/maxcpus=1), which switches .smp_locks LOCK prefixes to DS" };
         var emit = new Option<string?>("--emit") { Description = "with --boot: write the patched vmlinux (ELF) to OUT, atomically, for objdump or a diff",
             HelpName = "OUT" };

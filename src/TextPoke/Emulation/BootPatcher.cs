@@ -61,6 +61,11 @@ public sealed class BootPatcher
     /// <summary>The .altinstructions era, or null when the image has none.</summary>
     public AltEra? AltEra { get; private set; }
     public string NopSet { get; private set; } = "P6 (x86_nops)";
+    // <= v5.12 (and Debian's 5.10 with its backports): the NOPs arch_init_ideal_nops() chose, index n = n bytes, 9 = NOP5_ATOMIC;
+    // null in later eras (one NOP set, x86_nops).
+    byte[][]? _idealNops;
+    /// <summary>The 5-byte NOP ftrace, static calls and jump labels write: ideal_nops[NOP_ATOMIC5] (&lt;= v5.12) or P6 NOP5.</summary>
+    byte[] Nop5Atomic => _idealNops?[9] ?? X86Code.Nop(5).ToArray();
     public int Bugs => Events.Count(e => e.Kind == BootEventKind.Bug);
     public int Warnings => Events.Count(e => e.Kind == BootEventKind.Warning);
 
@@ -96,8 +101,15 @@ public sealed class BootPatcher
         if (alt != null && alt.Length > 0) altTable = AltTable.Read(_image, _symbols, alt, out altWhy);
         AltEra = altTable?.Layout.Era;
         Era = altTable?.Layout.EraName;
-        if (AltEra == Tables.AltEra.UpToV5_12) NopSet = Has("X86_FEATURE_NOPL") && !Has("X86_FEATURE_K8") ? "P6 (ideal_nops)" : "K8 (ideal_nops)";
+        if (Symbol("ideal_nops") != null)
+        {
+            // arch_init_ideal_nops() runs in setup_arch() before jump_label_init(); its tables are in the image.
+            bool p6 = _cpu.IdealNopsAreP6(_names);
+            _idealNops = ReadNopTable(p6 ? "p6_nops" : "k8_nops") ?? BuiltInNops(p6);
+            NopSet = $"{(p6 ? "P6" : "K8")} (ideal_nops: arch_init_ideal_nops for {_cpu.Vendor} family 0x{_cpu.Family:x} model 0x{_cpu.ModelNumber:x})";
+        }
         else if (AltEra == Tables.AltEra.V6_3On) NopSet = "P6, up to 11 bytes (x86_nops)";
+        if (_idealNops != null) Step("jump_label", "jump_label_init", JumpLabelInit);
 
         Step("static_calls", "static_call_init", StaticCalls);
         Step("ftrace", "ftrace_init", Ftrace);
@@ -247,15 +259,85 @@ public sealed class BootPatcher
 
     byte[] NopBytes(int n)
     {
-        if (NopSet.StartsWith("K8", StringComparison.Ordinal))
-        {
-            // K8_NOP1..8: 90, 66 90, 66 66 90, 66 66 66 90; 5..8 are pairs of them.
-            static byte[] K(int m) => m == 1 ? [0x90] : [.. Enumerable.Repeat((byte)0x66, m - 1), 0x90];
-            return n switch { <= 4 => K(n), 5 => [.. K(3), .. K(2)], 6 => [.. K(3), .. K(3)], 7 => [.. K(4), .. K(3)], _ => [.. K(4), .. K(4)] };
-        }
+        if (_idealNops != null && n <= 8) return _idealNops[n];
         if (n <= 8) return X86Code.Nop(n).ToArray();
         // v6.3+: BYTES_NOP9 = 2e + NOP8, NOP10 = 66 + NOP9, NOP11 = 66 + NOP10.
         return [.. Enumerable.Repeat((byte)0x66, n - 9), 0x2e, .. X86Code.Nop(8)];
+    }
+
+    // k8_nops[] / p6_nops[] (<= v5.12): ASM_NOP_MAX + 2 pointers, entry n to an n-byte NOP, entry 9 to NOP5_ATOMIC.
+    byte[][]? ReadNopTable(string symbol)
+    {
+        if (Symbol(symbol) is not { } table) return null;
+        var nops = new byte[10][];
+        nops[0] = [];
+        for (int n = 1; n <= 9; n++)
+        {
+            int length = n == 9 ? 5 : n;
+            if (!_image.TryReadU64(table + 8UL * (ulong)n, out ulong at) || at == 0) return null;
+            nops[n] = new byte[length];
+            if (_image.Read(at, nops[n]) != length || !_decoder.Decode(nops[n], at).IsValid) return null;
+        }
+        return nops;
+    }
+
+    // The same tables as v5.10's arch/x86/include/asm/nops.h writes them, for an image whose tables cannot be read.
+    static byte[][] BuiltInNops(bool p6)
+    {
+        static byte[] K(int m) => m == 1 ? [0x90] : [.. Enumerable.Repeat((byte)0x66, m - 1), 0x90];
+        var nops = new byte[10][];
+        nops[0] = [];
+        for (int n = 1; n <= 8; n++)
+            nops[n] = p6 ? X86Code.Nop(n).ToArray()
+                : n switch { <= 4 => K(n), 5 => [.. K(3), .. K(2)], 6 => [.. K(3), .. K(3)], 7 => [.. K(4), .. K(3)], _ => [.. K(4), .. K(4)] };
+        nops[9] = p6 ? X86Code.Nop(5).ToArray() : [0x66, .. K(4)]; // K8_NOP5_ATOMIC is 0x66 + K8_NOP4
+        return nops;
+    }
+
+    // --- jump_label_init (<= v5.12: kernel/jump_label.c, arch/x86/kernel/jump_label.c) -------------------------------
+
+    /// <summary>
+    /// setup_arch() → jump_label_init(): every entry whose key's initial state makes it a NOP goes through
+    /// arch_jump_label_transform_static(). When the ideal NOP5 is not the NOP the compiler wrote (STATIC_KEY_INIT_NOP, P6's
+    /// 0f 1f 44 00 00) — K8 NOPs, qemu64 included — each such site must still hold that NOP: __jump_label_set_jump_code()
+    /// compares it (init) and BUGs otherwise, long before the console is up, then it writes the ideal NOP.
+    /// </summary>
+    void JumpLabelInit(BootStep step)
+    {
+        var report = Checks.JumpLabelCheck.Run(_image, _symbols);
+        if (report.Era == null || report.Bounds == null) { step.Skipped = report.Absent ?? "no __jump_table"; return; }
+        if (report.Era.VariableLength) { step.Skipped = "2/5-byte jump-label era: jump_label_init patches nothing"; return; }
+        var defaultNop = X86Code.Nop(5).ToArray();
+        if (Nop5Atomic.AsSpan().SequenceEqual(defaultNop))
+        {
+            step.Skipped = "the ideal NOP5 is the compiler's NOP (JL_STATE_NO_UPDATE): jump_label_init leaves every site as built";
+            return;
+        }
+        var sites = report.Sites.Select(site => (site.Entry, Key: report.Keys[site.KeyIndex])).ToList();
+        // jump_label_sort_entries: by key address, then by code address.
+        sites.Sort((a, b) => a.Key.Address != b.Key.Address ? a.Key.Address.CompareTo(b.Key.Address) : a.Entry.Code.CompareTo(b.Entry.Code));
+        Span<byte> bytes = stackalloc byte[5];
+        int line = report.Era.InitLine ?? 0;
+        foreach (var (entry, key) in sites)
+        {
+            if (Halted) return;
+            bool jump = (key.InitialValue ?? false) ^ entry.Branch; // jump_label_type()
+            if (jump) continue;
+            step.Sites++;
+            Read(entry.Code, bytes);
+            if (!bytes.SequenceEqual(defaultNop))
+            {
+                Bug(step.Name, entry.Code,
+                    [KernelMessages.UnexpectedOpOld(PS(entry.Code), entry.Code, bytes.ToArray(), line),
+                        KernelMessages.Bug(X86JumpLabel.File, report.Era.BugLine ?? 0)],
+                    $"jump_label_init() (setup_arch, before the console exists) rewrites every site of a disabled branch to the ideal NOP, " +
+                    $"and first checks that it holds the compiler's NOP (0f 1f 44 00 00); this site of {key.Name} holds {X86Code.Hex(bytes)}. " +
+                    "The machine stops silently: the report is only in the log buffer (log_buf). On a CPU whose ideal NOP is the compiler's " +
+                    "(P6 NOPs: most Intel CPUs, AMD after family 0xf) the check is skipped and the same site BUGs later, when the key changes.");
+                continue;
+            }
+            Poke(step, entry.Code, Nop5Atomic);
+        }
     }
 
     static void Rel32(Span<byte> buffer, byte opcode, ulong at, ulong destination)
@@ -304,7 +386,7 @@ public sealed class BootPatcher
             int size = 5;
             if (!tail)
             {
-                if (func == 0) X86Code.Nop(5).CopyTo(code);
+                if (func == 0) Nop5Atomic.CopyTo(code);
                 else if (func == return0) Xor5Rax.CopyTo(code);
                 else Rel32(code, 0xe8, address, func);
             }
@@ -364,7 +446,7 @@ public sealed class BootPatcher
                         $"{X86Code.Hex(site)}. ftrace_bug() disables ftrace for the rest of the boot, and the remaining sites are left as they are.");
                 return;
             }
-            Poke(step, a, X86Code.Nop(5));
+            Poke(step, a, Nop5Atomic);
         }
     }
 
@@ -379,6 +461,10 @@ public sealed class BootPatcher
             return;
         }
         ulong? paravirtBug = Symbol("paravirt_BUG"), paravirtNop = Symbol("_paravirt_nop");
+        // <= v5.10: pv_ops.init.patch (slot 0) is native_patch(), which writes the native instructions of the operations in
+        // NativePatches before falling back to paravirt_patch_default().
+        bool nativePatch = _image.TryReadU64(pvOps, out ulong patcher) && _symbols.Names.Lookup(patcher) is { Offset: 0, Symbol.Name: "native_patch" };
+        if (nativePatch) Note(step.Name, 0, "", "pv_ops.init.patch is native_patch (<= v5.10): native operations are written inline");
         var buffer = new byte[MaxPatchLen + 1];
         for (int at = 0; at < table.Count && !Halted; at++)
         {
@@ -391,11 +477,24 @@ public sealed class BootPatcher
             }
             _image.TryReadU64(pvOps + 8UL * (ulong)type, out ulong opfunc);
             int used;
+            string? operation = nativePatch && opfunc != 0 && _symbols.Names.Lookup(opfunc) is { Offset: 0 } f ? f.Symbol.Name : null;
             if (opfunc != 0 && opfunc == paravirtNop) used = 0;
+            else if (operation != null && NativePatches.TryGetValue(operation, out var native))
+            {
+                if (native.Length > len)
+                {
+                    Bug(step.Name, site, [BugLine("arch/x86/kernel/paravirt.c", "paravirt_patch_insns", 0)],
+                        $"entry {at}: the native code of {operation} is {native.Length} bytes, the site {len}: BUG_ON(insn_len > len).");
+                    continue;
+                }
+                native.CopyTo(buffer, 0);
+                used = native.Length;
+            }
             else
             {
                 ulong target = opfunc != 0 ? opfunc : paravirtBug ?? 0;
-                Rel32(buffer, 0xe8, site, target);
+                // <= v5.10: paravirt_patch_default() jumps to the iret and usergs_sysret64 operations instead of calling them.
+                Rel32(buffer, operation is "native_iret" or "native_usergs_sysret64" ? X86Code.Jmp32Opcode : X86Code.CallOpcode, site, target);
                 used = 5;
             }
             if (used > len)
@@ -408,6 +507,29 @@ public sealed class BootPatcher
             Poke(step, site, buffer.AsSpan(0, len));
         }
     }
+
+    /// <summary>
+    /// v5.10's arch/x86/kernel/paravirt_patch.c: the native code native_patch() writes for an operation, keyed by the
+    /// function the operation's pv_ops slot holds (which is how native_patch's type cases line up with the slots on bare
+    /// metal and under KVM/TCG), plus _paravirt_ident_64 from paravirt_patch_default().
+    /// </summary>
+    static readonly Dictionary<string, byte[]> NativePatches = new()
+    {
+        ["native_irq_disable"] = [0xfa],                                   // cli
+        ["native_irq_enable"] = [0xfb],                                    // sti
+        ["native_restore_fl"] = [0x57, 0x9d],                              // push %rdi; popfq
+        ["native_save_fl"] = [0x9c, 0x58],                                 // pushf; pop %rax
+        ["native_read_cr2"] = [0x0f, 0x20, 0xd0],                          // mov %cr2, %rax
+        ["__native_read_cr3"] = [0x0f, 0x20, 0xd8],                        // mov %cr3, %rax
+        ["native_read_cr3_noinline"] = [0x0f, 0x20, 0xd8],
+        ["native_write_cr3"] = [0x0f, 0x22, 0xdf],                         // mov %rdi, %cr3
+        ["native_wbinvd"] = [0x0f, 0x09],                                  // wbinvd
+        ["native_usergs_sysret64"] = [0x0f, 0x01, 0xf8, 0x48, 0x0f, 0x07], // swapgs; sysretq
+        ["native_swapgs"] = [0x0f, 0x01, 0xf8],                            // swapgs
+        ["__raw_callee_save___native_queued_spin_unlock"] = [0xc6, 0x07, 0x00], // movb $0, (%rdi)
+        ["__raw_callee_save___native_vcpu_is_preempted"] = [0x31, 0xc0],         // xor %eax, %eax
+        ["_paravirt_ident_64"] = [0x48, 0x89, 0xf8],                       // mov %rdi, %rax
+    };
 
     // --- apply_retpolines (v5.15+) -------------------------------------------------------------------------------------
 

@@ -5,9 +5,11 @@ using TextPoke.Symbols;
 namespace TextPoke.Emulation;
 
 /// <summary>
-/// X86_FEATURE_* / X86_BUG_* numbers and names. The macro names come from v6.1's cpufeatures.h (scripts/gen-cpufeatures);
-/// the /proc/cpuinfo names come from the image's own x86_cap_flags[] and x86_bug_flags[] when it has them, so a
-/// "host" or named feature maps to the bit numbers of the kernel being simulated.
+/// X86_FEATURE_* / X86_BUG_* numbers and names of the image's era. The macro names and numbers come from the
+/// cpufeatures.h of Debian's 5.10, 6.1 or 6.12 kernel (scripts/gen-cpufeatures): the newest of them not newer than the
+/// image's version (5.10's for older kernels), because features move between eras (LFENCE_RDTSC is 3*32+18 in 6.1 and
+/// 20*32+2 in 6.12, where 3*32+18 is CLEAR_CPU_BUF). The /proc/cpuinfo names come from the image's own x86_cap_flags[]
+/// and x86_bug_flags[] when it has them, so a "host" or named feature maps to the bit numbers of the kernel simulated.
 /// </summary>
 public sealed class CpuFeatureNames
 {
@@ -20,15 +22,27 @@ public sealed class CpuFeatureNames
     public int BugInts { get; private set; }
     /// <summary>Where the /proc/cpuinfo names came from.</summary>
     public string Source { get; private set; } = "v6.1 cpufeatures.h";
+    /// <summary>The cpufeatures.h the numbers come from: "5.10", "6.1" or "6.12".</summary>
+    public string Table { get; private set; } = "6.1";
+
+    /// <summary>The embedded tables, oldest first.</summary>
+    public static readonly IReadOnlyList<(int Major, int Minor, string Name)> EraTables = [(5, 10, "5.10"), (6, 1, "6.1"), (6, 12, "6.12")];
+
+    /// <summary>The table for a kernel version: the newest not newer than it, the oldest for older kernels, 6.1 when unknown.</summary>
+    public static string TableFor((int Major, int Minor, int Patch)? version) => version is not { } v ? "6.1"
+        : EraTables.LastOrDefault(t => (t.Major, t.Minor).CompareTo((v.Major, v.Minor)) <= 0) is { Name: { } name } ? name : EraTables[0].Name;
 
     /// <summary>(NCAPINTS + NBUGINTS) * 32: apply_alternatives BUG_ONs on a feature at or above this.</summary>
     public int Limit => (CapInts + BugInts) * 32;
 
-    public static CpuFeatureNames Load(KernelImage? image = null, ImageSymbols? symbols = null)
+    public static CpuFeatureNames Load(KernelImage? image = null, ImageSymbols? symbols = null) => Load(TableFor(image?.Version), image, symbols);
+
+    /// <summary>The names and numbers of one era's table (5.10, 6.1, 6.12), with the image's own cpuinfo names when given.</summary>
+    public static CpuFeatureNames Load(string table, KernelImage? image = null, ImageSymbols? symbols = null)
     {
-        var names = new CpuFeatureNames();
-        using var stream = typeof(CpuFeatureNames).Assembly.GetManifestResourceStream("cpufeatures-6.1.tsv")
-            ?? throw new InvalidOperationException("cpufeatures-6.1.tsv is not embedded");
+        var names = new CpuFeatureNames { Table = table, Source = $"v{table} cpufeatures.h" };
+        using var stream = typeof(CpuFeatureNames).Assembly.GetManifestResourceStream($"cpufeatures-{table}.tsv")
+            ?? throw new InvalidOperationException($"cpufeatures-{table}.tsv is not embedded");
         using var reader = new StreamReader(stream);
         while (reader.ReadLine() is { } line)
         {
@@ -72,7 +86,7 @@ public sealed class CpuFeatureNames
                 found++;
             }
         }
-        if (found > 0) Source = "the image's x86_cap_flags/x86_bug_flags, v6.1 cpufeatures.h for hidden features";
+        if (found > 0) Source = $"the image's x86_cap_flags/x86_bug_flags, v{Table} cpufeatures.h for hidden features";
     }
 
     /// <summary>A feature by macro name (X86_FEATURE_XMM4_2, XMM4_2, X86_BUG_SPECTRE_V2, BUG_SPECTRE_V2), cpuinfo name, or W*32+B.</summary>
@@ -104,6 +118,30 @@ public sealed class CpuModel
 
     public bool Has(int bit) => Features.Contains(bit);
 
+    /// <summary>boot_cpu_data.x86_vendor as a name ("Intel", "AMD", "Hygon", ...; "unknown" when not given).</summary>
+    public string Vendor { get; init; } = "unknown";
+    /// <summary>boot_cpu_data.x86 (the family) and x86_model; 0 when not given.</summary>
+    public int Family { get; init; }
+    public int ModelNumber { get; init; }
+
+    /// <summary>
+    /// arch_init_ideal_nops() (&lt;= v5.12, arch/x86/kernel/alternative.c) on x86-64: K8 NOPs on Intel family 6 models
+    /// 0x0f..0x2f except 0x1c, 0x26 and 0x27, P6 NOPs on other Intel CPUs with NOPL, on Hygon and on AMD after family 0xf;
+    /// K8 NOPs everywhere else, qemu64 (AMD family 0xf) included.
+    /// </summary>
+    public bool IdealNopsAreP6(CpuFeatureNames names)
+    {
+        switch (Vendor)
+        {
+            case "Intel":
+                if (Family == 6 && ModelNumber >= 0x0f && ModelNumber is not (0x1c or 0x26 or 0x27) && ModelNumber < 0x30) return false;
+                return names.Find("X86_FEATURE_NOPL") is { } nopl && Has(nopl);
+            case "Hygon": return true;
+            case "AMD": return Family > 0xf;
+            default: return false;
+        }
+    }
+
     /// <summary>
     /// QEMU's qemu64 model under TCG, measured: Debian's 6.1.0-56 kernel booted with -cpu qemu64 -smp 2 nokaslr, and
     /// boot_cpu_data.x86_capability read back through the QEMU monitor (memsave) once the kernel ran init. It includes the
@@ -126,6 +164,15 @@ public sealed class CpuModel
         "1*32+14", "1*32+15", "1*32+16", "1*32+17", "1*32+23", "1*32+24",
     ];
 
+    /// <summary>
+    /// What the qemu64 model adds in later eras, measured the same way on Debian's 6.12 kernel (its topology code sets
+    /// XTOPOLOGY); 5.10 sees exactly the 6.1 list, each name at its own era's number.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string[]> Qemu64Added = new Dictionary<string, string[]>
+    {
+        ["6.12"] = ["X86_FEATURE_XTOPOLOGY"],
+    };
+
     /// <summary>Presets --cpu accepts besides feature names.</summary>
     public static readonly IReadOnlyList<string> Presets = ["qemu64", "host", "none"];
 
@@ -140,14 +187,27 @@ public sealed class CpuModel
             { try { return File.ReadAllText(path); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; } };
         var features = new HashSet<int>();
         var words = spec.Split([',', ' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        string vendor = "unknown";
+        int family = 0, model = 0;
         if (words.Length == 0) throw new ArgumentException("--cpu: no features given (try qemu64, host or a list of X86_FEATURE_ names)");
         foreach (var raw in words)
         {
             bool remove = raw.StartsWith('-');
             var word = raw.TrimStart('-', '+');
+            if (word.Split('=', 2) is [var field, var value] && field.ToLowerInvariant() is "vendor" or "family" or "model")
+            {
+                if (field.Equals("vendor", StringComparison.OrdinalIgnoreCase)) vendor = VendorName(value);
+                else if (ParseNumber(value) is not { } number) throw new ArgumentException($"--cpu: {field}={value}: not a number");
+                else if (field.Equals("family", StringComparison.OrdinalIgnoreCase)) family = number;
+                else model = number;
+                continue;
+            }
+            if (word.Equals("qemu64", StringComparison.OrdinalIgnoreCase)) (vendor, family, model) = ("AMD", 0xf, 0x6b);
+            if (word.Equals("host", StringComparison.OrdinalIgnoreCase)) (vendor, family, model) = HostIdentity(readFile);
             IEnumerable<int> bits = word.ToLowerInvariant() switch
             {
-                "qemu64" => Qemu64.Select(n => names.Find(n) ?? throw new InvalidOperationException($"qemu64 preset names unknown {n}")),
+                "qemu64" => Qemu64.Concat(Qemu64Added.GetValueOrDefault(names.Table, []))
+                    .Select(n => names.Find(n) ?? throw new InvalidOperationException($"qemu64 preset names unknown {n}")),
                 "host" => Host(names, readFile),
                 "none" => [],
                 _ => [names.Find(word)
@@ -161,7 +221,45 @@ public sealed class CpuModel
             }
         }
         features.Add(names.Find("X86_FEATURE_ALWAYS")!.Value);
-        return new CpuModel { Description = string.Join(",", words), Features = features, Uniprocessor = uniprocessor };
+        return new CpuModel
+        {
+            Description = string.Join(",", words), Features = features, Uniprocessor = uniprocessor, Vendor = vendor, Family = family, ModelNumber = model,
+        };
+    }
+
+    static int? ParseNumber(string text) =>
+        text.StartsWith("0x", StringComparison.OrdinalIgnoreCase)
+            ? int.TryParse(text[2..], System.Globalization.NumberStyles.HexNumber, null, out int h) ? h : null
+            : int.TryParse(text, out int d) ? d : null;
+
+    /// <summary>A vendor as the kernel names it: GenuineIntel/intel → Intel, AuthenticAMD/amd → AMD, HygonGenuine/hygon → Hygon.</summary>
+    static string VendorName(string text) => text.ToLowerInvariant() switch
+    {
+        "intel" or "genuineintel" => "Intel",
+        "amd" or "authenticamd" => "AMD",
+        "hygon" or "hygongenuine" => "Hygon",
+        "centaur" or "centaurhauls" => "Centaur",
+        "zhaoxin" or "shanghai" => "Zhaoxin",
+        _ => throw new ArgumentException($"--cpu: vendor={text}: not a vendor (intel, amd, hygon, centaur, zhaoxin)"),
+    };
+
+    // The boot CPU's vendor_id, cpu family and model lines of /proc/cpuinfo.
+    static (string, int, int) HostIdentity(Func<string, string?> readFile)
+    {
+        var cpuinfo = readFile("/proc/cpuinfo") ?? "";
+        string vendor = "unknown";
+        int family = 0, model = 0;
+        foreach (var line in cpuinfo.Split('\n'))
+        {
+            int colon = line.IndexOf(':');
+            if (colon < 0) continue;
+            var (key, value) = (line[..colon].Trim(), line[(colon + 1)..].Trim());
+            if (key == "vendor_id") { try { vendor = VendorName(value); } catch (ArgumentException) { vendor = "unknown"; } }
+            else if (key == "cpu family") family = int.TryParse(value, out int f) ? f : 0;
+            else if (key == "model") model = int.TryParse(value, out int m) ? m : 0;
+            else if (key == "flags") break; // the first CPU is the boot CPU
+        }
+        return (vendor, family, model);
     }
 
     // This machine: the flags and bugs lines of /proc/cpuinfo, plus the synthetic mitigation features the running kernel

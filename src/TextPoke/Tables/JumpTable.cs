@@ -19,15 +19,18 @@ public enum JumpEntryFormat
 /// prints. Version differences are data, chosen by <see cref="JumpTable.Probe"/>.
 /// </summary>
 public sealed record JumpLabelEra(string Name, string Kernels, JumpEntryFormat Format, bool VariableLength,
-    int? EnableLine, int? DisableLine, int? BugLine, string LineSource)
+    int? EnableLine, int? DisableLine, int? BugLine, string LineSource, int? InitLine = null)
 {
     public int EntrySize => Format == JumpEntryFormat.Absolute ? 24 : 16;
 
     /// <summary>v4.14..v4.19: absolute entries, 5-byte sites, bug_at(ip, __LINE__); lines of v4.19.</summary>
     public static readonly JumpLabelEra Absolute = new("absolute", "v4.14..v4.19", JumpEntryFormat.Absolute, false, 68, 89, null, "line numbers of v4.19");
-    /// <summary>v4.20..v5.13: relative entries, 5-byte sites, bug_at(ip, __LINE__); lines of v5.10 (BUG() in bug_at at 27).</summary>
+    /// <summary>
+    /// v4.20..v5.13: relative entries, 5-byte sites, __jump_label_set_jump_code() then bug_at(ip, __LINE__); lines of v5.10:
+    /// 45 when jump_label_init() finds a site that is not the compiler's NOP, 47 on enable, 49 on disable, BUG() in bug_at at 27.
+    /// </summary>
     public static readonly JumpLabelEra RelativeFixed = new("relative, 5-byte sites", "v4.20..v5.13", JumpEntryFormat.Relative, false, 47, 49, 27,
-        "line numbers of v5.10");
+        "line numbers of v5.10", InitLine: 45);
     /// <summary>v5.14+: relative entries, 2- or 5-byte sites rewritten by objtool, __jump_label_patch (BUG() at line 73).</summary>
     public static readonly JumpLabelEra RelativeVariable = new("relative, 2/5-byte sites", "v5.14..v6.12", JumpEntryFormat.Relative, true, null, null, 73,
         "v5.15, v5.19, v6.1, v6.6, v6.12");

@@ -140,10 +140,51 @@ public class BootPatcherTests
             Assert.Equal("e8 02 00 00 00", k8.Hex("old", 15, 5));      // call other_fn, rebased onto the site
             Assert.Equal(0, k8.Boot.Bugs + k8.Boot.Warnings);
         }
-        using var p6 = Boot("alt-v5.10", "3*32+16,X86_FEATURE_NOPL");
+        using var p6 = Boot("alt-v5.10", "3*32+16,X86_FEATURE_NOPL,vendor=intel,family=6,model=0x55");
         Assert.StartsWith("P6", p6.Boot.NopSet);
         Assert.Equal("eb 15 0f 1f 00", p6.Hex("old", 0, 5));
         Assert.Equal("0f 1f 44 00 00", p6.Hex("old", 10, 5));
+    }
+
+    /// <summary>arch_init_ideal_nops(): the NOP set follows the vendor, family and model, not the features alone.</summary>
+    [Theory]
+    [InlineData("qemu64", "K8")]                                            // AMD family 0xf
+    [InlineData("vendor=amd,family=0x17,model=1", "P6")]                    // AMD after family 0xf
+    [InlineData("vendor=hygon,family=0x18,model=0", "P6")]
+    [InlineData("X86_FEATURE_NOPL,vendor=intel,family=6,model=0x55", "P6")] // Intel with NOPL
+    [InlineData("X86_FEATURE_NOPL,vendor=intel,family=6,model=0x1a", "K8")] // Intel family 6 models 0x0f..0x2f: K8 despite NOPL
+    [InlineData("X86_FEATURE_NOPL,vendor=intel,family=6,model=0x1c", "P6")] // ... except 0x1c, 0x26, 0x27
+    [InlineData("vendor=intel,family=6,model=0x55", "K8")]                  // Intel without NOPL
+    [InlineData("X86_FEATURE_NOPL", "K8")]                                  // no vendor given: the default case
+    public void IdealNops_FollowTheVendorFamilyAndModel(string cpu, string set)
+    {
+        using var r = Boot("alt-v5.10", cpu);
+        Assert.StartsWith(set, r.Boot.NopSet);
+        Assert.Equal(set == "K8" ? "66 66 90 66 90" : "0f 1f 44 00 00", r.Hex("old", 10, 5));
+    }
+
+    /// <summary>
+    /// v5.10's jump_label_init() on a K8-NOP CPU (qemu64): the site of a disabled branch holding a JMP BUGs in setup_arch at
+    /// line 45 of arch/x86/kernel/jump_label.c, before the console; the sites before it got the K8 NOP5. On a P6-NOP CPU
+    /// the step patches nothing and the boot goes on (the site BUGs later, when the key is enabled).
+    /// </summary>
+    [Fact]
+    public void V510_JumpLabelInit_EarlyBugOnK8Nops_NothingOnP6()
+    {
+        using var k8 = Boot("jump-v5.10", "qemu64");
+        var bug = Assert.Single(k8.Boot.Events, e => e.Kind == BootEventKind.Bug);
+        Assert.Equal("jump_label", bug.Step);
+        Assert.True(k8.Symbols.TryFind("swap_writepage", out ulong function, out _));
+        Assert.Equal($"jump_label: Fatal kernel bug, unexpected op at swap_writepage+0xb/0x18 [{function + 0xb:x16}] (e9 02 00 00 00) 45", bug.KernelLines[0]);
+        Assert.Equal("kernel BUG at arch/x86/kernel/jump_label.c:27!", bug.KernelLines[1]);
+        Assert.Contains("before the console", bug.Explanation);
+        Assert.True(k8.Boot.Halted);
+        Assert.Equal("66 66 66 66 90", k8.Hex("swap_writepage", 0, 5));         // K8 NOP5_ATOMIC from the image's k8_nops[9]
+        Assert.Equal("e9", k8.Hex("swap_writepage", 5, 1));                      // the likely branch is a JMP: not touched
+
+        using var p6 = Boot("jump-v5.10", "X86_FEATURE_NOPL,vendor=intel,family=6,model=0x55");
+        Assert.Equal(0, p6.Boot.Bugs);
+        Assert.StartsWith("the ideal NOP5 is the compiler's NOP", p6.Boot.Steps.Single(s => s.Name == "jump_label").Skipped);
     }
 
     [Fact]
