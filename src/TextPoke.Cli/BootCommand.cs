@@ -37,12 +37,18 @@ static partial class Commands
         var smp = new Option<int>("--smp") { Description = "guest CPUs", HelpName = "N", DefaultValueFactory = _ => 1 };
         var accel = new Option<string>("--accel") { Description = "kvm, tcg, or auto (KVM when it actually works here)", DefaultValueFactory = _ => "auto" };
         var live = new Option<bool>("--live") { Description = "print the console as it comes" };
+        var verify = new Option<bool>("--verify") { Description = "once booted, stop the guest, read its kernel text and data through the QEMU monitor " +
+            "and explain every byte that differs from the emulated boot (as textpoke verify does; adds nokaslr); exit 1 when something is unexplained" };
+        var inject = new Option<string[]>("--inject") { Description = "with --verify: once booted, write bytes into the guest's memory through QEMU's GDB " +
+            "stub before it is read (a planted hook or flipped site for --verify to find), e.g. ksys_write+0x10=cc (repeatable)", HelpName = "WHERE=HEX" };
+        var cpu = new Option<string?>("--cpu") { Description = "the QEMU CPU model (-cpu), e.g. qemu64, max, Skylake-Client (default: QEMU's, or host " +
+            "with KVM)", HelpName = "MODEL" };
         var json = JsonOption();
         var format = FormatOption("a test case per boot, failing with its outcome and reports");
         var command = new Command("boot",
             "Boot KERNEL in QEMU, watch its serial console, stop at the first crash or at the success marker, and decode what happened.")
         {
-            kernel, initrd, append, timeout, silence, vmlinux, log, run, marker, repeat, memory, smp, accel, live, json, format,
+            kernel, initrd, append, timeout, silence, vmlinux, log, run, marker, repeat, memory, smp, accel, cpu, live, verify, inject, json, format,
         };
         command.SetAction((result, cancel) =>
         {
@@ -50,7 +56,8 @@ static partial class Commands
             string kernelPath = result.GetValue(kernel)!;
             var session = BootSession.Prepare(new BootSessionRequest(kernelPath, result.GetValue(initrd), result.GetValue(marker), result.GetValue(run),
                 result.GetValue(append), result.GetValue(timeout), result.GetValue(silence), result.GetValue(log), result.GetValue(repeat),
-                result.GetValue(memory), result.GetValue(smp), result.GetValue(accel)!));
+                result.GetValue(memory), result.GetValue(smp), result.GetValue(accel)!, Verify: result.GetValue(verify), Cpu: result.GetValue(cpu),
+                Inject: result.GetValue(inject)));
             bool machine = how != "text"; // json, sarif, junit: nothing else on standard output
             if (session.Note != null && !machine) stdout.WriteLine($"note     {session.Note}");
             using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(cancel);
@@ -69,20 +76,39 @@ static partial class Commands
             string explainWith = result.GetValue(vmlinux) ?? kernelPath;
             var list = results.ToList();
             if (list.Count == 0) throw new UsageException("interrupted before the first boot");
+            var verified = result.GetValue(verify) ? VerifyBoots(kernelPath, list) : null;
             switch (how)
             {
-                case "json": BootJson(stdout, kernelPath, session.Kind, session.Accelerator, session.Note, list, explainWith); break;
+                case "json": BootJson(stdout, kernelPath, session.Kind, session.Accelerator, session.Note, list, explainWith, verified); break;
                 case "sarif": BootSarif(stdout, list, explainWith); break;
                 case "junit": BootJUnit(stdout, kernelPath, list, explainWith); break;
-                default: BootText(stdout, kernelPath, session.Kind, session.Accelerator, list, explainWith); break;
+                default: BootText(stdout, kernelPath, session.Kind, session.Accelerator, list, explainWith, verified); break;
             }
             var first = list.FirstOrDefault(r => r.Outcome != BootOutcome.Booted) ?? list[0];
-            return Task.FromResult(BootExitCode(first.Outcome));
+            int code = BootExitCode(first.Outcome);
+            if (code == 0 && verified != null)
+            {
+                if (verified.Any(v => v.Result == null)) code = ExitCodes.BadInput; // asked to verify, could not
+                else if (verified.Any(v => v.Result!.Unexplained + v.Result.Inconsistent > 0)) code = ExitCodes.Findings;
+            }
+            return Task.FromResult(code);
         });
         return command;
     }
 
-    static void BootText(TextWriter o, string kernel, string kind, string accelerator, List<BootResult> results, string explainWith)
+    /// <summary>One verification per boot: its result, or why there is none.</summary>
+    internal sealed record BootVerification(Live.VerifyResult? Result, string? Error);
+
+    static List<BootVerification> VerifyBoots(string kernel, List<BootResult> results)
+    {
+        using var image = KernelImage.Open(kernel);
+        var symbols = ImageSymbols.Load(image);
+        return results.Select(r => r.Memory is { } memory ? new BootVerification(Live.TextVerifier.Verify(image, symbols, memory), null)
+            : new BootVerification(null, r.MemoryError ?? "no guest memory was read")).ToList();
+    }
+
+    static void BootText(TextWriter o, string kernel, string kind, string accelerator, List<BootResult> results, string explainWith,
+        List<BootVerification>? verified = null)
     {
         using var explainer = new SiteExplainer(explainWith);
         o.WriteLine($"kernel   {kernel} ({kind}), {accelerator.ToUpperInvariant()}");
@@ -96,6 +122,16 @@ static partial class Commands
             {
                 o.WriteLine();
                 ReportOutput.Text(o, report, explainer.Explain(report), CodeDisassembly.Syntax.Att, maxFrames: 16);
+            }
+            if (verified?[i] is { } v)
+            {
+                o.WriteLine();
+                if (v.Result is { } vr)
+                {
+                    using var image = KernelImage.Open(kernel);
+                    TextOutput.Verify(o, image, vr, verbose: false);
+                }
+                else o.WriteLine($"verify   not done: {v.Error}");
             }
         }
         if (results.Count > 1)
@@ -139,13 +175,17 @@ static partial class Commands
         CiOutput.JUnit(o, "textpoke boot", "textpoke.boot", cases);
     }
 
-    static void BootJson(TextWriter o, string kernel, string kind, string accelerator, string? note, List<BootResult> results, string explainWith)
+    static void BootJson(TextWriter o, string kernel, string kind, string accelerator, string? note, List<BootResult> results, string explainWith,
+        List<BootVerification>? verified = null)
     {
         using var explainer = new SiteExplainer(explainWith);
+        using var image = verified != null ? KernelImage.Open(kernel) : null;
+        var symbols = image != null ? ImageSymbols.Load(image) : null;
         JsonOutput.Boot(o, new BootJson(kernel, kind, accelerator, note,
-            results.Select(r => new BootRunJson(Outcome(r.Outcome), r.Reason, Math.Round(r.Elapsed.TotalSeconds, 2), r.LogPath, r.Lines.Count,
+            results.Select((r, i) => new BootRunJson(Outcome(r.Outcome), r.Reason, Math.Round(r.Elapsed.TotalSeconds, 2), r.LogPath, r.Lines.Count,
                 r.QemuExitCode, r.QemuError.Length == 0 ? null : r.QemuError, r.Command,
-                r.Reports.Select(x => ReportOutput.Json(x, explainer.Explain(x), CodeDisassembly.Syntax.Att)).ToList())).ToList(),
+                r.Reports.Select(x => ReportOutput.Json(x, explainer.Explain(x), CodeDisassembly.Syntax.Att)).ToList(),
+                verified?[i].Result is { } v ? JsonOutput.VerifyDocument(image!, symbols!, v) : null, verified?[i].Error)).ToList(),
             results.Count(r => r.Outcome != BootOutcome.Booted)));
     }
 }

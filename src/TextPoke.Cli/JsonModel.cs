@@ -89,7 +89,7 @@ public sealed record DecodeJson(
 
 public sealed record BootRunJson(
     string Outcome, string Reason, double Seconds, string Log, int Lines, int? QemuExitCode, string? QemuError, IReadOnlyList<string> Command,
-    IReadOnlyList<ReportJson> Reports);
+    IReadOnlyList<ReportJson> Reports, VerifyJson? Verify = null, string? VerifyError = null);
 
 public sealed record BootJson(string Kernel, string Kind, string Accelerator, string? Note, IReadOnlyList<BootRunJson> Boots, int Failed);
 
@@ -97,11 +97,22 @@ public sealed record ModuleResultJson(string Path, string? Name, string? Error, 
 
 public sealed record ModulesJson(string Directory, double Seconds, int Count, int Clean, int Errors, int Findings, IReadOnlyList<ModuleResultJson> Results);
 
+public sealed record DifferingRangeJson(string Address, int Length, string Location, string Verdict, string Mechanism, string Detail, string Live,
+    string Expected, IReadOnlyList<string> LiveCode, IReadOnlyList<string> ExpectedCode);
+
+public sealed record MechanismCountJson(string Mechanism, int Ranges);
+
+public sealed record VerifyJson(ImageJson Image, string Memory, string Slide, string Cpu, IReadOnlyList<string> Features, bool Uniprocessor,
+    string TextStart, string TextEnd, long BytesCompared, long BytesUnreadable, int DifferingBytes, int Explained, int Inconsistent, int Unexplained,
+    IReadOnlyList<MechanismCountJson> ByMechanism,
+    IReadOnlyList<string> Notes, IReadOnlyList<DifferingRangeJson> Ranges);
+
 public sealed record ModuleTreeJson(CheckJson? Kernel, ModulesJson Modules);
 
 /// <summary>Source-generated serialization of the JSON contract: no reflection, trim- and AOT-safe.</summary>
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(VerifyJson))]
 [JsonSerializable(typeof(CheckJson))]
 [JsonSerializable(typeof(KeysJson))]
 [JsonSerializable(typeof(SitesJson))]

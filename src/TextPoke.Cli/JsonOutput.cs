@@ -115,4 +115,13 @@ static class JsonOutput
     public static void Boot(TextWriter o, BootJson document) => Write(o, document);
 
     public static void ModuleTree(TextWriter o, ModuleTreeJson document) => Write(o, document);
+
+    internal static VerifyJson VerifyDocument(KernelImage image, ImageSymbols symbols, Live.VerifyResult v) => new(
+        Image(image, symbols), v.Memory, $"0x{v.Slide:x}", v.CpuSource, v.Features, v.Uniprocessor, Hex(v.TextStart), Hex(v.TextEnd), v.BytesCompared,
+        v.BytesUnreadable,
+        v.DifferingBytes, v.Explained, v.Inconsistent, v.Unexplained, v.ByMechanism.Select(m => new MechanismCountJson(m.Mechanism, m.Ranges)).ToList(),
+        v.Notes, v.Ranges.Select(r => new DifferingRangeJson(Hex(r.Address), r.Length, r.Location, r.Verdict.ToString().ToLowerInvariant(), r.Mechanism,
+            r.Detail, X86Code.Hex(r.Live), X86Code.Hex(r.Expected), r.LiveCode, r.ExpectedCode)).ToList());
+
+    public static void Verify(TextWriter o, KernelImage image, ImageSymbols symbols, Live.VerifyResult v) => Write(o, VerifyDocument(image, symbols, v));
 }

@@ -75,13 +75,18 @@ static partial class Commands
         return command;
     }
 
+    /// <summary>--cpu of simulate --boot and verify: a bad name is a usage error.</summary>
+    internal static CpuModel ParseCpu(string spec, CpuFeatureNames names, bool up = false)
+    {
+        try { return CpuModel.Parse(spec, names, up); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+    }
+
     static int SimulateBoot(TextWriter stdout, KernelImage img, ImageSymbols symbols, string cpuSpec, bool up, bool keepGoing, string? emit, string how,
         bool verbose)
     {
         var names = CpuFeatureNames.Load(img, symbols);
-        CpuModel model;
-        try { model = CpuModel.Parse(cpuSpec, names, up); }
-        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        var model = ParseCpu(cpuSpec, names, up);
         var boot = BootPatcher.Run(img, symbols, model, names, keepGoing);
         if (emit != null) ImageWriter.WriteAtomically(emit, boot.PatchedElf());
         switch (how)

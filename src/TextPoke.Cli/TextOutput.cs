@@ -283,4 +283,40 @@ static class TextOutput
         o.WriteLine();
         o.WriteLine($"{sites.Count} of {table.Sites.Count} sites");
     }
+
+    /// <summary>verify and boot --verify: what was compared, every range that is not explained (all with -v), the breakdown.</summary>
+    public static void Verify(TextWriter o, KernelImage image, Live.VerifyResult v, bool verbose)
+    {
+        o.WriteLine($"memory   {v.Memory}; KASLR slide 0x{v.Slide:x}");
+        o.WriteLine($"cpu      {v.CpuSource}; {(v.Uniprocessor ? "one CPU online" : "SMP")}");
+        o.WriteLine($"compared {v.BytesCompared:N0} bytes of kernel text [{v.TextStart:x16}, {v.TextEnd:x16}) with {image.Path} after the emulated boot; " +
+            $"{v.DifferingBytes:N0} bytes differ in {v.Ranges.Count:N0} ranges");
+        foreach (var note in v.Notes) o.WriteLine($"note     {note}");
+        foreach (var r in v.Ranges)
+        {
+            if (r.Verdict == Live.RangeVerdict.Explained && !verbose) continue;
+            string what = r.Verdict switch
+            {
+                Live.RangeVerdict.Explained => "explained", Live.RangeVerdict.Inconsistent => "INCONSISTENT", _ => "UNEXPLAINED",
+            };
+            o.WriteLine();
+            o.WriteLine($"{what,-12} {r.Location} [{r.Address:x16}] {r.Length} byte{(r.Length == 1 ? "" : "s")} ({r.Mechanism}): {r.Detail}");
+            o.WriteLine($"    live      {X86Code.Hex(r.Live)}");
+            o.WriteLine($"    expected  {X86Code.Hex(r.Expected)}");
+            if (r.LiveCode.Count > 0)
+            {
+                o.WriteLine("    live code:");
+                foreach (var line in r.LiveCode) o.WriteLine($"      {line}");
+                o.WriteLine("    expected code:");
+                foreach (var line in r.ExpectedCode) o.WriteLine($"      {line}");
+            }
+        }
+        o.WriteLine();
+        var by = string.Join(", ", v.ByMechanism.Select(m => $"{m.Mechanism} {m.Ranges}"));
+        o.WriteLine($"explained {v.Explained} of {v.Ranges.Count} differing ranges{(by.Length > 0 ? $" ({by})" : "")}");
+        if (v.Unexplained + v.Inconsistent == 0)
+            o.WriteLine($"result: all {v.Ranges.Count} differing ranges explained");
+        else
+            o.WriteLine($"result: {v.Unexplained} unexplained, {v.Inconsistent} inconsistent with their live state");
+    }
 }

@@ -86,6 +86,7 @@ public static class TextPokeCli
         root.Subcommands.Add(Commands.Extract(stdout));
         root.Subcommands.Add(Commands.Boot(stdout, stderr));
         root.Subcommands.Add(Commands.Decode(stdout));
+        root.Subcommands.Add(Commands.Verify(stdout));
         root.Subcommands.Add(Commands.Demo(stdout));
         return root;
     }

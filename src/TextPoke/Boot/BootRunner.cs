@@ -12,12 +12,21 @@ public enum BootOutcome { Booted, Crashed, Panicked, TimedOut, QemuFailed }
 /// One boot. <paramref name="LogExclusive"/>: the log is a new file textpoke named (in a private folder), created
 /// exclusively; otherwise it is the user's own path, replaced if it exists.
 /// </summary>
+/// <paramref name="MemoryAtMarker"/>: ranges of guest memory to copy out through the QEMU monitor (Qemu.MonitorSocket) when
+/// the marker appears, with the guest stopped, before QEMU is ended.
 public sealed record BootRequest(QemuOptions Qemu, string Marker, TimeSpan Timeout, TimeSpan Silence, string LogPath, bool MarkerKnown = true,
-    bool LogExclusive = false);
+    bool LogExclusive = false, IReadOnlyList<(ulong Start, ulong Length)>? MemoryAtMarker = null,
+    IReadOnlyList<(ulong Address, byte[] Bytes)>? InjectAtMarker = null);
 
 /// <summary>The verdict of one boot, with the console log and the reports found in it.</summary>
 public sealed record BootResult(BootOutcome Outcome, string Reason, TimeSpan Elapsed, IReadOnlyList<string> Lines, IReadOnlyList<CrashReport> Reports,
-    int? QemuExitCode, string QemuError, IReadOnlyList<string> Command, string LogPath);
+    int? QemuExitCode, string QemuError, IReadOnlyList<string> Command, string LogPath)
+{
+    /// <summary>The guest memory copied at the marker (BootRequest.MemoryAtMarker), or null.</summary>
+    public Live.MemorySnapshot? Memory { get; init; }
+    /// <summary>Why the memory could not be copied, or null.</summary>
+    public string? MemoryError { get; init; }
+}
 
 /// <summary>
 /// Runs QEMU, streams the serial console into the log (and to the caller), and stops at the first decisive event: the
@@ -85,6 +94,8 @@ public static class BootRunner
             process.BeginErrorReadLine();
 
             bool marker = false, crash = false, ended = false;
+            Live.MemorySnapshot? memory = null;
+            string? memoryError = null;
             TimeSpan? stopAt = null;
             var lastOutput = clock.Elapsed;
             string reason = "";
@@ -110,6 +121,12 @@ public static class BootRunner
                 {
                     marker = true;
                     stopAt = clock.Elapsed + MarkerGrace;
+                    if (request.InjectAtMarker is { Count: > 0 } writes && request.Qemu.GdbSocket is { } gdb) memoryError = Inject(gdb, writes);
+                    if (request.MemoryAtMarker is { } ranges && request.Qemu.MonitorSocket is { } socket && memoryError == null)
+                    {
+                        (memory, memoryError) = DumpMemory(socket, ranges);
+                        stopAt = clock.Elapsed;
+                    }
                 }
                 if (!crash && IsCrashStart(text))
                 {
@@ -130,13 +147,44 @@ public static class BootRunner
             string error;
             lock (stderr) error = stderr.ToString().Trim();
             var outcome = Classify(marker, reports, lines, ended, exit, error, forced, ref reason, request);
-            return new BootResult(outcome, reason, clock.Elapsed, lines, reports, ended ? exit : null, error, command, request.LogPath);
+            return new BootResult(outcome, reason, clock.Elapsed, lines, reports, ended ? exit : null, error, command, request.LogPath)
+            {
+                Memory = memory, MemoryError = memoryError ?? (request.MemoryAtMarker != null && memory == null ? "the guest never reached the marker" : null),
+            };
         }
         finally
         {
             try { if (!process.HasExited) process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
             Running.TryRemove(process.Id, out _);
             process.Dispose();
+        }
+    }
+
+    static string? Inject(string socket, IReadOnlyList<(ulong Address, byte[] Bytes)> writes)
+    {
+        try
+        {
+            using var stub = GdbStub.Connect(socket, TimeSpan.FromSeconds(30));
+            foreach (var (address, bytes) in writes) stub.Write(address, bytes);
+            stub.Detach();
+            return null;
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            return $"--inject failed: {e.Message}";
+        }
+    }
+
+    static (Live.MemorySnapshot?, string?) DumpMemory(string socket, IReadOnlyList<(ulong Start, ulong Length)> ranges)
+    {
+        try
+        {
+            using var monitor = QemuMonitor.Connect(socket, TimeSpan.FromSeconds(60));
+            return (monitor.Dump(ranges, Path.GetDirectoryName(socket)!), null);
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+        {
+            return (null, $"guest memory could not be read through the QEMU monitor: {e.Message}");
         }
     }
 

@@ -62,8 +62,11 @@ public static class Initramfs
 
     public static string? FindBusybox() => BusyboxPaths.FirstOrDefault(System.IO.File.Exists);
 
-    /// <summary>The /init script: the marker goes to the console only after the mounts succeeded.</summary>
-    public static string InitScript(string marker, IReadOnlyList<string> commands)
+    /// <summary>
+    /// The /init script: the marker goes to the console only after the mounts succeeded. With <paramref name="hold"/> the
+    /// guest stays up after the marker (for boot --verify, which reads its memory) instead of powering off.
+    /// </summary>
+    public static string InitScript(string marker, IReadOnlyList<string> commands, bool hold = false)
     {
         var sb = new StringBuilder();
         sb.Append("#!/bin/busybox sh\n");
@@ -73,17 +76,17 @@ public static class Initramfs
         sb.Append("mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null\n");
         foreach (var c in commands) sb.Append($"echo 'textpoke-run: {c.Replace("'", "'\\''")}'\n{c}\n");
         sb.Append($"echo {marker}\n");
-        sb.Append("poweroff -f\n");
+        sb.Append(hold ? "while true; do sleep 3600; done\n" : "poweroff -f\n");
         return sb.ToString();
     }
 
     /// <summary>Builds the archive from the machine's static busybox.</summary>
-    public static byte[] Build(string busybox, string marker, IReadOnlyList<string> commands) => Cpio.Write(
+    public static byte[] Build(string busybox, string marker, IReadOnlyList<string> commands, bool hold = false) => Cpio.Write(
     [
         CpioEntry.Dir("bin"), CpioEntry.Dir("dev"), CpioEntry.Dir("proc"), CpioEntry.Dir("sys"), CpioEntry.Dir("tmp"),
         CpioEntry.Char("dev/console", 5, 1), CpioEntry.Char("dev/null", 1, 3),
         CpioEntry.File("bin/busybox", System.IO.File.ReadAllBytes(busybox), executable: true),
         CpioEntry.Link("bin/sh", "busybox"),
-        CpioEntry.File("init", Encoding.ASCII.GetBytes(InitScript(marker, commands)), executable: true),
+        CpioEntry.File("init", Encoding.ASCII.GetBytes(InitScript(marker, commands, hold)), executable: true),
     ]);
 }

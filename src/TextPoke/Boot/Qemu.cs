@@ -5,7 +5,7 @@ namespace TextPoke.Boot;
 
 /// <summary>How to run QEMU for one boot.</summary>
 public sealed record QemuOptions(string Kernel, string Initrd, string Append, int MemoryMb = 1024, int Cpus = 1, string Accelerator = "tcg",
-    string Binary = "qemu-system-x86_64");
+    string Binary = "qemu-system-x86_64", string? MonitorSocket = null, string? Cpu = null, string? GdbSocket = null);
 
 /// <summary>The QEMU command line for x86_64 and the probe that decides between KVM and TCG.</summary>
 public static class Qemu
@@ -22,7 +22,10 @@ public static class Qemu
             "-no-reboot", "-nographic", "-m", o.MemoryMb.ToString(), "-smp", o.Cpus.ToString(),
             "-accel", o.Accelerator,
         };
-        if (o.Accelerator == "kvm") args.AddRange(["-cpu", "host"]);
+        if (o.Cpu != null) args.AddRange(["-cpu", o.Cpu]);
+        else if (o.Accelerator == "kvm") args.AddRange(["-cpu", "host"]);
+        if (o.MonitorSocket != null) args.AddRange(["-monitor", $"unix:{o.MonitorSocket},server,nowait"]);
+        if (o.GdbSocket != null) args.AddRange(["-gdb", $"unix:{o.GdbSocket},server,nowait"]);
         return args;
     }
 

@@ -65,7 +65,7 @@ public sealed class BootPatcher
     // null in later eras (one NOP set, x86_nops).
     byte[][]? _idealNops;
     /// <summary>The 5-byte NOP ftrace, static calls and jump labels write: ideal_nops[NOP_ATOMIC5] (&lt;= v5.12) or P6 NOP5.</summary>
-    byte[] Nop5Atomic => _idealNops?[9] ?? X86Code.Nop(5).ToArray();
+    public byte[] Nop5Atomic => _idealNops?[9] ?? X86Code.Nop(5).ToArray();
     public int Bugs => Events.Count(e => e.Kind == BootEventKind.Bug);
     public int Warnings => Events.Count(e => e.Kind == BootEventKind.Warning);
 
@@ -84,11 +84,12 @@ public sealed class BootPatcher
     }
 
     /// <summary>Runs the whole boot-time patching of a vmlinux (or the ELF inside a bzImage).</summary>
-    public static BootPatcher Run(KernelImage image, ImageSymbols symbols, CpuModel cpu, CpuFeatureNames names, bool keepGoing = false)
+    public static BootPatcher Run(KernelImage image, ImageSymbols symbols, CpuModel cpu, CpuFeatureNames names, bool keepGoing = false,
+        ulong? returnThunk = null)
     {
         if (image.Elf.IsRelocatable)
             throw new ImageFormatException(image.Path, "simulate --boot needs a linked kernel (vmlinux or bzImage); modules are patched at load, not at boot");
-        var p = new BootPatcher(image, symbols, cpu, names) { KeepGoing = keepGoing };
+        var p = new BootPatcher(image, symbols, cpu, names) { KeepGoing = keepGoing, ReturnThunkOverride = returnThunk };
         p.RunAll();
         return p;
     }
@@ -621,10 +622,17 @@ public sealed class BootPatcher
 
     // --- apply_returns (v5.19+, backported) ----------------------------------------------------------------------------
 
+    /// <summary>x86_return_thunk as the running kernel chose it (verify reads it from live memory); null: decided from the features.</summary>
+    public ulong? ReturnThunkOverride { get; init; }
+
+    // x86_return_thunk: set by the retbleed, SRSO and ITS mitigations. ITS's aligned thunks (its_apply_mitigation) select
+    // its_return_thunk on a CPU with X86_BUG_ITS, but force X86_FEATURE_INDIRECT_THUNK_ITS only without retpolines.
     ulong? ReturnThunk()
     {
+        if (ReturnThunkOverride is { } chosen) return chosen;
         string name = Has("X86_FEATURE_SRSO_ALIAS") ? "srso_alias_return_thunk" : Has("X86_FEATURE_SRSO") ? "srso_return_thunk"
-            : Has("X86_FEATURE_UNRET") ? "retbleed_return_thunk" : Has("X86_FEATURE_INDIRECT_THUNK_ITS") ? "its_return_thunk" : "__x86_return_thunk";
+            : Has("X86_FEATURE_UNRET") ? "retbleed_return_thunk"
+            : Has("X86_FEATURE_INDIRECT_THUNK_ITS") || Has("X86_BUG_ITS") && Has("X86_FEATURE_RETHUNK") ? "its_return_thunk" : "__x86_return_thunk";
         return Symbol(name) ?? (name == "retbleed_return_thunk" ? Symbol("zen_untrain_ret") : null) ?? Symbol("__x86_return_thunk");
     }
 

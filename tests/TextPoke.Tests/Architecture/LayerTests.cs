@@ -19,7 +19,7 @@ public partial class LayerTests
         ["Tables"] = 3,
         ["Checks"] = 4,
         ["Emulation"] = 5,
-        ["Crash"] = 6,
+        ["Crash"] = 6, ["Live"] = 6,
         ["Boot"] = 7, ["Demo"] = 7,
         ["Operations"] = 8,
     };
