@@ -16,7 +16,7 @@ public enum BootOutcome { Booted, Crashed, Panicked, TimedOut, QemuFailed }
 /// the marker appears, with the guest stopped, before QEMU is ended.
 public sealed record BootRequest(QemuOptions Qemu, string Marker, TimeSpan Timeout, TimeSpan Silence, string LogPath, bool MarkerKnown = true,
     bool LogExclusive = false, IReadOnlyList<(ulong Start, ulong Length)>? MemoryAtMarker = null,
-    IReadOnlyList<(ulong Address, byte[] Bytes)>? InjectAtMarker = null);
+    IReadOnlyList<(ulong Address, byte[] Bytes)>? InjectAtMarker = null, (ulong Start, ulong Length)? LogBuffer = null);
 
 /// <summary>The verdict of one boot, with the console log and the reports found in it.</summary>
 public sealed record BootResult(BootOutcome Outcome, string Reason, TimeSpan Elapsed, IReadOnlyList<string> Lines, IReadOnlyList<CrashReport> Reports,
@@ -26,6 +26,11 @@ public sealed record BootResult(BootOutcome Outcome, string Reason, TimeSpan Ela
     public Live.MemorySnapshot? Memory { get; init; }
     /// <summary>Why the memory could not be copied, or null.</summary>
     public string? MemoryError { get; init; }
+    /// <summary>
+    /// The kernel's log buffer, read from guest memory when the guest fell silent before the marker with nothing on the
+    /// console (an early BUG, before the console exists), as text lines; null when it was not read.
+    /// </summary>
+    public IReadOnlyList<string>? LogBuffer { get; init; }
 }
 
 /// <summary>
@@ -138,6 +143,18 @@ public static class BootRunner
                     || text.StartsWith("---[ end Kernel panic", StringComparison.Ordinal)))
                     stopAt = clock.Elapsed + CrashGrace;
             }
+            IReadOnlyList<string>? logBuffer = null;
+            if (!marker && forced == BootOutcome.TimedOut && !process.HasExited && request.LogBuffer is { } buffer
+                && request.Qemu.MonitorSocket is { } monitorSocket && ConsoleLog.Parse(lines).Count == 0)
+            {
+                logBuffer = ReadLogBuffer(monitorSocket, buffer);
+                if (logBuffer != null)
+                {
+                    // Kept in the log too, so that `decode` of the log finds what the console never showed.
+                    log.WriteLine("--- textpoke: the kernel fell silent before its console; its log buffer, read from guest memory: ---");
+                    foreach (var l in logBuffer) log.WriteLine(l);
+                }
+            }
             if (!process.HasExited) process.Kill(entireProcessTree: true);
             process.WaitForExit();
             // Drain what was already read.
@@ -147,9 +164,18 @@ public static class BootRunner
             string error;
             lock (stderr) error = stderr.ToString().Trim();
             var outcome = Classify(marker, reports, lines, ended, exit, error, forced, ref reason, request);
+            if (reports.Count == 0 && logBuffer != null && ConsoleLog.Parse(logBuffer) is { Count: > 0 } early)
+            {
+                // Halted before the console: the report is only in the log buffer, read from guest memory.
+                reports = early;
+                var fatal = early.FirstOrDefault(r => r.Type is not ("WARNING" or "LOCKDEP")) ?? early[0];
+                outcome = BootOutcome.Crashed;
+                reason = $"halted before the console: {fatal.Title} (read from the kernel's log buffer in guest memory)";
+            }
             return new BootResult(outcome, reason, clock.Elapsed, lines, reports, ended ? exit : null, error, command, request.LogPath)
             {
                 Memory = memory, MemoryError = memoryError ?? (request.MemoryAtMarker != null && memory == null ? "the guest never reached the marker" : null),
+                LogBuffer = logBuffer,
             };
         }
         finally
@@ -158,6 +184,46 @@ public static class BootRunner
             Running.TryRemove(process.Id, out _);
             process.Dispose();
         }
+    }
+
+    /// <summary>The printk buffer's text records as lines (printable runs between the ring's binary headers), or null.</summary>
+    static IReadOnlyList<string>? ReadLogBuffer(string socket, (ulong Start, ulong Length) buffer)
+    {
+        Live.MemorySnapshot snapshot;
+        try
+        {
+            using var monitor = QemuMonitor.Connect(socket, TimeSpan.FromSeconds(10));
+            snapshot = monitor.Dump([buffer], Path.GetDirectoryName(socket)!);
+        }
+        catch (Exception e) when (e is IOException or TimeoutException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        var bytes = new byte[buffer.Length];
+        if (!snapshot.TryRead(buffer.Start, bytes)) return null;
+        return LogBufferLines(bytes);
+    }
+
+    /// <summary>
+    /// Splits a printk buffer (8-byte aligned) into its messages: runs of at least 4 printable characters (tabs included).
+    /// A record's text is followed by the next record's 8-byte id at an aligned offset; when the id's low byte happens to
+    /// be printable (its other bytes zero), it is not part of the text before it.
+    /// </summary>
+    public static List<string> LogBufferLines(ReadOnlySpan<byte> bytes)
+    {
+        var lines = new List<string>();
+        int start = -1;
+        for (int i = 0; i <= bytes.Length; i++)
+        {
+            bool printable = i < bytes.Length && (bytes[i] is >= 0x20 and < 0x7f || bytes[i] == (byte)'\t');
+            if (printable) { if (start < 0) start = i; continue; }
+            int end = i;
+            if (start >= 0 && end - start > 1 && (end - 1) % 8 == 0 && end + 7 <= bytes.Length && bytes.Slice(end, 7).IndexOfAnyExcept((byte)0) < 0)
+                end--; // the next record's id
+            if (start >= 0 && end - start >= 4) lines.Add(System.Text.Encoding.ASCII.GetString(bytes[start..end]));
+            start = -1;
+        }
+        return lines;
     }
 
     static string? Inject(string socket, IReadOnlyList<(ulong Address, byte[] Bytes)> writes)

@@ -78,7 +78,33 @@ public sealed class BootSession
             memory = [(text, end - text)];
             inject = request.Inject?.Select(spec => ParseInjection(spec, symbols)).ToList();
         }
-        return new BootSession(request, kind, accelerator, note, busybox, marker) { _memory = memory, _inject = inject };
+        return new BootSession(request, kind, accelerator, note, busybox, marker)
+        {
+            _memory = memory, _inject = inject, _logBuffer = LogBufferOf(request.Kernel),
+        };
+    }
+
+    (ulong, ulong)? _logBuffer;
+
+    /// <summary>
+    /// __log_buf (the static printk buffer early messages land in) and its size (to the next symbol, at most 16 MiB), so
+    /// that a guest that falls silent before its console exists can still be read; null when the kernel has no symbols.
+    /// </summary>
+    static (ulong, ulong)? LogBufferOf(string kernel)
+    {
+        try
+        {
+            using var image = KernelImage.Open(kernel);
+            var symbols = Symbols.ImageSymbols.Load(image);
+            if (!symbols.TryFind("__log_buf", out ulong start, out _)) return null;
+            var next = symbols.Names.Entries.Where(e => e.Address > start).Select(e => e.Address).DefaultIfEmpty(start + (1 << 17)).Min();
+            ulong length = Math.Min(next - start, 16UL << 20);
+            return length >= 4096 ? (start, length) : null;
+        }
+        catch (ImageFormatException)
+        {
+            return null;
+        }
     }
 
     IReadOnlyList<(ulong Start, ulong Length)>? _memory;
@@ -126,11 +152,12 @@ public sealed class BootSession
             for (int i = 0; i < r.Repeat && !cancel.IsCancellationRequested; i++)
             {
                 string logPath = r.LogPath is { } l ? (r.Repeat == 1 ? l : $"{l}.{i + 1}") : Path.Combine(logDir!, $"boot-{i + 1}.log");
-                string? socket = _memory != null ? Path.Combine(work.FullName, $"monitor-{i + 1}.sock") : null;
+                string? socket = _memory != null || _logBuffer != null ? Path.Combine(work.FullName, $"monitor-{i + 1}.sock") : null;
                 string? gdb = _inject is { Count: > 0 } ? Path.Combine(work.FullName, $"gdb-{i + 1}.sock") : null;
                 var boot = new BootRequest(new QemuOptions(r.Kernel, initrdPath, appendText, r.MemoryMb, r.Cpus, Accelerator, r.Binary, socket, r.Cpu, gdb),
                     _marker, TimeSpan.FromSeconds(r.TimeoutSeconds), TimeSpan.FromSeconds(Math.Min(r.SilenceSeconds, r.TimeoutSeconds)), logPath,
-                    MarkerKnown: r.Initrd == null || r.Marker != null, LogExclusive: logDir != null, MemoryAtMarker: _memory, InjectAtMarker: _inject);
+                    MarkerKnown: r.Initrd == null || r.Marker != null, LogExclusive: logDir != null, MemoryAtMarker: _memory, InjectAtMarker: _inject,
+                    LogBuffer: _logBuffer);
                 observer?.Started(i, r.Repeat);
                 var result = BootRunner.Run(boot, observer == null ? null : observer.Line, cancel);
                 observer?.Finished(result);

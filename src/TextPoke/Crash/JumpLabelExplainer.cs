@@ -27,26 +27,55 @@ public static class JumpLabelExplainer
         "__jump_label_update", "jump_label_update", "__jump_label_mod_update", "static_key_slow_inc_cpuslocked", "static_key_slow_inc",
         "static_key_enable_cpuslocked", "static_key_enable", "static_key_disable_cpuslocked", "static_key_disable",
         "__static_key_slow_dec_cpuslocked", "__static_key_slow_dec", "static_key_slow_dec", "static_key_slow_dec_cpuslocked",
-        "jump_label_add_module", "jump_label_module_notify", "arch_jump_label_transform_apply",
+        "jump_label_add_module", "jump_label_module_notify", "arch_jump_label_transform_apply", "__jump_label_set_jump_code",
+        "arch_jump_label_transform_static",
     };
 
-    public static bool Applies(CrashReport report) => report.Lines.Any(l => KernelMessages.ParseUnexpectedOp(l) != null);
+    public static bool Applies(CrashReport report) =>
+        report.Lines.Any(l => KernelMessages.ParseUnexpectedOp(l) != null || KernelMessages.ParseUnexpectedOpOld(l) != null);
 
     public static JumpLabelExplanation? Explain(CrashReport report, KernelImage? image, ImageSymbols? symbols)
     {
-        if (report.Lines.Select(KernelMessages.ParseUnexpectedOp).FirstOrDefault(x => x != null) is not var (at, logged, expected, siteSize, type)) return null;
+        SymbolOffset at;
+        string logged, expected;
+        int siteSize, type;
+        string what;
+        bool early = false;
+        if (report.Lines.Select(KernelMessages.ParseUnexpectedOp).FirstOrDefault(x => x != null) is var (at1, logged1, expected1, size1, type1))
+        {
+            (at, logged, expected, siteSize, type) = (at1, logged1, expected1, size1, type1);
+            what = $"the kernel was switching the jump-label site at {at} to {(type == 1 ? "JMP" : "NOP")} (type:{type}) and expected " +
+                $"{string.Join(' ', expected.Split(' ').Take(siteSize))} there; it found {string.Join(' ', logged.Split(' ').Take(siteSize))}.";
+        }
+        else if (report.Lines.Select(KernelMessages.ParseUnexpectedOpOld).FirstOrDefault(x => x != null) is var (at2, logged2, line))
+        {
+            // v4.20..v5.13 (__jump_label_set_jump_code, lines of v5.10): the line number is the expectation that failed.
+            (at, logged, siteSize) = (at2, logged2, 5);
+            (type, expected, what, early) = line switch
+            {
+                45 => (0, "0f 1f 44 00 00", $"jump_label_init() (or a module's load) was rewriting the jump-label site at {at} to the ideal NOP, which it " +
+                    "does only when the CPU's ideal NOP5 is not the compiler's (K8 NOPs, e.g. QEMU's qemu64), and expected the compiler's NOP 0f 1f 44 00 " +
+                    $"00 there (line 45); it found {logged}. At boot this runs in setup_arch(), before the console exists: the machine stops silently " +
+                    "and the report is only in the log buffer.", true),
+                47 => (1, "the ideal NOP5", $"the kernel was switching the jump-label site at {at} to JMP and expected the ideal NOP5 there (line 47); it " +
+                    $"found {logged}.", false),
+                49 => (0, "the JMP to the branch target", $"the kernel was switching the jump-label site at {at} to NOP and expected its JMP there " +
+                    $"(line 49); it found {logged}.", false),
+                _ => (-1, "?", $"the jump-label site at {at} held {logged}, which the line-{line} check of this kernel's jump_label.c did not expect.", false),
+            };
+        }
+        else return null;
         var (function, offset, size) = at;
         string location = at.ToString();
-        var frames = report.Frames.Where(f => f.Reliable).Select(f => ConsoleLog.Function(f.Function)).ToList();
-        int firstUser = frames.FindIndex(f => !Machinery.Contains(f));
+        var frames = report.Frames.Select(f => ConsoleLog.Function(f.Function)).ToList();
+        if (!early) frames = report.Frames.Where(f => f.Reliable).Select(f => ConsoleLog.Function(f.Function)).ToList();
+        int firstUser = frames.FindIndex(f => !Machinery.Contains(f) && !f.StartsWith("early_", StringComparison.Ordinal) && f != "__jump_label_set_jump_code");
         string? enabler = firstUser >= 0 ? frames[firstUser] : null;
         string? caller = firstUser >= 0 && firstUser + 1 < frames.Count ? frames[firstUser + 1] : null;
-        var lines = new List<string>
-        {
-            $"the kernel was switching the jump-label site at {location} to {(type == 1 ? "JMP" : "NOP")} (type:{type}) and expected " +
-            $"{string.Join(' ', expected.Split(' ').Take(siteSize))} there; it found {string.Join(' ', logged.Split(' ').Take(siteSize))}.",
-        };
-        if (enabler != null)
+        var lines = new List<string> { what };
+        if (enabler != null && early)
+            lines.Add($"it happened in {enabler}{(caller != null ? $", called from {caller}" : "")}: the boot-time check of every site, not a key change.");
+        else if (enabler != null)
             lines.Add($"the key was changed by {enabler}{(caller != null ? $", called from {caller}" : "")} (first frames of the call trace outside the " +
                 $"jump-label code).");
 

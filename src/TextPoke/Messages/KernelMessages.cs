@@ -76,6 +76,15 @@ public static partial class KernelMessages
         + @"(?: \[[A-Za-z0-9_\-]+\])? \[[^\]]*\] \(([0-9a-f ]+) != ([0-9a-f ]+)\)\) size:(\d) type:(\d)")]
     private static partial Regex UnexpectedOpPattern();
 
+    [GeneratedRegex(@"jump_label: Fatal kernel bug, unexpected op at " + PS + @"(?: \[[A-Za-z0-9_\-]+\])? \[[^\]]*\] \(([0-9a-f ]+)\) (\d{1,5})\s*$")]
+    private static partial Regex UnexpectedOpOldPattern();
+
+    /// <summary>The site, its bytes and the __LINE__ of a v4.14..v5.13 "unexpected op ... (%5ph) %d" line, or null.</summary>
+    public static (SymbolOffset Site, string Actual, int Line)? ParseUnexpectedOpOld(string line) =>
+        UnexpectedOpOldPattern().Match(line) is { Success: true } m
+            ? (SymbolOffset.From(m, 1), m.Groups[4].Value, int.Parse(m.Groups[5].Value, CultureInfo.InvariantCulture))
+            : null;
+
     /// <summary>The site, its bytes, the expected bytes, size and type of a v5.15+ "unexpected op" line (module name allowed), or null.</summary>
     public static (SymbolOffset Site, string Actual, string Expected, int Size, int Type)? ParseUnexpectedOp(string line) =>
         UnexpectedOpPattern().Match(line) is { Success: true } m

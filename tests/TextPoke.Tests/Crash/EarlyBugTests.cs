@@ -1,0 +1,51 @@
+using TextPoke.Boot;
+using TextPoke.Crash;
+using TextPoke.Messages;
+using TextPoke.Tests.Support;
+
+namespace TextPoke.Tests.Crash;
+
+/// <summary>
+/// v5.10's jump-label BUG as the kernel prints it ("... (%5ph) %d", the line number naming the failed expectation), from
+/// a real boot that halted before its console: the report was read from the log buffer in guest memory.
+/// </summary>
+public class EarlyBugTests
+{
+    static readonly string Log = Path.Combine(Repo.Root, "tests", "data", "boot-logs", "debian-5.10.0-32-cloud-amd64-early-jump-label-bug.log");
+
+    [Fact]
+    public void OldUnexpectedOpLine_Parses_AndTheNewFormDoesNot()
+    {
+        const string line = "jump_label: Fatal kernel bug, unexpected op at cpu_cfs_stat_show+0x58/0xc0 [(____ptrval____)] (e9 0b 00 00 00) 45";
+        var (site, bytes, number) = KernelMessages.ParseUnexpectedOpOld(line)!.Value;
+        Assert.Equal("cpu_cfs_stat_show+0x58/0xc0", site.ToString());
+        Assert.Equal("e9 0b 00 00 00", bytes);
+        Assert.Equal(45, number);
+        Assert.Null(KernelMessages.ParseUnexpectedOp(line));
+        Assert.Null(KernelMessages.ParseUnexpectedOpOld(
+            "jump_label: Fatal kernel bug, unexpected op at swap_writepage+0x1c/0x60 [ffffffff] (eb 1c 48 89 df != 66 90 0f 1f 00)) size:2 type:1"));
+    }
+
+    [Fact]
+    public void HaltedBeforeTheConsole_TheLogBufferReport_IsDecodedAndExplained()
+    {
+        var reports = ConsoleLog.Parse(File.ReadAllLines(Log));
+        var report = Assert.Single(reports);
+        Assert.Equal("kernel BUG in __jump_label_set_jump_code", report.Title);
+        Assert.True(JumpLabelExplainer.Applies(report));
+        var explanation = JumpLabelExplainer.Explain(report, null, null)!;
+        Assert.Equal("cpu_cfs_stat_show+0x58/0xc0", explanation.Location);
+        Assert.Contains("expected the compiler's NOP 0f 1f 44 00 00 there (line 45); it found e9 0b 00 00 00", explanation.Lines[0]);
+        Assert.Contains("before the console exists", explanation.Lines[0]);
+        Assert.Equal("it happened in jump_label_init, called from setup_arch: the boot-time check of every site, not a key change.", explanation.Lines[1]);
+    }
+
+    [Fact]
+    public void LogBufferLines_AreThePrintableRunsBetweenBinaryRecordHeaders()
+    {
+        // Two records: an 8-byte id, the text, then the next record's id at the next 8-byte boundary (0x20 is a space).
+        byte[] ring = [0x10, 0, 0, 0, 0, 0, 0, 0, .. "kernel BUG at arch/x86/kernel/jump_label.c:27!!!"u8, 0x20, 0, 0, 0, 0, 0, 0, 0, .. "RIP: x"u8, 1, 2,
+            .. "abc"u8, 0];
+        Assert.Equal(["kernel BUG at arch/x86/kernel/jump_label.c:27!!!", "RIP: x"], BootRunner.LogBufferLines(ring));
+    }
+}
