@@ -51,7 +51,7 @@ static class ModuleTreeOutput
                 else CiOutput.JUnit(stdout, checkedFiles);
             }
             else if (json) Json(stdout, kernelCheck, treeDir, results, sw.Elapsed);
-            else Text(stdout, kernelCheck, kernelPath, treeDir, release, results, sw.Elapsed, verbose);
+            else Text(stdout, kernelCheck, kernelPath, treeDir, release, results, sw.Elapsed, verbose, strict);
             bool errors = results.Any(r => r.Error != null);
             bool findings = results.Any(r => r.Findings.Any(f => strict || f.Severity != Severity.Notice)) || kernelCheck is { Verdict: CheckVerdict.Findings };
             bool unread = kernelCheck is { Verdict: CheckVerdict.NotChecked };
@@ -64,7 +64,7 @@ static class ModuleTreeOutput
     }
 
     static void Text(TextWriter o, CheckResult? kernel, string? kernelPath, string treeDir, string? release, List<ModuleResult> results, TimeSpan elapsed,
-        bool verbose)
+        bool verbose, bool strict)
     {
         if (kernel != null)
         {
@@ -98,11 +98,17 @@ static class ModuleTreeOutput
         int findingCount = results.Sum(r => r.Findings.Count), entries = results.Sum(r => r.Jump?.Stats?.Entries ?? 0);
         o.WriteLine($"  total: {results.Count} modules: {clean} clean, {withFindings} with findings ({findingCount} findings), {errors} " +
             $"error{(errors == 1 ? "" : "s")}; {entries} jump entries in modules");
-        int kernelFindings = kernel?.Findings.Count() ?? 0;
-        o.WriteLine(findingCount + kernelFindings == 0 && errors == 0 ? (kernel is { Verdict: CheckVerdict.NotChecked } ? TextOutput.ResultLine(kernel)
-            : "result: clean, 0 findings")
-            : $"result: {kernelFindings + findingCount} finding{(kernelFindings + findingCount == 1 ? "" : "s")} ({kernelFindings} in the kernel, " +
-                $"{findingCount} in modules){(errors > 0 ? $", {errors} module{(errors == 1 ? "" : "s")} could not be checked" : "")}");
+        // As for one image: notices (cannot change behaviour) are counted apart and fail only with --strict.
+        int kernelFindings = kernel?.Failing.Count() ?? 0;
+        int moduleFailing = results.Sum(r => r.Findings.Count(f => strict || f.Severity != Severity.Notice));
+        int notices = strict ? 0 : (kernel?.Findings.Count(f => f.Severity == Severity.Notice) ?? 0)
+            + results.Sum(r => r.Findings.Count(f => f.Severity == Severity.Notice));
+        string noticeText = notices == 0 ? ""
+            : $" ({notices} notice{(notices == 1 ? "" : "s")}: reported above, cannot change behaviour; --strict fails on them)";
+        o.WriteLine(moduleFailing + kernelFindings == 0 && errors == 0 ? (kernel is { Verdict: CheckVerdict.NotChecked } ? TextOutput.ResultLine(kernel)
+            : $"result: clean, 0 findings{noticeText}")
+            : $"result: {kernelFindings + moduleFailing} finding{(kernelFindings + moduleFailing == 1 ? "" : "s")} ({kernelFindings} in the kernel, " +
+                $"{moduleFailing} in modules){(errors > 0 ? $", {errors} module{(errors == 1 ? "" : "s")} could not be checked" : "")}{noticeText}");
     }
 
     static void Json(TextWriter o, CheckResult? kernel, string treeDir, List<ModuleResult> results, TimeSpan elapsed)

@@ -204,10 +204,12 @@ public static class BootRunner
         return LogBufferLines(bytes);
     }
 
+    static bool IsText(byte b) => b is >= 0x20 and < 0x7f || b == (byte)'\t';
+
     /// <summary>
     /// Splits a printk buffer (8-byte aligned) into its messages: runs of at least 4 printable characters (tabs included).
-    /// A record's text is followed by the next record's 8-byte id at an aligned offset; when the id's low byte happens to
-    /// be printable (its other bytes zero), it is not part of the text before it.
+    /// A record is an 8-byte id at an aligned offset, then its text; when a text ends on an aligned boundary and the next
+    /// id's low byte happens to be printable (its other seven bytes zero, its text right after), that byte is not text.
     /// </summary>
     public static List<string> LogBufferLines(ReadOnlySpan<byte> bytes)
     {
@@ -215,10 +217,11 @@ public static class BootRunner
         int start = -1;
         for (int i = 0; i <= bytes.Length; i++)
         {
-            bool printable = i < bytes.Length && (bytes[i] is >= 0x20 and < 0x7f || bytes[i] == (byte)'\t');
+            bool printable = i < bytes.Length && IsText(bytes[i]);
             if (printable) { if (start < 0) start = i; continue; }
             int end = i;
-            if (start >= 0 && end - start > 1 && (end - 1) % 8 == 0 && end + 7 <= bytes.Length && bytes.Slice(end, 7).IndexOfAnyExcept((byte)0) < 0)
+            if (start >= 0 && end - start > 1 && (end - 1) % 8 == 0 && end + 9 <= bytes.Length && bytes.Slice(end, 7).IndexOfAnyExcept((byte)0) < 0
+                && IsText(bytes[end + 7]) && IsText(bytes[end + 8]))
                 end--; // the next record's id
             if (start >= 0 && end - start >= 4) lines.Add(System.Text.Encoding.ASCII.GetString(bytes[start..end]));
             start = -1;

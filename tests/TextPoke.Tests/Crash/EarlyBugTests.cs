@@ -47,5 +47,9 @@ public class EarlyBugTests
         byte[] ring = [0x10, 0, 0, 0, 0, 0, 0, 0, .. "kernel BUG at arch/x86/kernel/jump_label.c:27!!!"u8, 0x20, 0, 0, 0, 0, 0, 0, 0, .. "RIP: x"u8, 1, 2,
             .. "abc"u8, 0];
         Assert.Equal(["kernel BUG at arch/x86/kernel/jump_label.c:27!!!", "RIP: x"], BootRunner.LogBufferLines(ring));
+        // A text whose last character falls on an aligned boundary, then padding and an id whose low byte is not text: kept whole.
+        byte[] aligned = [0x10, 0, 0, 0, 0, 0, 0, 0, .. "ab unexpected op at f+0x1/0x2 (e9 0b 00 00 00) 45"u8, 0, 0, 0, 0, 0, 0, 0, 0x03, 0, 0, 0, 0, 0, 0, 0,
+            .. "next"u8];
+        Assert.Equal(["ab unexpected op at f+0x1/0x2 (e9 0b 00 00 00) 45", "next"], BootRunner.LogBufferLines(aligned));
     }
 }

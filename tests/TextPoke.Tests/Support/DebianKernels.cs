@@ -26,4 +26,9 @@ public static class DebianKernels
     public static string Abi => Get("ABI");
     /// <summary>lib/modules/ABI-amd64 of the generic package, with boot/vmlinuz-ABI-amd64 two levels up, as installed.</summary>
     public static string GenericModules => Get("GENERIC_MODULES");
+
+    /// <summary>Debian's other suites (scripts/fetch-kernels): ERA is 5_10 (bullseye) or 6_12 (trixie), FLAVOUR GENERIC, CLOUD or RT.</summary>
+    public static string Era(string era, string flavour) => Get($"ERA_{era}_{flavour}_VMLINUZ");
+    public static string EraSystemMap(string era) => Get($"ERA_{era}_CLOUD_SYSTEM_MAP");
+    public static string EraModules(string era) => Get($"ERA_{era}_GENERIC_MODULES");
 }
