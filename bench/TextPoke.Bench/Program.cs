@@ -10,7 +10,7 @@ using TextPoke.Symbols;
 // Without VMLINUZ it uses the generic kernel that scripts/fetch-kernels caches.
 
 string root = FindRoot();
-string[] sections = ["check", "modules", "extract", "boot", "bolt", "decode", "all"];
+string[] sections = ["check", "modules", "extract", "boot", "bolt", "decode", "eras", "verify", "all"];
 string section = args.Length > 0 && sections.Contains(args[0]) ? args[0] : "all";
 var rest = args.SkipWhile(a => sections.Contains(a)).ToArray();
 var manifest = Manifest(root);
@@ -80,6 +80,8 @@ if (section is "extract" or "all") ExtractBenchmark();
 if (section is "decode" or "all") DecodeBenchmark();
 if (section is "boot" or "all") BootBenchmark();
 if (section is "bolt" or "all") BoltBenchmark();
+if (section is "eras" or "all") ErasBenchmark();
+if (section is "verify" or "all") VerifyBenchmark();
 Directory.Delete(work, true);
 
 void CheckBenchmark()
@@ -272,3 +274,75 @@ static Dictionary<string, string> Manifest(string root, string? option = null)
     p.WaitForExit();
     return text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=', 2)).Where(a => a.Length == 2).ToDictionary(a => a[0], a => a[1]);
 }
+
+// check on every era's kernels (Debian 5.10, 6.1, 6.12): the vmlinuz against its own decompressor on the payload, the
+// extracted ELF against cat.
+void ErasBenchmark()
+{
+    var kernels = new (string Name, string Key)[]
+    {
+        ("5.10 generic", "ERA_5_10_GENERIC_VMLINUZ"), ("5.10 cloud", "ERA_5_10_CLOUD_VMLINUZ"), ("6.1 generic", "GENERIC_VMLINUZ"),
+        ("6.1 cloud", "CLOUD_VMLINUZ"), ("6.12 generic", "ERA_6_12_GENERIC_VMLINUZ"), ("6.12 cloud", "ERA_6_12_CLOUD_VMLINUZ"),
+        ("6.12 rt", "ERA_6_12_RT_VMLINUZ"),
+    };
+    Console.WriteLine("| kernel | payload | textpoke check vmlinuz | its decompressor on the payload | ratio | check ELF | `cat` ELF | ratio |");
+    Console.WriteLine("|---|---|---|---|---|---|---|---|");
+    foreach (var (name, key) in kernels)
+    {
+        string path = manifest[key];
+        string zipped = Path.Combine(work, "era-payload"), plain = Path.Combine(work, "era.elf");
+        string compression;
+        using (var image = KernelImage.Open(path))
+        {
+            var h = image.BzImageHeader!;
+            compression = TextPoke.Images.BzImage.Compression.Name(image.Compression);
+            File.WriteAllBytes(zipped, image.Container!.Span(h.ProtectedModeOffset + h.PayloadOffset, h.PayloadLength - 4).ToArray());
+            File.WriteAllBytes(plain, image.ElfImage.ToArray());
+        }
+        string[] tool = compression switch
+        {
+            "xz" => ["xz", "-dc", "--single-stream", zipped], "zstd" => ["zstd", "-dcq", zipped], "gzip" => ["gzip", "-dc", zipped],
+            _ => ["lz4", "-dcq", zipped],
+        };
+        var decompress = Median(() => Run(tool[0], tool[1..], mustSucceed: false));
+        var checkZ = Median(() => Process(cliFile, CliArgs("check", path)));
+        var cat = Median(() => Process("cat", plain));
+        var checkE = Median(() => Process(cliFile, CliArgs("check", plain)));
+        Console.WriteLine($"| {name} | {compression}, {new FileInfo(path).Length / 1024} KiB | {checkZ:F0} ms | `{tool[0]} -d`: {decompress:F0} ms | " +
+            $"{checkZ / decompress:F2} | {checkE:F0} ms | {cat:F0} ms | {checkE / cat:F2} |");
+    }
+    Console.WriteLine();
+    Console.WriteLine($"Median of {runs} runs after one warm-up, page cache warm.");
+    Console.WriteLine();
+}
+
+// boot --verify's comparison: each era's cloud kernel booted once under QEMU qemu64 (TCG), its memory copied out at the
+// marker, then the verifier timed in process on that snapshot (from dump to verdict).
+void VerifyBenchmark()
+{
+    Console.WriteLine("| kernel | boot + dump | bytes compared | differing ranges | explained by mechanism | unexplained | dump to verdict |");
+    Console.WriteLine("|---|---|---|---|---|---|---|");
+    foreach (var (name, key) in new[] { ("5.10 cloud", "ERA_5_10_CLOUD_VMLINUZ"), ("6.1 cloud", "CLOUD_VMLINUZ"), ("6.12 cloud", "ERA_6_12_CLOUD_VMLINUZ") })
+    {
+        string path = manifest[key];
+        var session = TextPoke.Boot.BootSession.Prepare(new TextPoke.Boot.BootSessionRequest(path, Cpus: 2, Accel: "tcg", Verify: true, Cpu: "qemu64"));
+        var boot = session.Run()[0];
+        if (boot.Memory is not { } memory) throw new InvalidOperationException($"{path}: {boot.MemoryError}");
+        using var image = KernelImage.Open(path);
+        var symbols = ImageSymbols.Load(image);
+        TextPoke.Live.VerifyResult? result = null;
+        var time = Median(() =>
+        {
+            var sw = Stopwatch.StartNew();
+            result = TextPoke.Live.TextVerifier.Verify(image, symbols, memory);
+            return sw.Elapsed.TotalMilliseconds;
+        });
+        var by = string.Join(", ", result!.ByMechanism.Select(m => $"{m.Mechanism} {m.Ranges}"));
+        Console.WriteLine($"| {name} | {boot.Elapsed.TotalSeconds:F1} s | {result.BytesCompared:N0} | {result.Ranges.Count:N0} | {by} | {result.Unexplained + result.Inconsistent} | " +
+            $"{time:F0} ms |");
+    }
+    Console.WriteLine();
+    Console.WriteLine($"Verifier: median of {runs} runs in process after one warm-up, on the memory copied at the marker.");
+    Console.WriteLine();
+}
+
