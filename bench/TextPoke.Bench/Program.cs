@@ -338,8 +338,8 @@ void VerifyBenchmark()
             return sw.Elapsed.TotalMilliseconds;
         });
         var by = string.Join(", ", result!.ByMechanism.Select(m => $"{m.Mechanism} {m.Ranges}"));
-        Console.WriteLine($"| {name} | {boot.Elapsed.TotalSeconds:F1} s | {result.BytesCompared:N0} | {result.Ranges.Count:N0} | {by} | {result.Unexplained + result.Inconsistent} | " +
-            $"{time:F0} ms |");
+        Console.WriteLine($"| {name} | {boot.Elapsed.TotalSeconds:F1} s | {result.BytesCompared:N0} | {result.Ranges.Count:N0} | {by} | " +
+            $"{result.Unexplained + result.Inconsistent} | {time:F0} ms |");
     }
     Console.WriteLine();
     Console.WriteLine($"Verifier: median of {runs} runs in process after one warm-up, on the memory copied at the marker.");

@@ -334,9 +334,11 @@ public sealed class JumpLabelCore
     void UpdateRange(string op, Key key, Space space, int start, bool init, string[] callers)
     {
         bool booting = State == SystemState.Booting;
-        string[] path = [.. callers, "__jump_label_update", "arch_jump_label_transform_queue",
-            .. booting ? new[] { "arch_jump_label_transform", "jump_label_transform", "__jump_label_transform" } : [], "__jump_label_patch"];
         var era = space.Report.Era!;
+        // v5.14+ patches through __jump_label_patch; up to v5.13 the check is __jump_label_set_jump_code (bug_at inlined).
+        string patcher = era.VariableLength ? "__jump_label_patch" : "__jump_label_set_jump_code";
+        string[] path = [.. callers, "__jump_label_update", "arch_jump_label_transform_queue",
+            .. booting ? new[] { "arch_jump_label_transform", "jump_label_transform", "__jump_label_transform" } : [], patcher];
         Span<byte> site = stackalloc byte[16];
         for (int i = start; i < space.Entries.Count && space.Entries[i].Key == key; i++)
         {

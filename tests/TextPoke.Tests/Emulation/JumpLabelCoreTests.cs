@@ -90,6 +90,19 @@ public sealed class JumpLabelCoreTests : IDisposable
         Assert.Equal("jump label: negative count!", w.Lines[1]);
     }
 
+    /// <summary>v5.10: enabling a key whose disabled site holds a JMP BUGs at line 47 in __jump_label_set_jump_code, v5.10's names.</summary>
+    [Fact]
+    public void Bug_V510Site_TheOldLineAndTheOldFunctionNames()
+    {
+        var core = Boot("jump-v5.10");
+        core.Enable(core.FindKey("zswap_key")!);
+        var bug = Assert.Single(Of(core, EventKind.Bug));
+        Assert.Matches(@"^jump_label: Fatal kernel bug, unexpected op at swap_writepage\+0xb/0x18 \[[0-9a-f]{16}\] \(e9 02 00 00 00\) 47$", bug.Lines[0]);
+        Assert.Contains("kernel BUG at arch/x86/kernel/jump_label.c:27!", bug.Lines);
+        Assert.Equal("__jump_label_set_jump_code", bug.CallPath[^1]);
+        Assert.DoesNotContain("__jump_label_patch", bug.CallPath);
+    }
+
     [Fact]
     public void Bug_SeedSite_StopsAtTheFirstBugWithTheKernelsLines()
     {
