@@ -208,8 +208,10 @@ public static class BootRunner
 
     /// <summary>
     /// Splits a printk buffer (8-byte aligned) into its messages: runs of at least 4 printable characters (tabs included).
-    /// A record is an 8-byte id at an aligned offset, then its text; when a text ends on an aligned boundary and the next
-    /// id's low byte happens to be printable (its other seven bytes zero, its text right after), that byte is not text.
+    /// A record is an 8-byte id at an aligned offset, then its text. When a text ends on an aligned boundary, the next
+    /// record's id follows at once, and its low bytes may happen to be printable (":0" then 0xff...): a run that goes on
+    /// past an aligned offset into bytes that are not text before the next aligned offset, with text again 8 bytes after
+    /// that offset, ended at the offset.
     /// </summary>
     public static List<string> LogBufferLines(ReadOnlySpan<byte> bytes)
     {
@@ -220,9 +222,11 @@ public static class BootRunner
             bool printable = i < bytes.Length && IsText(bytes[i]);
             if (printable) { if (start < 0) start = i; continue; }
             int end = i;
-            if (start >= 0 && end - start > 1 && (end - 1) % 8 == 0 && end + 9 <= bytes.Length && bytes.Slice(end, 7).IndexOfAnyExcept((byte)0) < 0
-                && IsText(bytes[end + 7]) && IsText(bytes[end + 8]))
-                end--; // the next record's id
+            int aligned = end & ~7;
+            if (start >= 0 && aligned > start && aligned < end && aligned + 12 <= bytes.Length
+                && !bytes[end..(aligned + 8)].ContainsAnyInRange((byte)0x20, (byte)0x7e)
+                && IsText(bytes[aligned + 8]) && IsText(bytes[aligned + 9]) && IsText(bytes[aligned + 10]) && IsText(bytes[aligned + 11]))
+                end = aligned; // the next record's id
             if (start >= 0 && end - start >= 4) lines.Add(System.Text.Encoding.ASCII.GetString(bytes[start..end]));
             start = -1;
         }

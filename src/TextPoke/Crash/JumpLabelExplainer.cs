@@ -67,8 +67,9 @@ public static class JumpLabelExplainer
         else return null;
         var (function, offset, size) = at;
         string location = at.ToString();
+        // The reliable frames, or all of them when there are none (an early BUG's trace is all '?' frames: no unwinder yet).
         var frames = report.Frames.Select(f => ConsoleLog.Function(f.Function)).ToList();
-        if (!early) frames = report.Frames.Where(f => f.Reliable).Select(f => ConsoleLog.Function(f.Function)).ToList();
+        if (!early && report.Frames.Any(f => f.Reliable)) frames = report.Frames.Where(f => f.Reliable).Select(f => ConsoleLog.Function(f.Function)).ToList();
         int firstUser = frames.FindIndex(f => !Machinery.Contains(f) && !f.StartsWith("early_", StringComparison.Ordinal) && f != "__jump_label_set_jump_code");
         string? enabler = firstUser >= 0 ? frames[firstUser] : null;
         string? caller = firstUser >= 0 && firstUser + 1 < frames.Count ? frames[firstUser + 1] : null;

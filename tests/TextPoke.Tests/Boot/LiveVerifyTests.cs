@@ -111,4 +111,85 @@ public class LiveVerifyTests
         Assert.True(logged.Contains(WithoutAddress(predicted)), $"predicted: {predicted}; logged: {string.Join(" / ", logged)}");
         Assert.Contains(boot.Lines, l => l.Contains("it happened in jump_label_init, called from setup_arch"));
     }
+
+    /// <summary>
+    /// One site of a key the kernel enables during boot, per era, poked both ways (an unlikely branch's NOP turned into
+    /// its JMP; a likely branch's JMP turned into a NOP), each booted: the kernel's line equals the one simulate --enable
+    /// predicts (address aside), and the function the crash names as the key's changer is one simulate lists. The keys
+    /// come from a clean boot's verification (ranges explained by a key enabled since boot). 5.10 runs on an Intel model,
+    /// whose P6 NOPs skip jump_label_init's early check (the early path has its own test).
+    /// </summary>
+    [Theory]
+    [InlineData("5_10", "Skylake-Client")]
+    [InlineData("6_1", "qemu64")]
+    [InlineData("6_12", "qemu64")]
+    public void PokedSitesOfAKeyEnabledAtBoot_CrashWithThePredictedLineAndTrigger(string era, string cpu)
+    {
+        var kernel = Kernel(era);
+        var (_, clean) = BootVerify(kernel, "--cpu", cpu);
+        (string Key, string Location)? Pick(string polarity) => clean.GetProperty("ranges").EnumerateArray()
+            .Where(r => r.GetProperty("mechanism").GetString() == "jump_label" && r.GetProperty("verdict").GetString() == "explained")
+            .Select(r => (Detail: r.GetProperty("detail").GetString()!, Location: r.GetProperty("location").GetString()!))
+            .Where(r => r.Detail.Contains($"is enabled (enabled=1), {polarity} branch", StringComparison.Ordinal) && !r.Detail.Split(' ')[0].Contains('+'))
+            .Select(r => ((string Key, string Location)?)(r.Detail.Split(' ')[0], r.Location)).FirstOrDefault();
+        var dir = Repo.Scratch($"era-poke-{era}");
+        string elf = Path.Combine(dir, "kernel.elf");
+        Assert.Equal(0, CliRun.Run("extract", kernel, "-o", elf).Exit);
+        int tried = 0;
+        foreach (var polarity in new[] { "unlikely", "likely" })
+        {
+            if (Pick(polarity) is not { } pick) continue;
+            tried++;
+            string poked = Path.Combine(dir, $"poked-{polarity}.elf");
+            Assert.Equal(0, CliRun.Run("poke", elf, "--flip-jump-site", pick.Location, "-o", poked).Exit);
+            var simulated = CliRun.Run("simulate", poked, "--enable", pick.Key);
+            Assert.Equal(1, simulated.Exit);
+            string predicted = simulated.Lines.First(l => l.StartsWith("jump_label: Fatal kernel bug", StringComparison.Ordinal));
+            var boot = CliRun.Run("boot", poked, "--cpu", cpu, "--timeout", "180");
+            Assert.True(boot.Exit == 1, $"{era} {polarity} {pick.Key} at {pick.Location}: {boot.Out}");
+            static string WithoutAddress(string line) => System.Text.RegularExpressions.Regex.Replace(line, @" \[[^\]]*\] ", " [] ");
+            var logged = boot.Lines.Where(l => l.Contains("| jump_label: Fatal", StringComparison.Ordinal))
+                .Select(l => WithoutAddress(l[(l.IndexOf('|') + 2)..])).ToList();
+            // A line recovered from the log buffer (a BUG before the console) may carry the rest of its ring block: a prefix match there.
+            Assert.True(logged.Any(l => l == WithoutAddress(predicted) || l.StartsWith(WithoutAddress(predicted), StringComparison.Ordinal)
+                && boot.Out.Contains("read from the kernel's log buffer", StringComparison.Ordinal)),
+                $"{era} {polarity}: predicted {predicted}; logged {string.Join(" / ", logged)}");
+            // The predicted trigger (the functions simulate says change the key, and their callers) is in the booted call trace.
+            int who = simulated.Lines.ToList().FindIndex(l => l.StartsWith($"who changes {pick.Key}:", StringComparison.Ordinal));
+            Assert.True(who >= 0, simulated.Out);
+            var users = simulated.Lines.Skip(who + 1).TakeWhile(l => l.StartsWith("  ", StringComparison.Ordinal)).ToList();
+            var predictedFunctions = users.SelectMany(l => System.Text.RegularExpressions.Regex.Matches(l, @"(?:^\s*|called from |, )([A-Za-z_][\w.]*)")
+                .Select(m => m.Groups[1].Value)).ToHashSet();
+            // Every frame of the report, from the console log itself (the text output shows the first 16).
+            string log = boot.Lines.Single(l => l.StartsWith("log      ", StringComparison.Ordinal))[9..].Split(" (")[0];
+            var report = global::TextPoke.Crash.ConsoleLog.Parse(File.ReadAllLines(log)).First(r => r.Type == "BUG");
+            var frames = report.Frames.Select(f => global::TextPoke.Crash.ConsoleLog.Function(f.Function)).ToList();
+            // Tail calls drop frames (setup_arch's inlined tsc_early_init tail-calls tsc_enable_sched_clock, which tail-calls
+            // static_key_enable): then the first frame above static_key_enable must itself call or jump to a predicted function.
+            bool matched = frames.Any(predictedFunctions.Contains);
+            if (!matched)
+            {
+                int enable = frames.FindIndex(f => f.StartsWith("static_key_enable", StringComparison.Ordinal) || f.StartsWith("static_key_slow_inc",
+                    StringComparison.Ordinal));
+                string? caller = enable >= 0 ? frames.Skip(enable + 1).FirstOrDefault(f => !f.StartsWith("static_key_", StringComparison.Ordinal)) : null;
+                using var image = KernelImage.Open(elf);
+                var symbols = ImageSymbols.Load(image);
+                if (caller != null && symbols.Names.Entries.FirstOrDefault(e => e.Name == caller) is { } function
+                    && symbols.Names.Lookup(function.Address) is { } hit)
+                {
+                    var code = new byte[(int)Math.Min(hit.Size, 1UL << 16)];
+                    image.Read(function.Address, code);
+                    var decoder = Iced.Intel.Decoder.Create(64, new Iced.Intel.ByteArrayCodeReader(code), function.Address);
+                    while (decoder.IP < function.Address + (ulong)code.Length && !matched)
+                    {
+                        decoder.Decode(out var insn);
+                        matched = insn.Op0Kind == Iced.Intel.OpKind.NearBranch64 && insn.FlowControl is Iced.Intel.FlowControl.Call
+                            or Iced.Intel.FlowControl.UnconditionalBranch && symbols.Names.FunctionAt(insn.NearBranch64) is { } t && predictedFunctions.Contains(t);
+                    }
+                }
+            }
+            Assert.True(matched, $"{era} {polarity}: predicted {string.Join(", ", predictedFunctions)}; booted trace {string.Join(" < ", frames)}");
+        }
+        Assert.True(tried > 0, $"{era}: no key enabled at boot with a site to poke");
+    }
 }

@@ -51,5 +51,8 @@ public class EarlyBugTests
         byte[] aligned = [0x10, 0, 0, 0, 0, 0, 0, 0, .. "ab unexpected op at f+0x1/0x2 (e9 0b 00 00 00) 45"u8, 0, 0, 0, 0, 0, 0, 0, 0x03, 0, 0, 0, 0, 0, 0, 0,
             .. "next"u8];
         Assert.Equal(["ab unexpected op at f+0x1/0x2 (e9 0b 00 00 00) 45", "next"], BootRunner.LogBufferLines(aligned));
+        // A text that ends on the boundary, then an id whose two low bytes read ":0" (the rest 0xff), then the next text.
+        byte[] id = [0x10, 0, 0, 0, 0, 0, 0, 0, .. "size:2 type:0 ok"u8, 0x3a, 0x30, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, .. "next"u8, 0];
+        Assert.Equal(["size:2 type:0 ok", "next"], BootRunner.LogBufferLines(id));
     }
 }
