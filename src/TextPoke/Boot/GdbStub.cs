@@ -1,5 +1,3 @@
-using System.Net.Sockets;
-using System.Text;
 
 namespace TextPoke.Boot;
 
@@ -10,35 +8,15 @@ namespace TextPoke.Boot;
 /// </summary>
 public sealed class GdbStub : IDisposable
 {
-    readonly Socket _socket;
-    readonly TimeSpan _timeout;
-    readonly StringBuilder _received = new();
+    readonly UnixSocketText _socket;
 
-    GdbStub(Socket socket, TimeSpan timeout)
-    {
-        _socket = socket;
-        _timeout = timeout;
-    }
+    GdbStub(UnixSocketText socket) => _socket = socket;
 
     public static GdbStub Connect(string path, TimeSpan timeout)
     {
-        var until = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
-            {
-                socket.Connect(new UnixDomainSocketEndPoint(path));
-                var stub = new GdbStub(socket, timeout);
-                stub.Request("?"); // the stop reason: attaching stopped the guest
-                return stub;
-            }
-            catch (SocketException) when (DateTime.UtcNow < until)
-            {
-                socket.Dispose();
-                Thread.Sleep(100);
-            }
-        }
+        var stub = new GdbStub(UnixSocketText.Connect(path, timeout, "QEMU's GDB stub"));
+        stub.Request("?"); // the stop reason: attaching stopped the guest
+        return stub;
     }
 
     /// <summary>Sends one packet and returns the stub's reply packet (its data).</summary>
@@ -46,34 +24,21 @@ public sealed class GdbStub : IDisposable
     {
         int sum = 0;
         foreach (char ch in data) sum += ch;
-        _socket.Send(Encoding.ASCII.GetBytes($"${data}#{sum & 0xff:x2}"));
+        _socket.Send($"${data}#{sum & 0xff:x2}");
         return Next();
     }
 
+    // The next packet: $data#cc (acknowledged with '+'; the stub's own '+' acknowledgements are skipped).
     string Next()
     {
-        var buffer = new byte[4096];
-        var until = DateTime.UtcNow + _timeout;
-        while (true)
+        var reply = _socket.Receive(text =>
         {
-            var text = _received.ToString();
             int start = text.IndexOf('$');
             int end = start >= 0 ? text.IndexOf('#', start) : -1;
-            if (end >= 0 && end + 2 < text.Length)
-            {
-                _received.Remove(0, end + 3);
-                _socket.Send("+"u8.ToArray());
-                return text[(start + 1)..end];
-            }
-            var left = until - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero) throw new TimeoutException($"QEMU's GDB stub did not answer within {_timeout.TotalSeconds:0} s");
-            _socket.ReceiveTimeout = (int)Math.Max(1, left.TotalMilliseconds);
-            int n;
-            try { n = _socket.Receive(buffer); }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.TimedOut) { continue; }
-            if (n == 0) throw new IOException("QEMU's GDB stub closed its socket");
-            _received.Append(Encoding.ASCII.GetString(buffer, 0, n));
-        }
+            return end >= 0 && end + 2 < text.Length ? (text[(start + 1)..end], end + 3) : null;
+        });
+        _socket.Send("+");
+        return reply;
     }
 
     /// <summary>Writes <paramref name="bytes"/> at a guest virtual address.</summary>

@@ -1,5 +1,3 @@
-using System.Net.Sockets;
-using System.Text;
 using TextPoke.Live;
 
 namespace TextPoke.Boot;
@@ -12,68 +10,27 @@ namespace TextPoke.Boot;
 public sealed class QemuMonitor : IDisposable
 {
     const string Prompt = "(qemu) ";
-    readonly Socket _socket;
-    readonly StringBuilder _received = new();
-    readonly TimeSpan _timeout;
+    readonly UnixSocketText _socket;
 
-    QemuMonitor(Socket socket, TimeSpan timeout)
-    {
-        _socket = socket;
-        _timeout = timeout;
-    }
+    QemuMonitor(UnixSocketText socket) => _socket = socket;
 
     /// <summary>Connects (retrying while QEMU creates the socket) and reads the greeting up to the first prompt.</summary>
     public static QemuMonitor Connect(string path, TimeSpan timeout)
     {
-        var until = DateTime.UtcNow + timeout;
-        while (true)
-        {
-            var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            try
-            {
-                socket.Connect(new UnixDomainSocketEndPoint(path));
-                var monitor = new QemuMonitor(socket, timeout);
-                monitor.ReadToPrompt();
-                return monitor;
-            }
-            catch (SocketException) when (DateTime.UtcNow < until)
-            {
-                socket.Dispose();
-                Thread.Sleep(100);
-            }
-        }
+        var monitor = new QemuMonitor(UnixSocketText.Connect(path, timeout, "the QEMU monitor"));
+        monitor.ReadToPrompt();
+        return monitor;
     }
 
     /// <summary>Runs one command and returns what the monitor printed before its next prompt.</summary>
     public string Command(string command)
     {
-        _socket.Send(Encoding.ASCII.GetBytes(command + "\n"));
+        _socket.Send(command + "\n");
         return ReadToPrompt();
     }
 
-    string ReadToPrompt()
-    {
-        var buffer = new byte[4096];
-        var until = DateTime.UtcNow + _timeout;
-        while (true)
-        {
-            var text = _received.ToString();
-            int at = text.IndexOf(Prompt, StringComparison.Ordinal);
-            if (at >= 0)
-            {
-                _received.Remove(0, at + Prompt.Length);
-                return text[..at];
-            }
-            var left = until - DateTime.UtcNow;
-            if (left <= TimeSpan.Zero) throw new TimeoutException($"the QEMU monitor did not answer within {_timeout.TotalSeconds:0} s");
-            _socket.ReceiveTimeout = (int)Math.Max(1, left.TotalMilliseconds);
-            int n;
-            try { n = _socket.Receive(buffer); }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.TimedOut) { continue; }
-            if (n == 0) throw new IOException("the QEMU monitor closed its socket");
-            _received.Append(Encoding.ASCII.GetString(buffer, 0, n).Replace("\r", ""));
-        }
-    }
+    string ReadToPrompt() =>
+        _socket.Receive(text => text.IndexOf(Prompt, StringComparison.Ordinal) is var at and >= 0 ? (text[..at], at + Prompt.Length) : null);
 
     /// <summary>Where the kernel image is mapped: __START_KERNEL_map (physical = virtual - this + phys_base).</summary>
     public const ulong StartKernelMap = 0xffffffff80000000;

@@ -14,6 +14,26 @@ public interface IKernelMemory
     bool TryRead(ulong address, Span<byte> destination);
 }
 
+/// <summary>Little-endian reads of kernel memory.</summary>
+public static class KernelMemoryReads
+{
+    public static bool TryReadU64(this IKernelMemory memory, ulong address, out ulong value)
+    {
+        Span<byte> b = stackalloc byte[8];
+        bool ok = memory.TryRead(address, b);
+        value = ok ? BinaryPrimitives.ReadUInt64LittleEndian(b) : 0;
+        return ok;
+    }
+
+    public static bool TryReadS32(this IKernelMemory memory, ulong address, out int value)
+    {
+        Span<byte> b = stackalloc byte[4];
+        bool ok = memory.TryRead(address, b);
+        value = ok ? BinaryPrimitives.ReadInt32LittleEndian(b) : 0;
+        return ok;
+    }
+}
+
 /// <summary>Regions of kernel memory copied out at one moment (a QEMU monitor dump), looked up by address.</summary>
 public sealed class MemorySnapshot(string description) : IKernelMemory
 {

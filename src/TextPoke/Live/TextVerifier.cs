@@ -72,23 +72,8 @@ public static class TextVerifier
         public ulong? Symbol(string name) => Symbols.TryFind(name, out ulong a, out _) ? a : null;
         public string PS(ulong address) => Symbols.Names.FormatPS(address, null);
 
-        public bool LiveU64(ulong imageAddress, out ulong value)
-        {
-            Span<byte> b = stackalloc byte[8];
-            value = 0;
-            if (!Memory.TryRead(imageAddress + Slide, b)) return false;
-            value = BinaryPrimitives.ReadUInt64LittleEndian(b);
-            return true;
-        }
-
-        public bool LiveS32(ulong imageAddress, out int value)
-        {
-            Span<byte> b = stackalloc byte[4];
-            value = 0;
-            if (!Memory.TryRead(imageAddress + Slide, b)) return false;
-            value = BinaryPrimitives.ReadInt32LittleEndian(b);
-            return true;
-        }
+        public bool LiveU64(ulong imageAddress, out ulong value) => Memory.TryReadU64(imageAddress + Slide, out value);
+        public bool LiveS32(ulong imageAddress, out int value) => Memory.TryReadS32(imageAddress + Slide, out value);
     }
 
     /// <summary>
@@ -121,7 +106,7 @@ public static class TextVerifier
                 ?? throw new ImageFormatException(memory.Description, $"boot_cpu_data cannot be read from live memory: {cpuSource}");
         }
         else cpuSource = "given with --cpu";
-        int? online = symbols.TryFind("__num_online_cpus", out ulong onlineAt, out _) && ReadS32(memory, onlineAt + slide) is { } n && n is > 0 and < 65536
+        int? online = symbols.TryFind("__num_online_cpus", out ulong onlineAt, out _) && memory.TryReadS32(onlineAt + slide, out int n) && n is > 0 and < 65536
             ? n : null;
         bool up = online == 1;
         if (online == null) notes.Add("__num_online_cpus is not readable: .smp_locks sites accept both LOCK and DS");
@@ -130,8 +115,8 @@ public static class TextVerifier
             Description = cpu.Description, Features = cpu.Features, Uniprocessor = up, Vendor = cpu.Vendor, Family = cpu.Family, ModelNumber = cpu.ModelNumber,
         };
         // The return thunk the mitigations chose is a variable of the running kernel: read it rather than guess it.
-        ulong? returnThunk = symbols.TryFind("x86_return_thunk", out ulong thunkAt, out _) && ReadU64(memory, thunkAt + slide) is { } thunk && thunk != 0
-            ? thunk - slide : null;
+        ulong? returnThunk = symbols.TryFind("x86_return_thunk", out ulong thunkAt, out _) && memory.TryReadU64(thunkAt + slide, out ulong thunk)
+            && thunk != 0 ? thunk - slide : null;
         var boot = BootPatcher.Run(image, symbols, cpu, names, keepGoing: true, returnThunk);
         foreach (var e in boot.Events.Where(e => e.Kind != BootEventKind.Note))
             notes.Add($"the emulated boot {(e.Kind == BootEventKind.Bug ? "BUGs" : "WARNs")} in {e.Step} at {e.Location}: the expected text keeps that site");
@@ -194,18 +179,6 @@ public static class TextVerifier
         }
         return new VerifyResult(image.Path, memory.Description, slide, cpu.Description, cpuSource, up, text, etext, compared, unreadable, differing, result,
             notes) { Features = [.. cpu.Features.Order().Select(names.Name)] };
-    }
-
-    static ulong? ReadU64(IKernelMemory memory, ulong address)
-    {
-        Span<byte> b = stackalloc byte[8];
-        return memory.TryRead(address, b) ? BinaryPrimitives.ReadUInt64LittleEndian(b) : null;
-    }
-
-    static int? ReadS32(IKernelMemory memory, ulong address)
-    {
-        Span<byte> b = stackalloc byte[4];
-        return memory.TryRead(address, b) ? BinaryPrimitives.ReadInt32LittleEndian(b) : null;
     }
 
     // Every site a post-boot mechanism may rewrite, sorted by address.

@@ -95,10 +95,7 @@ public class LiveVerifyTests
     [Fact]
     public void V510_PokedSite_RealBootHaltsBeforeTheConsole_TheLogBufferHasThePredictedLine()
     {
-        var dir = Repo.Scratch("era-5.10-boot");
-        string elf = Path.Combine(dir, "cloud.elf"), poked = Path.Combine(dir, "poked.elf");
-        Assert.Equal(0, CliRun.Run("extract", DebianKernels.Era("5_10", "CLOUD"), "-o", elf).Exit);
-        Assert.Equal(0, CliRun.Run("poke", elf, "--flip-jump-key", "sched_schedstats", "-o", poked).Exit);
+        string poked = EraPokes.PokedV510;
         var predicted = CliRun.Run("simulate", "--boot", poked, "--cpu", "qemu64").Lines
             .Single(l => l.StartsWith("  jump_label: Fatal kernel bug", StringComparison.Ordinal)).Trim();
         var boot = CliRun.Run("boot", poked, "--cpu", "qemu64", "--timeout", "120", "--silence", "20");
@@ -183,8 +180,9 @@ public class LiveVerifyTests
                     while (decoder.IP < function.Address + (ulong)code.Length && !matched)
                     {
                         decoder.Decode(out var insn);
-                        matched = insn.Op0Kind == Iced.Intel.OpKind.NearBranch64 && insn.FlowControl is Iced.Intel.FlowControl.Call
-                            or Iced.Intel.FlowControl.UnconditionalBranch && symbols.Names.FunctionAt(insn.NearBranch64) is { } t && predictedFunctions.Contains(t);
+                        matched = insn.Op0Kind == Iced.Intel.OpKind.NearBranch64
+                            && insn.FlowControl is Iced.Intel.FlowControl.Call or Iced.Intel.FlowControl.UnconditionalBranch
+                            && symbols.Names.FunctionAt(insn.NearBranch64) is { } t && predictedFunctions.Contains(t);
                     }
                 }
             }
