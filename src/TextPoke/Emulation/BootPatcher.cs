@@ -132,6 +132,22 @@ public sealed class BootPatcher
         Step("alternatives", "apply_alternatives", s => Alternatives(s, alt, altTable, altWhy));
         Step("seal_endbr", "apply_ibt_endbr", SealEndbr);
         Step("smp_locks", "alternatives_smp_unlock", SmpLocks);
+        Step("runtime_const", "runtime_const_init", RuntimeConsts);
+    }
+
+    // v6.11+: runtime_const_init() writes values known only at run time into runtime_ptr_NAME / runtime_shift_NAME sites.
+    void RuntimeConsts(BootStep step)
+    {
+        var names = _symbols.Names.Entries.Where(e => e.Name.StartsWith("__start_runtime_ptr_", StringComparison.Ordinal)
+            || e.Name.StartsWith("__start_runtime_shift_", StringComparison.Ordinal)).ToList();
+        if (names.Count == 0) { step.Skipped = "no runtime constants in this image (v6.11+)"; return; }
+        int sites = 0;
+        foreach (var start in names)
+            if (Symbol("__stop_" + start.Name["__start_".Length..]) is { } stop && stop > start.Address) sites += (int)((stop - start.Address) / 4);
+        step.Sites = sites;
+        step.Skipped = $"{sites} sites of {string.Join(", ", names.Select(n => n.Name["__start_".Length..]).Distinct())}: written at boot by " +
+            "runtime_const_init() with values known only at run time (such as the user address limit and the dentry hash table); the image's " +
+            "placeholders are kept here, and verify explains the live values";
     }
 
     void Step(string name, string function, Action<BootStep> run)
