@@ -69,7 +69,7 @@ public sealed partial class KernelImage : IDisposable
             bool module = Elf.Section(".modinfo") != null || Elf.Section(".gnu.linkonce.this_module") != null;
             kind = module ? ImageKind.Module : ImageKind.Object;
         }
-        else if (kind == ImageKind.Vmlinux && Elf.Type == ET_DYN)
+        else if (kind == ImageKind.Vmlinux && Elf.Type == ET_DYN && !IsPieKernel(Elf))
             throw new ImageFormatException(path, "a shared object or PIE executable, not a kernel image");
         Kind = kind;
         _sectionAddress = AssignAddresses(Elf, kind == ImageKind.Object ? KernelTextBase : RelocatableBase);
@@ -205,9 +205,56 @@ public sealed partial class KernelImage : IDisposable
     /// </summary>
     public ReadOnlySpan<byte> SectionContents(ElfSection section)
     {
+        if (Elf.Type == ET_DYN && section.HasFileBytes && DynamicRelocated(section) is { } patched) return patched;
         if (!Elf.IsRelocatable || !section.HasFileBytes) return Elf.SectionBytes(section);
         return Relocated(section).Bytes;
     }
+
+    /// <summary>
+    /// A kernel linked as PIE (ET_DYN, as toolchain tests link small kernels with lld -pie): no program interpreter, and
+    /// the kernel's own symbols or sections (_text/_stext, the self-patching tables). A shared library or a user PIE
+    /// program is still refused.
+    /// </summary>
+    static bool IsPieKernel(ElfFile elf)
+    {
+        if (elf.Section(".interp") != null) return false;
+        string[] sections = ["__jump_table", ".altinstructions", ".parainstructions", "__mcount_loc", ".static_call_sites", ".smp_locks",
+            ".return_sites", ".retpoline_sites", "__ex_table", "__bug_table", ".orc_unwind_ip"];
+        if (sections.Any(s => elf.Section(s) != null)) return true;
+        return elf.ReadSymbols().Any(s => s.Name is "_text" or "_stext" or "__start___jump_table");
+    }
+
+    Dictionary<int, byte[]?>? _dynamicRelocated;
+
+    /// <summary>
+    /// ET_DYN: a copy of the section with its R_X86_64_RELATIVE relocations (.rela.dyn) applied at the link address, so
+    /// absolute fields (u64 table entries, pointers) read as the kernel's relocation code leaves them; null when none apply.
+    /// </summary>
+    byte[]? DynamicRelocated(ElfSection section)
+    {
+        lock (_gate)
+        {
+            _dynamicRelocated ??= [];
+            if (_dynamicRelocated.TryGetValue(section.Index, out var cached)) return cached;
+            ulong start = section.Address, end = section.Address + section.Size;
+            byte[]? copy = null;
+            foreach (var rela in Elf.Sections.Where(s => s.Type == SHT_RELA && (s.Flags & SHF_ALLOC) != 0))
+            {
+                var reader = Elf.Relocations(rela);
+                while (reader.MoveNext())
+                {
+                    var r = reader.Current;
+                    if (r.Type != RelativeRelocation || r.Offset < start || r.Offset + 8 > end) continue;
+                    copy ??= Elf.SectionBytes(section).ToArray();
+                    BinaryPrimitives.WriteInt64LittleEndian(copy.AsSpan((int)(r.Offset - start)), r.Addend);
+                }
+            }
+            _dynamicRelocated[section.Index] = copy;
+            return copy;
+        }
+    }
+
+    const uint RelativeRelocation = 8; // R_X86_64_RELATIVE: base + addend, the base 0 at the link address
 
     /// <summary>The relocation applying exactly at a section offset of an unlinked object: (type, symbol), or null.</summary>
     public (uint Type, string Symbol)? RelocationAt(ElfSection section, ulong offset) =>

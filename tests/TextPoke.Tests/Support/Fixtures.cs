@@ -14,6 +14,21 @@ public static class Fixtures
 
     public static string Build(string name) => Built.GetOrAdd(name, n => new Lazy<string>(() => BuildNow(n))).Value;
 
+    /// <summary>
+    /// The fixture linked as a PIE kernel by lld (ET_DYN; absolute fields become R_X86_64_RELATIVE relocations in
+    /// .rela.dyn with zeros in place), the way toolchain tests link small kernels.
+    /// </summary>
+    public static string BuildPie(string name) => Built.GetOrAdd(name + "#pie", _ => new Lazy<string>(() =>
+    {
+        var source = Path.Combine(Repo.Fixtures, name + ".S");
+        var obj = Path.Combine(Output.Value, name + "-pie.o");
+        Tool.Run("gcc", ["-c", "-o", obj, source], Repo.Fixtures);
+        var elf = Path.Combine(Output.Value, name + ".pie");
+        Tool.Run("ld.lld-19", ["-pie", "--no-dynamic-linker", "-nostdlib", "-z", "notext", "-T", Path.Combine(Repo.Fixtures, "kernel.lds"), "-o", elf,
+            obj], Repo.Fixtures);
+        return elf;
+    })).Value;
+
     static string BuildNow(string name)
     {
         var source = Path.Combine(Repo.Fixtures, name + ".S");

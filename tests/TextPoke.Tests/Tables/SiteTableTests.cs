@@ -268,4 +268,34 @@ public class SiteTableTests
         Assert.Equal(["work+0x7/0x15", "work+0xe/0x15"], pv.Findings.Select(f => f.Location).Order());
         Assert.All(pv.Findings, f => Assert.Equal("paravirt.not-a-pv-call", f.Rule));
     }
+
+    /// <summary>
+    /// A kernel linked as PIE by lld (ET_DYN, absolute fields zero in the file and set by R_X86_64_RELATIVE relocations)
+    /// is read with those relocations applied: every table gives the findings of the same code linked statically.
+    /// </summary>
+    [Theory]
+    [InlineData("tables-clean")]
+    [InlineData("tables-broken")]
+    public void PieKernel_IsCheckedLikeTheStaticLink(string fixture)
+    {
+        var pie = Check(Fixtures.BuildPie(fixture));
+        var linked = Check(Fixtures.Build(fixture));
+        Assert.Equal(linked.Findings.Select(f => (f.Rule, f.Location)).Order(), pie.Findings.Select(f => (f.Rule, f.Location)).Order());
+        Assert.Equal(linked.Verdict, pie.Verdict);
+        // Every table reads the same entries; mcount and paravirt hold u64 addresses, zero in the PIE file until relocated.
+        foreach (var table in linked.Tables)
+            Assert.Equal(table.Counts.OrderBy(c => c.Key), pie.Tables.Single(t => t.Name == table.Name).Counts.OrderBy(c => c.Key));
+        Assert.Equal(1, pie.Tables.Single(t => t.Name == "mcount").Entries);
+    }
+
+    [Fact]
+    public void SharedLibrary_IsStillNotAKernel()
+    {
+        var dir = Repo.Scratch("so");
+        string c = Path.Combine(dir, "lib.c"), so = Path.Combine(dir, "lib.so");
+        File.WriteAllText(c, "int answer(void) { return 42; }\n");
+        Tool.Run("gcc", ["-shared", "-fPIC", "-nostdlib", "-o", so, c], dir);
+        var e = Assert.Throws<ImageFormatException>(() => KernelImage.Open(so));
+        Assert.Contains("a shared object or PIE executable, not a kernel image", e.Message);
+    }
 }
