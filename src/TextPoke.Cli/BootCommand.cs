@@ -96,15 +96,20 @@ static partial class Commands
         return command;
     }
 
-    /// <summary>One verification per boot: its result, or why there is none.</summary>
-    internal sealed record BootVerification(Live.VerifyResult? Result, string? Error);
+    /// <summary>One verification per boot: its result and its JSON document, or why there is none.</summary>
+    internal sealed record BootVerification(Live.VerifyResult? Result, VerifyJson? Document, string? Error);
 
+    // The kernel is opened once for every boot's verification, and the JSON documents made while it is open.
     static List<BootVerification> VerifyBoots(string kernel, List<BootResult> results)
     {
         using var image = KernelImage.Open(kernel);
         var symbols = ImageSymbols.Load(image);
-        return results.Select(r => r.Memory is { } memory ? new BootVerification(Live.TextVerifier.Verify(image, symbols, memory), null)
-            : new BootVerification(null, r.MemoryError ?? "no guest memory was read")).ToList();
+        return results.Select(r =>
+        {
+            if (r.Memory is not { } memory) return new BootVerification(null, null, r.MemoryError ?? "no guest memory was read");
+            var result = Live.TextVerifier.Verify(image, symbols, memory);
+            return new BootVerification(result, JsonOutput.VerifyDocument(image, symbols, result), null);
+        }).ToList();
     }
 
     static void BootText(TextWriter o, string kernel, string kind, string accelerator, List<BootResult> results, string explainWith,
@@ -126,11 +131,7 @@ static partial class Commands
             if (verified?[i] is { } v)
             {
                 o.WriteLine();
-                if (v.Result is { } vr)
-                {
-                    using var image = KernelImage.Open(kernel);
-                    TextOutput.Verify(o, image, vr, verbose: false);
-                }
+                if (v.Result is { } vr) TextOutput.Verify(o, kernel, vr, verbose: false);
                 else o.WriteLine($"verify   not done: {v.Error}");
             }
         }
@@ -179,13 +180,11 @@ static partial class Commands
         List<BootVerification>? verified = null)
     {
         using var explainer = new SiteExplainer(explainWith);
-        using var image = verified != null ? KernelImage.Open(kernel) : null;
-        var symbols = image != null ? ImageSymbols.Load(image) : null;
         JsonOutput.Boot(o, new BootJson(kernel, kind, accelerator, note,
             results.Select((r, i) => new BootRunJson(Outcome(r.Outcome), r.Reason, Math.Round(r.Elapsed.TotalSeconds, 2), r.LogPath, r.Lines.Count,
                 r.QemuExitCode, r.QemuError.Length == 0 ? null : r.QemuError, r.Command,
                 r.Reports.Select(x => ReportOutput.Json(x, explainer.Explain(x), CodeDisassembly.Syntax.Att)).ToList(),
-                verified?[i].Result is { } v ? JsonOutput.VerifyDocument(image!, symbols!, v) : null, verified?[i].Error)).ToList(),
+                verified?[i].Document, verified?[i].Error)).ToList(),
             results.Count(r => r.Outcome != BootOutcome.Booted)));
     }
 }

@@ -285,11 +285,11 @@ static class TextOutput
     }
 
     /// <summary>verify and boot --verify: what was compared, every range that is not explained (all with -v), the breakdown.</summary>
-    public static void Verify(TextWriter o, KernelImage image, Live.VerifyResult v, bool verbose)
+    public static void Verify(TextWriter o, string imagePath, Live.VerifyResult v, bool verbose)
     {
         o.WriteLine($"memory   {v.Memory}; KASLR slide 0x{v.Slide:x}");
         o.WriteLine($"cpu      {v.CpuSource}; {(v.Uniprocessor ? "one CPU online" : "SMP")}");
-        o.WriteLine($"compared {v.BytesCompared:N0} bytes of kernel text [{v.TextStart:x16}, {v.TextEnd:x16}) with {image.Path} after the emulated boot; " +
+        o.WriteLine($"compared {v.BytesCompared:N0} bytes of kernel text [{v.TextStart:x16}, {v.TextEnd:x16}) with {imagePath} after the emulated boot; " +
             $"{v.DifferingBytes:N0} bytes differ in {v.Ranges.Count:N0} ranges");
         foreach (var note in v.Notes) o.WriteLine($"note     {note}");
         foreach (var r in v.Ranges)

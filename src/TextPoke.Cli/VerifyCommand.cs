@@ -47,7 +47,7 @@ static partial class Commands
                 var model = result.GetValue(cpu) is { } spec ? ParseCpu(spec, Emulation.CpuFeatureNames.Load(img, symbols)) : null;
                 var verdict = TextVerifier.Verify(img, symbols, memory, offset, model);
                 if (result.GetValue(json)) JsonOutput.Verify(stdout, img, symbols, verdict);
-                else TextOutput.Verify(stdout, img, verdict, result.GetValue(verbose));
+                else TextOutput.Verify(stdout, img.Path, verdict, result.GetValue(verbose));
                 return verdict.Unexplained + verdict.Inconsistent == 0 ? ExitCodes.Clean : ExitCodes.Findings;
             }
         });

@@ -46,7 +46,9 @@ public sealed class BootSession
     /// <summary>Checks the request and decides the accelerator; throws <see cref="RequestException"/> or <see cref="ImageFormatException"/>.</summary>
     public static BootSession Prepare(BootSessionRequest request)
     {
-        string kind = Qemu.Bootable(request.Kernel);
+        // The kernel is opened once: what QEMU can boot, where its log buffer is, and (--verify) its memory and injections.
+        using var image = KernelImage.Open(request.Kernel);
+        string kind = Qemu.Bootable(image);
         if (request.Repeat < 1) throw new RequestException("--repeat needs at least 1");
         if (request.TimeoutSeconds < 1) throw new RequestException("--timeout needs at least 1 second");
         if (request.Initrd != null && !File.Exists(request.Initrd)) throw new ImageFormatException(request.Initrd, "cannot open: no such file");
@@ -68,11 +70,10 @@ public sealed class BootSession
         IReadOnlyList<(ulong, ulong)>? memory = null;
         List<(ulong, byte[])>? inject = null;
         if (request.Inject is { Count: > 0 } && !request.Verify) throw new RequestException("--inject plants bytes for --verify to find: give --verify too");
+        var symbols = Symbols.ImageSymbols.Load(image);
         if (request.Verify)
         {
             // [_text, _end): the text to compare and the data that explains it (keys, static-call targets, boot_cpu_data).
-            using var image = KernelImage.Open(request.Kernel);
-            var symbols = Symbols.ImageSymbols.Load(image);
             if (!symbols.TryFind("_text", out ulong text, out _) || !symbols.TryFind("_end", out ulong end, out _) || end <= text || end - text > 1UL << 31)
                 throw new ImageFormatException(request.Kernel, "no _text/_end symbols: the kernel's memory cannot be delimited for --verify");
             memory = [(text, end - text)];
@@ -80,7 +81,7 @@ public sealed class BootSession
         }
         return new BootSession(request, kind, accelerator, note, busybox, marker)
         {
-            _memory = memory, _inject = inject, _logBuffer = LogBufferOf(request.Kernel),
+            _memory = memory, _inject = inject, _logBuffer = LogBufferOf(symbols),
         };
     }
 
@@ -90,21 +91,12 @@ public sealed class BootSession
     /// __log_buf (the static printk buffer early messages land in) and its size (to the next symbol, at most 16 MiB), so
     /// that a guest that falls silent before its console exists can still be read; null when the kernel has no symbols.
     /// </summary>
-    static (ulong, ulong)? LogBufferOf(string kernel)
+    static (ulong, ulong)? LogBufferOf(Symbols.ImageSymbols symbols)
     {
-        try
-        {
-            using var image = KernelImage.Open(kernel);
-            var symbols = Symbols.ImageSymbols.Load(image);
-            if (!symbols.TryFind("__log_buf", out ulong start, out _)) return null;
-            var next = symbols.Names.Entries.Where(e => e.Address > start).Select(e => e.Address).DefaultIfEmpty(start + (1 << 17)).Min();
-            ulong length = Math.Min(next - start, 16UL << 20);
-            return length >= 4096 ? (start, length) : null;
-        }
-        catch (ImageFormatException)
-        {
-            return null;
-        }
+        if (!symbols.TryFind("__log_buf", out ulong start, out _)) return null;
+        var next = symbols.Names.Entries.Where(e => e.Address > start).Select(e => e.Address).DefaultIfEmpty(start + (1 << 17)).Min();
+        ulong length = Math.Min(next - start, 16UL << 20);
+        return length >= 4096 ? (start, length) : null;
     }
 
     IReadOnlyList<(ulong Start, ulong Length)>? _memory;

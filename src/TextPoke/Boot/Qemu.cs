@@ -65,6 +65,12 @@ public static class Qemu
     public static string Bootable(string path)
     {
         using var image = KernelImage.Open(path);
+        return Bootable(image);
+    }
+
+    public static string Bootable(KernelImage image)
+    {
+        string path = image.Path;
         if (image.Kind == ImageKind.BzImage) return "bzImage";
         if (image.Kind != ImageKind.Vmlinux)
             throw new ImageFormatException(path, $"a {image.Describe()} cannot be booted; give a bzImage or an ELF vmlinux");

@@ -85,6 +85,7 @@ public sealed class KcoreMemory : IKernelMemory, IDisposable
     public static KcoreMemory Open(string path)
     {
         SafeFileHandle file;
+        if (Directory.Exists(path)) throw new ImageFormatException(path, "cannot open: it is a directory");
         try { file = File.OpenHandle(path, FileMode.Open, FileAccess.Read); }
         catch (UnauthorizedAccessException) { throw new ImageFormatException(path, "cannot open: permission denied (reading /proc/kcore needs root)"); }
         catch (FileNotFoundException) { throw new ImageFormatException(path, "cannot open: no such file"); }

@@ -463,6 +463,8 @@ public static class LiveCpu
                 for (int b = 0; b < 32; b++)
                     if ((word >> b & 1) != 0) features.Add(w * 32 + b);
             }
+            // v6.10+ begins the struct with x86_vfm (model, family, vendor); before, x86 (family), vendor, model. Only the
+            // ideal-NOP era (<= v5.12 and its backports) looks at them, so the 6.12 table stands for that layout.
             bool modelFirst = names.Table == "6.12";
             int family = modelFirst ? data[1] : data[0], model = modelFirst ? data[0] : data[2];
             how = $"boot_cpu_data in live memory ({vendor} family 0x{family:x} model 0x{model:x}, x86_capability at +{caps})";
