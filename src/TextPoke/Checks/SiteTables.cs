@@ -515,14 +515,15 @@ public static class SiteTables
             var e = table[i];
             string where = c.PS(e.Instr);
             if (c.ListSites) r.Sites.Add(new TableSite(e.Instr, $"feature {e.Feature >> 5}*32+{e.Feature & 31}, {e.InstrLen}/{e.ReplLen} bytes", e.Repl));
-            if (e.InstrLen > MaxPatchLen || e.Feature >= layout.FeatureLimit)
+            if (e.InstrLen > MaxPatchLen || e.Feature >= table.FeatureLimit)
             {
                 Broken(new Finding { Table = "alt", Rule = "alt.out-of-range", Severity = Severity.Bug, Title = e.InstrLen > MaxPatchLen
                         ? "alternative longer than MAX_PATCH_LEN" : "alternative feature number out of range",
                     Address = e.Instr, Location = where, KernelLines = [c.BugLine("arch/x86/kernel/alternative.c")
                         ?? "kernel BUG at arch/x86/kernel/alternative.c!"],
-                    Explanation = $"entry {i}: instrlen {e.InstrLen}, feature {e.Feature} (limit {layout.FeatureLimit}); apply_alternatives() BUG_ONs on it " +
-                        $"at boot." });
+                    Explanation = $"entry {i}: instrlen {e.InstrLen}, feature {e.Feature} (limit {table.FeatureLimit}, " + (table.Words is { } w
+                        ? $"NCAPINTS {w.CapInts} + NBUGINTS {w.BugInts} from the image's x86_cap_flags/x86_bug_flags" : $"the {layout.EraName} layout's era") +
+                        "); apply_alternatives() BUG_ONs on it at boot." });
                 continue;
             }
             if (!c.Image.IsText(e.Instr) || e.Repl < rStart || e.Repl + (ulong)e.ReplLen > rEnd)

@@ -1,6 +1,7 @@
 using System.Reflection;
 using TextPoke.Images;
 using TextPoke.Symbols;
+using TextPoke.Tables;
 
 namespace TextPoke.Emulation;
 
@@ -20,6 +21,8 @@ public sealed class CpuFeatureNames
     /// <summary>NCAPINTS and NBUGINTS of the table (22 and 2 in v6.1).</summary>
     public int CapInts { get; private set; }
     public int BugInts { get; private set; }
+    /// <summary>CapInts and BugInts are the image's own (sizes of its x86_cap_flags/x86_bug_flags), not the table's.</summary>
+    public bool MeasuredWords { get; private set; }
     /// <summary>Where the /proc/cpuinfo names came from.</summary>
     public string Source { get; private set; } = "v6.1 cpufeatures.h";
     /// <summary>The cpufeatures.h the numbers come from: "5.10", "6.1" or "6.12".</summary>
@@ -44,6 +47,7 @@ public sealed class CpuFeatureNames
         using var stream = typeof(CpuFeatureNames).Assembly.GetManifestResourceStream($"cpufeatures-{table}.tsv")
             ?? throw new InvalidOperationException($"cpufeatures-{table}.tsv is not embedded");
         using var reader = new StreamReader(stream);
+        var rows = new List<(int Bit, string Macro, string Shown)>();
         while (reader.ReadLine() is { } line)
         {
             var f = line.Split('\t');
@@ -54,12 +58,25 @@ public sealed class CpuFeatureNames
                 names.BugInts = int.Parse(w[4]);
                 continue;
             }
-            if (f.Length != 3) continue;
-            int bit = int.Parse(f[0]);
-            names._macro.TryAdd(bit, f[1]);
-            names._byName.TryAdd(f[1], bit);
-            names._byName.TryAdd(f[1].Replace("X86_FEATURE_", "").Replace("X86_BUG_", "BUG_"), bit);
-            if (f[2] != "-") { names._shown[bit] = f[2]; names._byName.TryAdd(f[2], bit); }
+            if (f.Length == 3) rows.Add((int.Parse(f[0]), f[1], f[2]));
+        }
+        // X86_BUG(n) is NCAPINTS*32 + n: when the image has more (or fewer) capability words than the era's table (stable
+        // backports add words), its bug numbers move with them.
+        int moveBugs = 0;
+        if (image != null && symbols != null && CapabilityWords.Measure(image, symbols) is { } own)
+        {
+            moveBugs = (own.CapInts - names.CapInts) * 32;
+            names.CapInts = own.CapInts;
+            names.BugInts = own.BugInts;
+            names.MeasuredWords = true;
+        }
+        foreach (var (row, macro, shown) in rows)
+        {
+            int bit = macro.StartsWith("X86_BUG_", StringComparison.Ordinal) ? row + moveBugs : row;
+            names._macro.TryAdd(bit, macro);
+            names._byName.TryAdd(macro, bit);
+            names._byName.TryAdd(macro.Replace("X86_FEATURE_", "").Replace("X86_BUG_", "BUG_"), bit);
+            if (shown != "-") { names._shown[bit] = shown; names._byName.TryAdd(shown, bit); }
         }
         if (image != null && symbols != null) names.ReadImageFlags(image, symbols);
         return names;
@@ -86,7 +103,8 @@ public sealed class CpuFeatureNames
                 found++;
             }
         }
-        if (found > 0) Source = $"the image's x86_cap_flags/x86_bug_flags, v{Table} cpufeatures.h for hidden features";
+        if (found > 0) Source = $"the image's x86_cap_flags/x86_bug_flags" + (MeasuredWords ? $" ({CapInts} + {BugInts} words)" : "") +
+            $", v{Table} cpufeatures.h for hidden features";
     }
 
     /// <summary>A feature by macro name (X86_FEATURE_XMM4_2, XMM4_2, X86_BUG_SPECTRE_V2, BUG_SPECTRE_V2), cpuinfo name, or W*32+B.</summary>

@@ -202,8 +202,9 @@ public sealed class AltTable
 
     readonly byte[] _bytes;
 
-    AltTable(TableBounds bounds, AltLayout layout, byte[] bytes, int score, ulong replStart, ulong replEnd)
+    AltTable(TableBounds bounds, AltLayout layout, byte[] bytes, int score, ulong replStart, ulong replEnd, CapabilityWords? words)
     {
+        Words = words;
         Bounds = bounds;
         Layout = layout;
         _bytes = bytes;
@@ -219,6 +220,10 @@ public sealed class AltTable
     public ulong ReplacementStart { get; }
     public ulong ReplacementEnd { get; }
     public int Count => _bytes.Length / Layout.Size;
+    /// <summary>The image's own NCAPINTS/NBUGINTS, when its x86_cap_flags/x86_bug_flags say.</summary>
+    public CapabilityWords? Words { get; }
+    /// <summary>(NCAPINTS + NBUGINTS) * 32 of the image when measured, else of the layout's era.</summary>
+    public int FeatureLimit => Words?.Limit ?? Layout.FeatureLimit;
 
     public AltEntry this[int index] => Entry(_bytes, Bounds.Start, index * Layout.Size, Layout);
 
@@ -242,8 +247,9 @@ public sealed class AltTable
         if (bytes == null) return null;
         var replacement = PatchTables.Locate(image, symbols, PatchTables.AltReplacement);
         ulong rStart = replacement?.Start ?? 0, rEnd = replacement?.Stop ?? 0;
+        var words = CapabilityWords.Measure(image, symbols);
         bool ValidEntry(AltEntry e, AltLayout l) =>
-            image.IsText(e.Instr) && e.Repl >= rStart && e.Repl + (ulong)e.ReplLen <= rEnd && e.Feature < l.FeatureLimit && e.InstrLen > 0;
+            image.IsText(e.Instr) && e.Repl >= rStart && e.Repl + (ulong)e.ReplLen <= rEnd && e.Feature < (words?.Limit ?? l.FeatureLimit) && e.InstrLen > 0;
         AltLayout? layout = null;
         int best = -1;
         foreach (var l in Layouts)
@@ -261,6 +267,6 @@ public sealed class AltTable
                 : $"{bounds.Length} bytes: no entry size (12, 13, 14) gives entries that point into text and .altinstr_replacement";
             return null;
         }
-        return new AltTable(bounds, layout, bytes, best, rStart, rEnd);
+        return new AltTable(bounds, layout, bytes, best, rStart, rEnd, words);
     }
 }

@@ -74,6 +74,32 @@ public class SiteTableTests
         Assert.Equal(entries, alt.Counts["ok"]);
     }
 
+    /// <summary>
+    /// apply_alternatives() refuses a feature at or above (NCAPINTS + NBUGINTS) * 32 of the kernel itself; stable backports
+    /// grow NCAPINTS (Debian 5.10.0-43 and later have 23 words, 5.10.0-32 has 22), so the limit is measured from the
+    /// image's x86_cap_flags/x86_bug_flags: the same alternative on 24*32+4 is in range with 23 words and a BUG with 22.
+    /// </summary>
+    [Fact]
+    public void AlternativeFeatureLimit_IsTheImagesOwnCapabilityWords()
+    {
+        var ok = Check(Fixtures.Build("alt-capwords"));
+        Assert.Empty(ok.Findings);
+        Assert.Equal(10, ok.Tables.Single(t => t.Name == "alt").Counts["ok"]);
+        var bug = Assert.Single(Check(Fixtures.Build("alt-capwords-22")).Findings);
+        Assert.Equal("alt.out-of-range", bug.Rule);
+        Assert.Contains("feature 772 (limit 768, NCAPINTS 22 + NBUGINTS 2 from the image's x86_cap_flags/x86_bug_flags)", bug.Explanation);
+
+        // The emulation numbers bug bits after the image's capability words: X86_BUG(0) is 23*32 there, 22*32 in the era's table.
+        using var image = KernelImage.Open(Fixtures.Build("alt-capwords"));
+        var symbols = ImageSymbols.Load(image, lookBeside: false);
+        Assert.Equal(new TextPoke.Tables.CapabilityWords(23, 2), TextPoke.Tables.CapabilityWords.Measure(image, symbols));
+        var names = TextPoke.Emulation.CpuFeatureNames.Load("6.1", image, symbols);
+        Assert.Equal(23 * 32, names.Find("X86_BUG_F00F"));
+        Assert.Equal(23 * 32, names.Find("f00f"));
+        Assert.Equal(800, names.Limit);
+        Assert.Equal(22 * 32, TextPoke.Emulation.CpuFeatureNames.Load("6.1").Find("X86_BUG_F00F"));
+    }
+
     [Fact]
     public void ObjtoolStoppedEarly_EmptyOrcAndMcountAreReported_WithTheKernelsWords()
     {
