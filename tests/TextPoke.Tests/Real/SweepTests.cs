@@ -6,8 +6,9 @@ namespace TextPoke.Tests.Real;
 /// <summary>
 /// Every kernel image package Debian's three suites serve — bullseye, bookworm and trixie, each with its -updates and
 /// -security archives (scripts/fetch-kernels keeps each package's vmlinuz): each one opens, its kallsyms are recovered
-/// (no System.map is given), every jump entry is counted, `check` says clean with exit 0 and the emulated boot on qemu64 neither BUGs nor WARNs. One failure does not hide
-/// the others: every package is checked and all failures are reported together.
+/// (no System.map is given), every jump entry is counted, `check` says clean with exit 0, and the emulated boot on
+/// qemu64 neither BUGs nor WARNs. One failure does not hide the others: every package is checked and all failures are
+/// reported together.
 /// </summary>
 [Trait("Tier", "full")]
 public class SweepTests
