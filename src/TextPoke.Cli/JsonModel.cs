@@ -60,7 +60,8 @@ public sealed record SimulationEventJson(
 public sealed record KeyCallerJson(string Function, string Location, bool InitText);
 
 public sealed record KeyUserJson(
-    string Function, string Address, string Location, string? Operation, bool Flips, bool InitText, bool RunsAtBoot, IReadOnlyList<KeyCallerJson> Callers);
+    string Function, string Address, string Location, string? Operation, bool Flips, bool InitText, bool RunsAtBoot, IReadOnlyList<string>? BootPath,
+    IReadOnlyList<KeyCallerJson> Callers);
 
 public sealed record KeyUsersJson(string Key, string KeyAddress, IReadOnlyList<KeyUserJson> Users);
 

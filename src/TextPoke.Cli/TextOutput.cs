@@ -254,7 +254,9 @@ static class TextOutput
             foreach (var u in list.OrderByDescending(u => u.Flips).ThenBy(u => u.Function, StringComparer.Ordinal))
             {
                 string what = u.Operation != null ? $"{u.Operation}(&{keyName})" : "takes its address";
-                string boot = u.RunsAtBoot ? "runs at boot" : "runs on demand";
+                // The path from the code to where every boot runs it: "runs at boot: work queued by X <- called by Y <- ...".
+                string boot = u.BootPath is not { } path ? "runs on demand" : path.Count == 1 ? "runs at boot (init text)"
+                    : "runs at boot: " + string.Join(" <- ", path.Skip(1));
                 string callers = u.Callers.Count == 0 ? "no direct callers" : "called from " + string.Join(", ", u.Callers.Take(6).Select(c => c.Function
                     + (c.InitText ? " (init)" : ""))) + (u.Callers.Count > 6 ? ", ..." : "");
                 o.WriteLine($"  {u.Location,-40} {what}; {callers}; {boot}");

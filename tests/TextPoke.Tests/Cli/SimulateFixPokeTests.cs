@@ -81,6 +81,41 @@ public class SimulateFixPokeTests
         Assert.True(user.RunsAtBoot);
     }
 
+    /// <summary>
+    /// Whether the code that changes a key runs at boot follows the kernel's paths beyond direct calls: a static work item
+    /// queued from init text, a pernet init registered from init text, a tail call; a handler nothing calls runs on demand,
+    /// and a path through a function called from many places (none of them init) is not taken. Each key of an array is
+    /// changed by the code that indexes the array.
+    /// </summary>
+    [Fact]
+    public void KeyUsers_BootPath_ThroughQueuedWork_PernetInit_TailCalls()
+    {
+        using var image = KernelImage.Open(Fixtures.Build("jump-keyusers"));
+        var symbols = ImageSymbols.Load(image, lookBeside: false);
+        ulong Key(string name) => symbols.TryFind(name, out ulong a, out _) ? a : throw new InvalidOperationException(name);
+        ulong hooks = Key("hooks");
+        var keys = new[] { Key("work_key"), Key("pernet_key"), Key("tail_key"), Key("knob_key"), Key("busy_key"), hooks, hooks + 16, hooks + 32 };
+        var users = KeyUsers.Find(image, symbols, keys);
+        KeyUser Single(string name) => Assert.Single(users[Key(name)]);
+
+        var work = Single("work_key");
+        Assert.Equal(["work_fn", "work queued by kick_work", "called by subsys_init (init text)"], work.BootPath);
+        Assert.Equal(["pernet_init_fn", "pernet init registered by subsys_init (init text)"], Single("pernet_key").BootPath);
+        var tail = Single("tail_key");
+        Assert.Equal("static_key_enable", tail.Operation);
+        Assert.Equal(["subsys_init (init text)"], tail.BootPath);
+        var knob = Single("knob_key");
+        Assert.True(knob.Flips);
+        Assert.False(knob.RunsAtBoot);
+        Assert.Null(Single("busy_key").BootPath);
+        foreach (ulong element in new[] { hooks, hooks + 16, hooks + 32 })
+        {
+            var user = Assert.Single(users[element]);
+            Assert.Equal(("hook_register", "static_key_slow_inc"), (user.Function, user.Operation));
+            Assert.Equal(["hook_register", "called by subsys_init (init text)"], user.BootPath);
+        }
+    }
+
     [Fact]
     public void Fix_Seed_WritesARepairedCopy_AndLeavesTheInputAlone()
     {
