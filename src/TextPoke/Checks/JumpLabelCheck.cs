@@ -427,3 +427,35 @@ public static class JumpLabelCheck
         return lines;
     }
 }
+
+/// <summary>
+/// How a user names a key. A key inside an array of keys is printed as the array's symbol plus its offset
+/// (nf_hooks_needed+0xe0, element 0 as the bare symbol); C's element form is accepted too: NAME[i] is element i of an
+/// array of struct static_key (16 bytes each), counted flat over every dimension (nf_hooks_needed[2][6] of a [13][8]
+/// array is nf_hooks_needed[22]).
+/// </summary>
+public static class StaticKeyNames
+{
+    const int StructStaticKeySize = 16;
+
+    /// <summary>The printed name for NAME[i]; any other name unchanged.</summary>
+    public static string Canonical(string name)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(name, @"^(?<sym>[^\[\]\s]+)\[(?<i>\d{1,9})\]$");
+        if (!m.Success) return name;
+        long offset = long.Parse(m.Groups["i"].Value) * StructStaticKeySize;
+        return offset == 0 ? m.Groups["sym"].Value : $"{m.Groups["sym"].Value}+0x{offset:x}";
+    }
+
+    /// <summary>Why NAME names no key, with a hint when it is an array of keys (names like NAME+0x...) or a multi-dimensional element.</summary>
+    public static string NotFound(string name, IEnumerable<string> keyNames, string where)
+    {
+        string bare = name.Split('[', 2)[0];
+        var elements = keyNames.Where(k => k == bare || k.StartsWith(bare + "+0x", StringComparison.Ordinal)).ToList();
+        string hint = elements.Count > 1 || elements.Count == 1 && elements[0] != bare
+            ? $"; {bare} is an array of keys ({elements.Count} with sites, e.g. {string.Join(", ", elements.Take(3))}): name one as {bare}[N] " +
+              $"(counted flat, {StructStaticKeySize} bytes each) or {bare}+0xOFFSET"
+            : "";
+        return $"no static key named '{name}' in {where}{hint}";
+    }
+}

@@ -173,7 +173,11 @@ public sealed class JumpLabelCore
         return key;
     }
 
-    public Key? FindKey(string name) => _byName.GetValueOrDefault(name);
+    /// <summary>A key by its printed name, or NAME[i] for an element of an array of keys (<see cref="StaticKeyNames"/>).</summary>
+    public Key? FindKey(string name) => _byName.GetValueOrDefault(name) ?? _byName.GetValueOrDefault(StaticKeyNames.Canonical(name));
+
+    /// <summary>Every key's printed name.</summary>
+    public IEnumerable<string> KeyNames => _byName.Keys;
 
     // --- static_key API -------------------------------------------------------------------------------------------
 

@@ -1,3 +1,4 @@
+using TextPoke.Checks;
 using TextPoke.Images;
 
 namespace TextPoke.Emulation;
@@ -66,7 +67,7 @@ public static class Simulation
             }
             var key = core.FindKey(step.Argument!)
                 ?? throw new ImageFormatException(source,
-                    $"{(step.Line > 0 ? $"line {step.Line}: " : "")}no static key named '{step.Argument}' in the image's jump table");
+                    $"{(step.Line > 0 ? $"line {step.Line}: " : "")}{StaticKeyNames.NotFound(step.Argument!, core.KeyNames, "the image's jump table")}");
             switch (step.Verb)
             {
                 case "enable": core.Enable(key); break;

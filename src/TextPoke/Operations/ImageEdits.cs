@@ -84,9 +84,9 @@ public static class ImageEdits
         }
         else
         {
-            string key = request.FlipKey!;
-            var ofKey = report.Sites.Where(s => report.Keys[s.KeyIndex].Name == key).OrderBy(s => s.Entry.Code).ToList();
-            if (ofKey.Count == 0) throw new RequestException($"no static key named '{key}' in {image.Path}");
+            string key = request.FlipKey!, named = report.Keys.Any(k => k.Name == key) ? key : StaticKeyNames.Canonical(key);
+            var ofKey = report.Sites.Where(s => report.Keys[s.KeyIndex].Name == named).OrderBy(s => s.Entry.Code).ToList();
+            if (ofKey.Count == 0) throw new RequestException(StaticKeyNames.NotFound(key, report.Keys.Select(k => k.Name), image.Path));
             int n = request.Index;
             if (n < 0
                 || n >= ofKey.Count) throw new RequestException($"--index {n}: key {key} has {ofKey.Count} site{(ofKey.Count == 1 ? "" : "s")} " +

@@ -116,6 +116,27 @@ public class SimulateFixPokeTests
         }
     }
 
+    /// <summary>A key inside an array of keys is named as printed (hooks+0x20) or as C's element (hooks[2]), by poke and simulate alike.</summary>
+    [Fact]
+    public void ArrayElementKeys_NamedByIndex()
+    {
+        var elf = Fixtures.Build("jump-keyusers");
+        var output = Path.Combine(Repo.Scratch("array-keys"), "poked.elf");
+        var poke = CliRun.Run("poke", elf, "--flip-jump-key", "hooks[2]", "-o", output);
+        Assert.True(poke.Exit == 0, poke.Out + poke.Err);
+        Assert.Contains("(key hooks+0x20)", poke.Out);
+        Assert.Contains("uses_sites+0x23/", CliRun.Run("check", output).Out);
+        Assert.Equal(0, CliRun.Run("simulate", elf, "--enable", "hooks[1]").Exit);
+        Assert.Contains("scenario enable hooks[0]", CliRun.Run("simulate", elf, "--enable", "hooks[0]").Out);
+        var missing = CliRun.Run("simulate", elf, "--enable", "hooks[3]");
+        Assert.Equal(2, missing.Exit);
+        Assert.Contains("no static key named 'hooks[3]' in the image's jump table; hooks is an array of keys (3 with sites, e.g. hooks, hooks+0x10, " +
+            "hooks+0x20): name one as hooks[N]", missing.Err);
+        var notFlipped = CliRun.Run("poke", elf, "--flip-jump-key", "hooks[7]", "-o", output);
+        Assert.Equal(2, notFlipped.Exit);
+        Assert.Contains("hooks is an array of keys", notFlipped.Err);
+    }
+
     [Fact]
     public void Fix_Seed_WritesARepairedCopy_AndLeavesTheInputAlone()
     {
