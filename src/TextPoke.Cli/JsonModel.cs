@@ -61,7 +61,7 @@ public sealed record KeyCallerJson(string Function, string Location, bool InitTe
 
 public sealed record KeyUserJson(
     string Function, string Address, string Location, string? Operation, bool Flips, bool InitText, bool RunsAtBoot, IReadOnlyList<string>? BootPath,
-    IReadOnlyList<KeyCallerJson> Callers);
+    string? Through, IReadOnlyList<KeyCallerJson> Callers);
 
 public sealed record KeyUsersJson(string Key, string KeyAddress, IReadOnlyList<KeyUserJson> Users);
 

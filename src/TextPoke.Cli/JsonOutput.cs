@@ -101,7 +101,7 @@ static class JsonOutput
         users.Where(u => core.Keys.Any(k => k.Address == u.Key)).Select(u => new KeyUsersJson(
             core.Keys.First(k => k.Address == u.Key).Name,
             Hex(u.Key),
-            u.Value.Select(x => new KeyUserJson(x.Function, Hex(x.Address), x.Location, x.Operation, x.Flips, x.InitText, x.RunsAtBoot, x.BootPath,
+            u.Value.Select(x => new KeyUserJson(x.Function, Hex(x.Address), x.Location, x.Operation, x.Flips, x.InitText, x.RunsAtBoot, x.BootPath, x.Through,
                 x.Callers.Select(c => new KeyCallerJson(c.Function, c.Location, c.InitText)).ToList())).ToList())).ToList()));
 
     public static void TableSites(TextWriter o, KernelImage image, ImageSymbols symbols, TableReport table, IReadOnlyList<TableSite> sites) =>

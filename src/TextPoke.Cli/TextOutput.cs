@@ -253,7 +253,8 @@ static class TextOutput
             if (list.Count == 0) o.WriteLine("  no code in the image takes its address directly (it may be changed through a pointer, a sysctl or debugfs)");
             foreach (var u in list.OrderByDescending(u => u.Flips).ThenBy(u => u.Function, StringComparer.Ordinal))
             {
-                string what = u.Operation != null ? $"{u.Operation}(&{keyName})" : "takes its address";
+                string what = u.Through != null ? $"{u.Operation ?? "takes the address of"}({u.Through}, which holds &{keyName})"
+                    : u.Operation != null ? $"{u.Operation}(&{keyName})" : "takes its address";
                 // The path from the code to where every boot runs it: "runs at boot: work queued by X <- called by Y <- ...".
                 string boot = u.BootPath is not { } path ? "runs on demand" : path.Count == 1 ? "runs at boot (init text)"
                     : "runs at boot: " + string.Join(" <- ", path.Skip(1));

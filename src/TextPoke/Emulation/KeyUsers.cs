@@ -10,13 +10,21 @@ public sealed record KeyUserCaller(string Function, string Location, bool InitTe
 /// <summary>An instruction that takes a static key's address, and what the function does with it.</summary>
 /// <param name="BootPath">How this code is reached during a normal boot, from the code outwards ("timer_update_keys",
 /// "work queued by timers_update_nohz", ..., "tick_sched_timer (the periodic tick)"); null when no path was found.</param>
+/// <param name="Through">For a key whose address is kept in data (a table of pointers to keys), the data this code passes
+/// on instead of the key ("apparmor_hooks"); null when the code takes the key's own address.</param>
+/// <param name="PointerChange">With <paramref name="Through"/>: the function it is passed to changes keys through pointers
+/// (calls static_key_enable and the like, itself or within three calls, with an address it did not take from its code).</param>
 public sealed record KeyUser(ulong KeyAddress, string Function, ulong Address, string Location, string? Operation, bool InitText,
-    IReadOnlyList<KeyUserCaller> Callers, IReadOnlyList<string>? BootPath = null)
+    IReadOnlyList<KeyUserCaller> Callers, IReadOnlyList<string>? BootPath = null, string? Through = null, bool PointerChange = false)
 {
     /// <summary>True when the key is passed to a function that changes it (static_key_enable/disable/slow_inc/slow_dec...,
     /// and DO_ONCE's __do_once_done, which disables the once key from a work item).</summary>
-    public bool Flips => Operation != null && (Operation.Contains("enable") || Operation.Contains("disable") || Operation.Contains("_inc")
-        || Operation.Contains("_dec") || Operation.StartsWith("__do_once", StringComparison.Ordinal));
+    public bool Flips => Through != null ? PointerChange : Operation != null && (ChangesKey(Operation)
+        || Operation.StartsWith("__do_once", StringComparison.Ordinal));
+
+    /// <summary>static_key_enable, static_key_slow_inc_cpuslocked, __static_key_slow_dec_deferred, ...</summary>
+    public static bool ChangesKey(string function) => function.Contains("enable") || function.Contains("disable") || function.Contains("_inc")
+        || function.Contains("_dec");
 
     /// <summary>True when this code runs during a normal boot: a path of direct calls and queued work leads to it from
     /// init text or from code every boot runs (<see cref="BootPath"/>).</summary>
@@ -70,6 +78,9 @@ public static class KeyUsers
     /// excepted; a caller in init text always counts): a function called from many places may well run at boot from one
     /// of them, but that says nothing about the path through it. Measured on Debian 6.1.0-53 against a real boot: 2 finds
     /// 11 of the 13 keys that flipped; 3, 4 and 6 find no more and call more keys that did not flip "runs at boot".
+    /// A path says the code may run at boot, not that it changes the key there: init code that changes a key only on
+    /// some CPUs, hypervisors or command lines has one too (on the cloud kernels under qemu64, 47 of 130 (5.10), 63 of
+    /// 181 (6.1) and 279 of 393 (6.12, inactive LSMs' slots) keys that did not flip).
     /// </summary>
     public const int MaxCallers = 2;
 
@@ -83,7 +94,13 @@ public static class KeyUsers
         var functionStarts = names.Entries.Where(e => e.IsText).Select(e => e.Address).ToHashSet();
         var pernet = PernetFunctions.Select(n => symbols.TryFind(n, out ulong a, out _) ? a : 0).Where(a => a != 0).ToHashSet();
         var queueing = QueueingFunctions.Select(n => symbols.TryFind(n, out ulong a, out _) ? a : 0).Where(a => a != 0).ToHashSet();
-        var found = new List<(ulong Key, ulong Function, ulong At, string? Operation)>();
+        var found = new List<(ulong Key, ulong Function, ulong At, string? Operation, string? Through)>();
+        var held = HeldKeys.Find(image, names, sortedKeys);
+        // Functions that change a key whose address they did not take in their own code (lsm_static_call_init's
+        // static_branch_enable(scall->active)).
+        var changers = names.Entries.Where(e => e.IsText && (e.Name.StartsWith("static_key_", StringComparison.Ordinal)
+            || e.Name.StartsWith("__static_key_", StringComparison.Ordinal)) && KeyUser.ChangesKey(e.Name)).Select(e => e.Address).ToHashSet();
+        var pointerChangers = new HashSet<ulong>();
         // Direct call/jmp edges (target, caller function), kept from the same pass so the text is decoded once; function
         // addresses each function takes, the functions that call a queueing function, and the data objects passed to one
         // (their address taken at most LookAhead instructions before the call).
@@ -93,7 +110,7 @@ public static class KeyUsers
         var queues = new HashSet<ulong>();
         ForEachFunction(image, names, (function, decoder, end) =>
         {
-            var window = new Queue<(ulong Key, ulong At)>();
+            var window = new Queue<(ulong Key, ulong At, string? Through)>();
             int sinceReference = 0, counter = 0;
             var objects = new Queue<(ulong Address, int At)>();
             while (decoder.IP < end)
@@ -115,28 +132,34 @@ public static class KeyUsers
                 }
                 if (window.Count > 0 && ++sinceReference > LookAhead)
                 {
-                    foreach (var (k, at) in window) found.Add((k, function, at, null));
+                    foreach (var (k, at, through) in window) found.Add((k, function, at, null, through));
                     window.Clear();
                 }
+                if (call && window.Count == 0 && changers.Contains(instruction.NearBranch64)) pointerChangers.Add(function);
                 // A call, or a tail call (jmp static_key_enable), takes the keys loaded just before it.
                 if (window.Count > 0 && call)
                 {
                     string? callee = names.FunctionAt(instruction.NearBranch64);
-                    foreach (var (k, at) in window) found.Add((k, function, at, callee));
+                    foreach (var (k, at, through) in window) found.Add((k, function, at, callee, through));
                     window.Clear();
                 }
                 if (call || AddressOperand(instruction) is not { } address) continue;
                 var hit = Referenced(address, sortedKeys, arrays);
                 if (hit.Length > 0)
                 {
-                    foreach (var key in hit) window.Enqueue((key, instruction.IP));
+                    foreach (var key in hit) window.Enqueue((key, instruction.IP, null));
+                    sinceReference = 0;
+                }
+                else if (held != null && held.TryGet(address, out var heldKeys, out var through))
+                {
+                    foreach (var key in heldKeys) window.Enqueue((key, instruction.IP, through));
                     sinceReference = 0;
                 }
                 else if (functionStarts.Contains(address)) functionsTaken.Add((address, function));
                 else if (image.SectionAt(address) is { IsWritable: true, IsExecutable: false } data && !data.Name.Contains("percpu"))
                     objects.Enqueue((address, counter));
             }
-            foreach (var (k, at) in window) found.Add((k, function, at, null));
+            foreach (var (k, at, through) in window) found.Add((k, function, at, null, through));
         });
         if (found.Count == 0) return result;
 
@@ -150,13 +173,25 @@ public static class KeyUsers
             .Select(r => (Address: symbols.TryFind(r.Name, out ulong a, out _) ? a : 0, r.Name, r.Why)).Where(r => r.Address != 0)
             .ToDictionary(r => r.Address, r => $"{r.Name} ({r.Why})"));
 
-        foreach (var (key, function, at, operation) in found)
+        var calleesOf = new Dictionary<ulong, List<ulong>>();
+        foreach (var (target, caller) in edges)
         {
+            if (!calleesOf.TryGetValue(caller, out var list)) calleesOf[caller] = list = [];
+            list.Add(target);
+        }
+        var pointerChange = new Dictionary<ulong, bool>();
+        bool ChangesThroughPointer(ulong callee) => pointerChange.TryGetValue(callee, out bool known) ? known
+            : pointerChange[callee] = Reaches(callee, pointerChangers, calleesOf, 3);
+
+        foreach (var (key, function, at, operation, through) in found)
+        {
+            ulong callee = 0;
+            bool changes = through != null && operation != null && symbols.TryFind(operation, out callee, out _) && ChangesThroughPointer(callee);
             var list = (callersOf.GetValueOrDefault(function) ?? []).Select(c => new KeyUserCaller(names.FunctionAt(c) ?? $"0x{c:x}",
                     names.FormatPS(c, image.ModuleName), IsInit(image, c)))
                 .OrderBy(c => c.Function, StringComparer.Ordinal).ToList();
             result[key].Add(new KeyUser(key, names.FunctionAt(function) ?? $"0x{function:x}", at, names.FormatPS(at, image.ModuleName), operation,
-                IsInit(image, at), list, reach.PathFrom(function, IsInit(image, at))));
+                IsInit(image, at), list, reach.PathFrom(function, IsInit(image, at)), through, changes));
         }
         return result;
     }
@@ -228,6 +263,133 @@ public static class KeyUsers
 
         string Name(ulong f) => names.FunctionAt(f) ?? $"0x{f:x}";
         string Label(ulong f) => roots.TryGetValue(f, out var why) ? why : IsInit(image, f) ? $"{Name(f)} (init text)" : Name(f);
+    }
+
+    // A function in the set, within depth direct calls from start.
+    static bool Reaches(ulong start, HashSet<ulong> set, Dictionary<ulong, List<ulong>> calleesOf, int depth)
+    {
+        var seen = new HashSet<ulong> { start };
+        var frontier = new List<ulong> { start };
+        for (int d = 0; d <= depth && frontier.Count > 0; d++)
+        {
+            if (frontier.Any(set.Contains)) return true;
+            frontier = frontier.SelectMany(f => calleesOf.GetValueOrDefault(f) ?? []).Where(seen.Add).ToList();
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Keys whose address is kept in data rather than in code: a pointer to the key in a data symbol (the holder,
+    /// static_calls_table's lsm_static_call.active in 6.12), and the data that points into a holder within one struct's
+    /// reach (an LSM's security_hook_list[] pointing at static_calls_table.NAME). Code that takes the address of either
+    /// hands those keys on.
+    /// </summary>
+    sealed class HeldKeys
+    {
+        const int Reach = 256;
+        readonly (ulong P, ulong Key)[] _holders;
+        readonly (ulong Start, ulong End, ulong[] Keys, string Name)[] _ranges;
+
+        readonly ulong[] _ps;
+
+        HeldKeys((ulong, ulong)[] holders, (ulong, ulong, ulong[], string)[] ranges)
+        {
+            _holders = holders;
+            _ranges = ranges;
+            _ps = holders.Select(h => h.Item1).ToArray();
+        }
+
+        public static HeldKeys? Find(KernelImage image, SymbolTable names, ulong[] sortedKeys)
+        {
+            if (image.Elf.IsRelocatable) return null;
+            var keySet = sortedKeys.ToHashSet();
+            var sections = image.Elf.Sections.Where(s => s.IsAllocated && !s.IsExecutable && s.HasFileBytes && !s.Name.Contains("percpu")
+                && s.Size >= 8).ToList();
+            var holders = new List<(ulong P, ulong Key)>();
+            foreach (var section in sections)
+                Words(image, section, (at, word) => { if (keySet.Contains(word)) holders.Add((at, word)); });
+            if (holders.Count == 0) return null;
+            var sorted = holders.OrderBy(h => h.P).ToArray();
+            var ps = sorted.Select(h => h.P).ToArray();
+            ulong low = ps[0] - Reach, high = ps[^1];
+            ulong[] KeysFrom(ulong at, ulong symbol)
+            {
+                int i = Array.BinarySearch(ps, at);
+                if (i < 0) i = ~i;
+                var keys = new List<ulong>();
+                for (; i < ps.Length && ps[i] - at < Reach && Symbol(names, ps[i]) == symbol; i++) keys.Add(sorted[i].Key);
+                return keys.ToArray();
+            }
+            // The holders (D) by their data symbols, and the data pointing into them (E).
+            var ranges = new Dictionary<ulong, (ulong End, HashSet<ulong> Keys, string Name)>();
+            foreach (var (p, key) in sorted)
+                if (names.Lookup(p) is { } hit)
+                {
+                    ulong start = p - hit.Offset;
+                    if (!ranges.TryGetValue(start, out var r)) ranges[start] = r = (start + hit.Size, [], hit.Symbol.Name);
+                    r.Keys.Add(key);
+                }
+            var holderSymbols = ranges.Keys.ToHashSet();
+            // Every word pointing into a holder, by the data symbol it lies in; the keys it hands on are the holder's slots
+            // from there, as many as there are pointers to the same place: users take the slots in order
+            // (lsm_static_call_init gives each LSM implementing a hook the first unused one).
+            var pointers = new List<(ulong E, ulong End, string Name, ulong Target, ulong Holder)>();
+            foreach (var section in sections)
+                Words(image, section, (at, word) =>
+                {
+                    if (word < low || word > high || Symbol(names, word) is not (var target and not 0) || !holderSymbols.Contains(target)) return;
+                    if (names.Lookup(at) is not { } e || holderSymbols.Contains(at - e.Offset)) return;
+                    pointers.Add((at - e.Offset, at - e.Offset + e.Size, e.Symbol.Name, word, target));
+                });
+            var users = pointers.GroupBy(x => x.Target).ToDictionary(g => g.Key, g => g.Count());
+            var pointing = new Dictionary<ulong, (ulong End, HashSet<ulong> Keys, string Name)>();
+            foreach (var (e, end, name, target, holder) in pointers)
+            {
+                var keys = KeysFrom(target, holder).Take(users[target]).ToArray();
+                if (keys.Length == 0) continue;
+                if (!pointing.TryGetValue(e, out var r)) pointing[e] = r = (end, [], name);
+                r.Keys.UnionWith(keys);
+            }
+            var all = ranges.Select(r => (r.Key, r.Value.End, Array.Empty<ulong>(), r.Value.Name))
+                .Concat(pointing.Select(r => (r.Key, r.Value.End, r.Value.Keys.Order().ToArray(), r.Value.Name)))
+                .OrderBy(r => r.Key).ToArray();
+            return new HeldKeys(sorted, all);
+        }
+
+        static ulong Symbol(SymbolTable names, ulong address) => names.Lookup(address) is { } hit ? address - hit.Offset : 0;
+
+        static void Words(KernelImage image, Images.Elf.ElfSection section, Action<ulong, ulong> visit)
+        {
+            var bytes = image.SectionContents(section);
+            ulong start = image.SectionAddress(section);
+            for (int i = (int)((8 - start % 8) % 8); i + 8 <= bytes.Length; i += 8)
+                visit(start + (ulong)i, System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes.Slice(i, 8)));
+        }
+
+        /// <summary>The keys handed on by code taking this address: the holders from it on (D), or every key an E points at.</summary>
+        public bool TryGet(ulong address, out ulong[] keys, out string name)
+        {
+            keys = [];
+            name = "";
+            int lo = 0, hi = _ranges.Length - 1, found = -1;
+            while (lo <= hi)
+            {
+                int mid = (lo + hi) / 2;
+                if (_ranges[mid].Start <= address) { found = mid; lo = mid + 1; } else hi = mid - 1;
+            }
+            if (found < 0 || address >= _ranges[found].End) return false;
+            var r = _ranges[found];
+            name = address == r.Start ? r.Name : $"{r.Name}+0x{address - r.Start:x}";
+            if (r.Keys.Length > 0) keys = r.Keys;
+            else
+            {
+                int i = Array.BinarySearch(_ps, address);
+                var list = new List<ulong>();
+                for (i = i < 0 ? ~i : i; i < _ps.Length && _ps[i] - address < Reach && _ps[i] < r.End; i++) list.Add(_holders[i].Key);
+                keys = list.ToArray();
+            }
+            return keys.Length > 0;
+        }
     }
 
     static bool IsInit(KernelImage image, ulong address) => image.SectionAt(address) is { } s && s.Name.StartsWith(".init", StringComparison.Ordinal);

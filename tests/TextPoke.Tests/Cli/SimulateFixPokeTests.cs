@@ -114,6 +114,19 @@ public class SimulateFixPokeTests
             Assert.Equal(("hook_register", "static_key_slow_inc"), (user.Function, user.Operation));
             Assert.Equal(["hook_register", "called by subsys_init (init text)"], user.BootPath);
         }
+
+        // Keys kept in data: handed on through the hook lists, slot by slot.
+        var held = KeyUsers.Find(image, symbols, [Key("slot_key_0"), Key("slot_key_1"), Key("slot_key_2")]);
+        foreach (var slot in new[] { "slot_key_0", "slot_key_1" })
+        {
+            var list = held[Key(slot)].OrderBy(u => u.Function, StringComparer.Ordinal).ToList();
+            Assert.Equal(["lsm_b_init", "subsys_init"], list.Select(u => u.Function));
+            Assert.Equal([("add_hooks", "lsm_b_hooks"), ("add_hooks", "lsm_a_hooks")], list.Select(u => (u.Operation, u.Through)));
+            Assert.All(list, u => Assert.True(u.Flips));
+            Assert.Null(list[0].BootPath);
+            Assert.Equal(["subsys_init (init text)"], list[1].BootPath);
+        }
+        Assert.Empty(held[Key("slot_key_2")]);
     }
 
     /// <summary>A key inside an array of keys is named as printed (hooks+0x20) or as C's element (hooks[2]), by poke and simulate alike.</summary>
