@@ -135,19 +135,73 @@ public sealed class BootPatcher
         Step("runtime_const", "runtime_const_init", RuntimeConsts);
     }
 
-    // v6.11+: runtime_const_init() writes values known only at run time into runtime_ptr_NAME / runtime_shift_NAME sites.
+    // v6.11+: runtime_const_init() writes each constant's value into its sites. A value the init code loads as an
+    // immediate (Debian 6.12's USER_PTR_MAX = TASK_SIZE_MAX, stored into its variable and patched in
+    // arch_cpu_finalize_init) follows from the image and is written; one computed at boot (the dentry hash table's address
+    // and shift depend on memory size) cannot be known here: its placeholders stay, and verify explains the live values.
     void RuntimeConsts(BootStep step)
     {
-        var names = _symbols.Names.Entries.Where(e => e.Name.StartsWith("__start_runtime_ptr_", StringComparison.Ordinal)
-            || e.Name.StartsWith("__start_runtime_shift_", StringComparison.Ordinal)).ToList();
-        if (names.Count == 0) { step.Skipped = "no runtime constants in this image (v6.11+)"; return; }
-        int sites = 0;
-        foreach (var start in names)
-            if (Symbol("__stop_" + start.Name["__start_".Length..]) is { } stop && stop > start.Address) sites += (int)((stop - start.Address) / 4);
-        step.Sites = sites;
-        step.Skipped = $"{sites} sites of {string.Join(", ", names.Select(n => n.Name["__start_".Length..]).Distinct())}: written at boot by " +
-            "runtime_const_init() with values known only at run time (such as the user address limit and the dentry hash table); the image's " +
-            "placeholders are kept here, and verify explains the live values";
+        var constants = RuntimeConst.Read(_image, _symbols);
+        if (constants.Count == 0) { step.Skipped = "no runtime constants in this image (v6.11+)"; return; }
+        var values = RuntimeConstValues(constants);
+        var unknown = new List<string>();
+        Span<byte> bytes = stackalloc byte[8];
+        foreach (var constant in constants)
+        {
+            step.Sites += constant.Sites.Count;
+            if (!values.TryGetValue(constant.Name, out ulong value)) { unknown.Add(constant.Name); continue; }
+            BinaryPrimitives.WriteUInt64LittleEndian(bytes, value);
+            foreach (ulong site in constant.Sites) Poke(step, site, bytes[..constant.Length]);
+            Note("runtime_const", 0, "", $"runtime_const_{(constant.Pointer ? "ptr" : "shift")}({constant.Name}) = 0x{value:x} " +
+                $"(an immediate of the init code): {constant.Sites.Count} sites");
+        }
+        if (unknown.Count > 0)
+            Note("runtime_const", 0, "", $"{string.Join(", ", unknown.Order(StringComparer.Ordinal))}: computed at boot (memory size, " +
+                "allocations), known only at run time; the image's placeholders are kept here, and verify explains the live values");
+    }
+
+    // The value of each runtime constant that the init code sets from an immediate: a movabs/mov of a constant into a
+    // register, then either stored into the constant's variable or followed (within 8 instructions) by the address of
+    // its __start_runtime_* table, where runtime_const_init() begins. Exactly one such immediate per constant, or none.
+    Dictionary<string, ulong> RuntimeConstValues(List<RuntimeConst> constants)
+    {
+        var byVariable = new Dictionary<ulong, string>();
+        var byTable = constants.ToDictionary(c => c.Start, c => c.Name);
+        foreach (var c in constants) if (Symbol(c.Name) is { } v) byVariable.TryAdd(v, c.Name);
+        var candidates = new Dictionary<string, HashSet<ulong>>();
+        foreach (var section in _image.Elf.Sections)
+        {
+            if (!section.IsExecutable || !section.HasFileBytes || !section.Name.StartsWith(".init", StringComparison.Ordinal)) continue;
+            ulong start = _image.SectionAddress(section);
+            var decoder = Iced.Intel.Decoder.Create(64, new ByteArrayCodeReader(_image.SectionContents(section).ToArray()), start);
+            var immediate = new Dictionary<Register, (ulong Value, int At)>();
+            int counter = 0;
+            while (decoder.IP < start + section.Size)
+            {
+                decoder.Decode(out var insn);
+                counter++;
+                if (insn.IsInvalid) { immediate.Clear(); continue; }
+                // The table's address first: its own mov $__start_runtime_..., %rax is not the value.
+                for (int i = 0; i < insn.OpCount; i++)
+                    if (insn.GetOpKind(i) is OpKind.Immediate32to64 or OpKind.Immediate64 && byTable.TryGetValue(insn.GetImmediate(i), out var table)
+                        && immediate.Values.Where(v => counter - v.At <= 8 && v.Value > 0xffff_ffff).OrderBy(v => counter - v.At).FirstOrDefault() is
+                            { At: > 0 } recent)
+                        Add(table, recent.Value);
+                if (insn.Mnemonic == Mnemonic.Mov && insn.Op0Kind == OpKind.Register && insn.Op1Kind is OpKind.Immediate64 or OpKind.Immediate32to64)
+                    immediate[insn.Op0Register.GetFullRegister()] = (insn.GetImmediate(1), counter);
+                else if (insn.Mnemonic == Mnemonic.Mov && insn.IsIPRelativeMemoryOperand && insn.Op0Kind == OpKind.Memory && insn.Op1Kind == OpKind.Register
+                    && byVariable.TryGetValue(insn.IPRelativeMemoryAddress, out var name))
+                    Add(name, immediate.TryGetValue(insn.Op1Register.GetFullRegister(), out var v) ? v.Value : null);
+                else if (insn.FlowControl != FlowControl.Next) immediate.Clear();
+            }
+        }
+        return candidates.Where(c => c.Value.Count == 1 && !c.Value.Contains(ulong.MaxValue)).ToDictionary(c => c.Key, c => c.Value.Single());
+
+        void Add(string name, ulong? value)
+        {
+            if (!candidates.TryGetValue(name, out var set)) candidates[name] = set = [];
+            set.Add(value ?? ulong.MaxValue);
+        }
     }
 
     void Step(string name, string function, Action<BootStep> run)

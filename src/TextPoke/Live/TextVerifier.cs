@@ -213,20 +213,11 @@ public static class TextVerifier
             for (int i = 0; i < locks.Count; i++)
                 if (!Rel32Sites.IsPadding(locks, i)) sites.Add(new Site(Rel32Sites.Site(locks, i), 1, SiteKind.SmpLock, i));
         // 6.11+ runtime constants: sections runtime_ptr_NAME / runtime_shift_NAME of s32 offsets to the immediate.
-        foreach (var symbol in c.Symbols.Names.Entries)
+        foreach (var constant in RuntimeConst.Read(c.Image, c.Symbols))
         {
-            bool ptr = symbol.Name.StartsWith("__start_runtime_ptr_", StringComparison.Ordinal);
-            if (!ptr && !symbol.Name.StartsWith("__start_runtime_shift_", StringComparison.Ordinal)) continue;
-            string name = symbol.Name[(ptr ? "__start_runtime_ptr_" : "__start_runtime_shift_").Length..];
-            if (c.Symbol("__stop_" + symbol.Name["__start_".Length..]) is not { } stop || stop <= symbol.Address || stop - symbol.Address > 1 << 20) continue;
-            var offsets = new byte[(int)(stop - symbol.Address)];
-            if (c.Image.Read(symbol.Address, offsets) != offsets.Length) continue;
-            c.RuntimeNames.Add(name);
-            for (int i = 0; i + 4 <= offsets.Length; i += 4)
-            {
-                ulong where = symbol.Address + (ulong)i + (ulong)(long)BinaryPrimitives.ReadInt32LittleEndian(offsets.AsSpan(i));
-                sites.Add(new Site(where, ptr ? 8 : 1, ptr ? SiteKind.RuntimePtr : SiteKind.RuntimeShift, c.RuntimeNames.Count - 1));
-            }
+            c.RuntimeNames.Add(constant.Name);
+            foreach (ulong where in constant.Sites)
+                sites.Add(new Site(where, constant.Length, constant.Pointer ? SiteKind.RuntimePtr : SiteKind.RuntimeShift, c.RuntimeNames.Count - 1));
         }
         sites.Sort((a, b) => a.Start.CompareTo(b.Start));
         return [.. sites];

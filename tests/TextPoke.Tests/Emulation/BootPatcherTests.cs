@@ -35,6 +35,25 @@ public class BootPatcherTests
     // Offsets in tables-clean.S's `work`: 0 call __fentry__, 5 lock incl, 8 call thunk_rbx, 13 call target_fn, 18 movl,
     // 20 ud2, 22 jmp __x86_return_thunk, 27 cs jmp __x86_return_thunk (6 bytes). `more`: 0 alt site, 5 paravirt site.
 
+    /// <summary>
+    /// v6.11+ runtime constants: a value the init code loads as an immediate (USER_PTR_MAX) is written into every site, as
+    /// runtime_const_init() does; values from memory (the dentry hash table) keep their placeholders and are named.
+    /// </summary>
+    [Fact]
+    public void RuntimeConsts_ValueFromTheInitCode_WrittenIntoEverySite()
+    {
+        using var r = Boot("runtime-const", "none");
+        Assert.Equal("00 f0 ff ff ff 7f 00 00", r.Hex("strncpy_from_user", 2, 8));
+        Assert.Equal("00 f0 ff ff ff 7f 00 00", r.Hex("strncpy_from_user", 15, 8));
+        Assert.Equal("ef cd ab 89 67 45 23 01", r.Hex("d_hash", 2, 8));
+        Assert.Equal("0c", r.Hex("d_hash", 12, 1));
+        var step = r.Step("runtime_const");
+        Assert.Equal((4, 2), (step.Sites, step.Changed));
+        var notes = r.Boot.Events.Where(e => e.Step == "runtime_const").Select(e => e.Explanation).ToList();
+        Assert.Contains("runtime_const_ptr(USER_PTR_MAX) = 0x7ffffffff000 (an immediate of the init code): 2 sites", notes);
+        Assert.Contains(notes, n => n.StartsWith("d_hash_shift, dentry_hashtable: computed at boot", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void PlainCpu_EveryStepWritesWhatTheKernelWrites()
     {
