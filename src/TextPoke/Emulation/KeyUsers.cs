@@ -41,8 +41,8 @@ public sealed record KeyUser(ulong KeyAddress, string Function, ulong Address, s
 /// Whether the code runs at boot follows the paths the kernel takes (<see cref="BootReach"/>): direct calls and tail
 /// calls, and work queued for later — a work item, delayed work or timer whose callback is the function (a static
 /// DECLARE_WORK/DEFINE_TIMER object holding its address, or its address passed next to a call that queues it), a
-/// kthread started on it — from init text or from the code every boot runs: kernel_init, rest_init and the periodic
-/// tick.
+/// kthread started on it, a pernet init or notifier callback registered — from init text or from the code every boot
+/// runs: kernel_init, rest_init and the periodic tick.
 /// </summary>
 public static class KeyUsers
 {
@@ -92,6 +92,9 @@ public static class KeyUsers
         var names = symbols.Names;
         var arrays = KeyArrays(names, sortedKeys);
         var functionStarts = names.Entries.Where(e => e.IsText).Select(e => e.Address).ToHashSet();
+        // Notifier chain registrations (register_reboot_notifier, blocking_notifier_chain_register, crypto_register_notifier, ...).
+        var notifiers = names.Entries.Where(e => e.IsText && e.Name.Contains("register") && !e.Name.Contains("unregister")
+            && e.Name.Contains("notifier")).Select(e => e.Address).ToHashSet();
         var pernet = PernetFunctions.Select(n => symbols.TryFind(n, out ulong a, out _) ? a : 0).Where(a => a != 0).ToHashSet();
         var queueing = QueueingFunctions.Select(n => symbols.TryFind(n, out ulong a, out _) ? a : 0).Where(a => a != 0).ToHashSet();
         var found = new List<(ulong Key, ulong Function, ulong At, string? Operation, string? Through)>();
@@ -106,7 +109,7 @@ public static class KeyUsers
         // (their address taken at most LookAhead instructions before the call).
         var edges = new List<(ulong Target, ulong Caller)>(1 << 16);
         var functionsTaken = new List<(ulong Address, ulong Function)>(1 << 14);
-        var objectsPassed = new List<(ulong Address, ulong Function, bool Pernet)>();
+        var objectsPassed = new List<(ulong Address, ulong Function, Handover How)>();
         var queues = new HashSet<ulong>();
         ForEachFunction(image, names, (function, decoder, end) =>
         {
@@ -125,10 +128,11 @@ public static class KeyUsers
                 {
                     ulong target = instruction.NearBranch64;
                     edges.Add((target, function));
-                    bool queue = queueing.Contains(target), register = pernet.Contains(target);
-                    if (queue) queues.Add(function);
-                    if (queue || register)
-                        foreach (var (o, _) in objects) objectsPassed.Add((o, function, register));
+                    var how = queueing.Contains(target) ? Handover.Queue : pernet.Contains(target) ? Handover.Pernet
+                        : notifiers.Contains(target) ? Handover.Notifier : Handover.None;
+                    if (how == Handover.Queue) queues.Add(function);
+                    if (how != Handover.None)
+                        foreach (var (o, _) in objects) objectsPassed.Add((o, function, how));
                 }
                 if (window.Count > 0 && ++sinceReference > LookAhead)
                 {
@@ -196,13 +200,17 @@ public static class KeyUsers
         return result;
     }
 
+    enum Handover : byte { None, Queue, Pernet, Notifier }
+
     // Code run for later, or by a registration: function G runs after F queues it when F takes G's address and calls a
     // queueing function (INIT_WORK then queue_work, kthread_run), or passes a queueing function a static work item,
     // delayed work or timer whose callback (at +24 in struct work_struct, delayed_work and timer_list) is G; G runs
     // inside register_pernet_subsys/device when F registers a static pernet_operations whose init (at +16) is G: it is
-    // called for init_net before the registration returns.
+    // called for init_net before the registration returns; G runs when a notifier chain fires after F registers a static
+    // notifier_block whose notifier_call (at +0) is G (crypto_register_notifier: cryptomgr_notify, on every algorithm
+    // registered at boot).
     static Dictionary<ulong, List<(ulong Queuer, string How)>> QueuedBy(KernelImage image, HashSet<ulong> functionStarts,
-        List<(ulong Address, ulong Function)> functionsTaken, List<(ulong Address, ulong Function, bool Pernet)> objectsPassed, HashSet<ulong> queues)
+        List<(ulong Address, ulong Function)> functionsTaken, List<(ulong Address, ulong Function, Handover How)> objectsPassed, HashSet<ulong> queues)
     {
         var queuedBy = new Dictionary<ulong, List<(ulong, string)>>();
         void Add(ulong callback, ulong queuer, string how)
@@ -212,9 +220,16 @@ public static class KeyUsers
         }
         foreach (var (address, function) in functionsTaken)
             if (queues.Contains(function)) Add(address, function, "queued by");
-        foreach (var (address, function, pernet) in objectsPassed)
-            if (image.TryReadU64(address + (pernet ? 16UL : 24UL), out ulong callback) && functionStarts.Contains(callback))
-                Add(callback, function, pernet ? "pernet init registered by" : "work queued by");
+        foreach (var (address, function, how) in objectsPassed)
+        {
+            var (offset, label) = how switch
+            {
+                Handover.Pernet => (16UL, "pernet init registered by"),
+                Handover.Notifier => (0UL, "notifier registered by"),
+                _ => (24UL, "work queued by"),
+            };
+            if (image.TryReadU64(address + offset, out ulong callback) && functionStarts.Contains(callback)) Add(callback, function, label);
+        }
         return queuedBy;
     }
 

@@ -53,9 +53,11 @@ public class LiveVerifyTests
 
     /// <summary>
     /// The keys whose sites the real boot changed are the truth for "runs at boot": each one has code that changes it
-    /// with a boot path (KeyUsers), except DO_ONCE keys, which a crypto self-test thread started from a notifier or the
-    /// first network packets disable (paths textpoke does not follow). Measured on the cloud kernels under qemu64: 5.10
-    /// 10 of the 11 keys that flipped, 6.1 12 of 14, 6.12 475 of 477 (460 of them LSM keys kept in static_calls_table).
+    /// with a boot path (KeyUsers), except DO_ONCE keys, which the first network packets may disable (paths textpoke
+    /// does not follow; the crypto self-tests' DO_ONCE, in a kthread started from a notifier, it follows). Measured on the
+    /// cloud kernels under qemu64, by name: 5.10 11 of 11, 6.1 14 of 14, 6.12 477 of 477 (460 of them LSM keys kept in
+    /// static_calls_table). verify names keys, and a DO_ONCE name stands for several keys: of every key carrying a flipped
+    /// name, 1, 2 and 14 have no path, all DO_ONCE keys of networking and fscrypt helpers.
     /// </summary>
     static void FlippedKeys_RunAtBootByTheirPaths(string kernel, JsonElement v)
     {

@@ -83,7 +83,7 @@ public class SimulateFixPokeTests
 
     /// <summary>
     /// Whether the code that changes a key runs at boot follows the kernel's paths beyond direct calls: a static work item
-    /// queued from init text, a pernet init registered from init text, a tail call; a handler nothing calls runs on demand,
+    /// queued from init text, a pernet init or a notifier registered from init text, a tail call; a handler nothing calls runs on demand,
     /// and a path through a function called from many places (none of them init) is not taken. Each key of an array is
     /// changed by the code that indexes the array.
     /// </summary>
@@ -101,6 +101,8 @@ public class SimulateFixPokeTests
         var work = Single("work_key");
         Assert.Equal(["work_fn", "work queued by kick_work", "called by subsys_init (init text)"], work.BootPath);
         Assert.Equal(["pernet_init_fn", "pernet init registered by subsys_init (init text)"], Single("pernet_key").BootPath);
+        Assert.Equal(["notif_fn", "notifier registered by subsys_init (init text)"],
+            Assert.Single(KeyUsers.Find(image, symbols, [Key("notif_key")])[Key("notif_key")]).BootPath);
         var tail = Single("tail_key");
         Assert.Equal("static_key_enable", tail.Operation);
         Assert.Equal(["subsys_init (init text)"], tail.BootPath);
