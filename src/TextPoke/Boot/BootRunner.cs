@@ -16,7 +16,7 @@ public enum BootOutcome { Booted, Crashed, Panicked, TimedOut, QemuFailed }
 /// the marker appears, with the guest stopped, before QEMU is ended.
 public sealed record BootRequest(QemuOptions Qemu, string Marker, TimeSpan Timeout, TimeSpan Silence, string LogPath, bool MarkerKnown = true,
     bool LogExclusive = false, IReadOnlyList<(ulong Start, ulong Length)>? MemoryAtMarker = null,
-    IReadOnlyList<(ulong Address, byte[] Bytes)>? InjectAtMarker = null, (ulong Start, ulong Length)? LogBuffer = null);
+    IReadOnlyList<(ulong Address, byte[] Bytes)>? InjectAtMarker = null, Live.PrintkRingLayout? LogBuffer = null);
 
 /// <summary>The verdict of one boot, with the console log and the reports found in it.</summary>
 public sealed record BootResult(BootOutcome Outcome, string Reason, TimeSpan Elapsed, IReadOnlyList<string> Lines, IReadOnlyList<CrashReport> Reports,
@@ -186,22 +186,39 @@ public static class BootRunner
         }
     }
 
-    /// <summary>The printk buffer's text records as lines (printable runs between the ring's binary headers), or null.</summary>
-    static IReadOnlyList<string>? ReadLogBuffer(string socket, (ulong Start, ulong Length) buffer)
+    /// <summary>
+    /// The printk buffer's records as lines, or null: read through the ring's descriptors when the kernel names them
+    /// (exact texts, in sequence order), else the printable runs between the data ring's binary headers.
+    /// </summary>
+    static IReadOnlyList<string>? ReadLogBuffer(string socket, Live.PrintkRingLayout ring)
     {
+        var ranges = new List<(ulong, ulong)> { (ring.Data, ring.DataLength) };
+        if (ring.Count > 0)
+        {
+            ranges.Add((ring.Descs, (ulong)ring.Count * Live.PrintkRingLayout.DescSize));
+            ranges.Add((ring.Infos, (ulong)ring.Count * Live.PrintkRingLayout.InfoSize));
+        }
         Live.MemorySnapshot snapshot;
         try
         {
             using var monitor = QemuMonitor.Connect(socket, TimeSpan.FromSeconds(10));
-            snapshot = monitor.Dump([buffer], Path.GetDirectoryName(socket)!);
+            snapshot = monitor.Dump(ranges, Path.GetDirectoryName(socket)!);
         }
         catch (Exception e) when (e is IOException or TimeoutException or System.Net.Sockets.SocketException or UnauthorizedAccessException)
         {
             return null;
         }
-        var bytes = new byte[buffer.Length];
-        if (!snapshot.TryRead(buffer.Start, bytes)) return null;
-        return LogBufferLines(bytes);
+        var data = new byte[ring.DataLength];
+        if (!snapshot.TryRead(ring.Data, data)) return null;
+        if (ring.Count > 0)
+        {
+            var descs = new byte[ring.Count * Live.PrintkRingLayout.DescSize];
+            var infos = new byte[ring.Count * Live.PrintkRingLayout.InfoSize];
+            if (snapshot.TryRead(ring.Descs, descs) && snapshot.TryRead(ring.Infos, infos)
+                && Live.PrintkRing.Lines(data, descs, infos, ring.Count) is { Count: > 0 } lines)
+                return lines;
+        }
+        return LogBufferLines(data);
     }
 
     static bool IsText(byte b) => b is >= 0x20 and < 0x7f || b == (byte)'\t';

@@ -85,18 +85,29 @@ public sealed class BootSession
         };
     }
 
-    (ulong, ulong)? _logBuffer;
+    Live.PrintkRingLayout? _logBuffer;
 
     /// <summary>
-    /// __log_buf (the static printk buffer early messages land in) and its size (to the next symbol, at most 16 MiB), so
-    /// that a guest that falls silent before its console exists can still be read; null when the kernel has no symbols.
+    /// __log_buf (the static printk buffer early messages land in) and its size (to the next symbol, at most 16 MiB), with
+    /// the ring's descriptors and infos when the kernel names them (v5.10+), so that a guest that falls silent before its
+    /// console exists can still be read; null when the kernel has no symbols.
     /// </summary>
-    static (ulong, ulong)? LogBufferOf(Symbols.ImageSymbols symbols)
+    static Live.PrintkRingLayout? LogBufferOf(Symbols.ImageSymbols symbols)
     {
         if (!symbols.TryFind("__log_buf", out ulong start, out _)) return null;
-        var next = symbols.Names.Entries.Where(e => e.Address > start).Select(e => e.Address).DefaultIfEmpty(start + (1 << 17)).Min();
-        ulong length = Math.Min(next - start, 16UL << 20);
-        return length >= 4096 ? (start, length) : null;
+        ulong Extent(ulong at) => Math.Min(symbols.Names.Entries.Where(e => e.Address > at).Select(e => e.Address).DefaultIfEmpty(at + (1 << 17)).Min() - at,
+            16UL << 20);
+        ulong length = Extent(start);
+        if (length < 4096) return null;
+        // The ring's data size is a power of two (CONFIG_LOG_BUF_SHIFT); the symbol after it may leave padding.
+        length = 1UL << System.Numerics.BitOperations.Log2(length);
+        if (symbols.TryFind("_printk_rb_static_descs", out ulong descs, out _) && symbols.TryFind("_printk_rb_static_infos", out ulong infos, out _))
+        {
+            // As many descriptors as both arrays hold, a power of two (the ring's count_bits).
+            ulong fits = Math.Min(Extent(descs) / Live.PrintkRingLayout.DescSize, Extent(infos) / Live.PrintkRingLayout.InfoSize);
+            if (fits > 0) return new(start, length, descs, 1 << System.Numerics.BitOperations.Log2((uint)Math.Min(fits, 1 << 24)), infos);
+        }
+        return new(start, length, 0, 0, 0);
     }
 
     IReadOnlyList<(ulong Start, ulong Length)>? _memory;

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using TextPoke.Boot;
 using TextPoke.Crash;
 using TextPoke.Messages;
@@ -38,6 +39,43 @@ public class EarlyBugTests
         Assert.Contains("expected the compiler's NOP 0f 1f 44 00 00 there (line 45); it found e9 0b 00 00 00", explanation.Lines[0]);
         Assert.Contains("before the console exists", explanation.Lines[0]);
         Assert.Equal("it happened in jump_label_init, called from setup_arch: the boot-time check of every site, not a key change.", explanation.Lines[1]);
+    }
+
+    /// <summary>
+    /// The printk ring read through its descriptors: each committed or finalized record's exact text (text_len bytes
+    /// after the block's id), in sequence order, a block that wraps read from the ring's start, a reserved record and a
+    /// descriptor whose block was reused skipped — none of the next block's bytes leak into a line.
+    /// </summary>
+    [Fact]
+    public void PrintkRing_RecordsByTheirDescriptors()
+    {
+        const int size = 64, count = 4;
+        var data = new byte[size];
+        var descs = new byte[count * TextPoke.Live.PrintkRingLayout.DescSize];
+        var infos = new byte[count * TextPoke.Live.PrintkRingLayout.InfoSize];
+        void Record(ulong id, ulong state, ulong begin, ulong next, ulong seq, string text, int at)
+        {
+            int i = (int)(id & (count - 1));
+            BinaryPrimitives.WriteUInt64LittleEndian(descs.AsSpan(i * 24), state << 62 | id);
+            BinaryPrimitives.WriteUInt64LittleEndian(descs.AsSpan(i * 24 + 8), begin);
+            BinaryPrimitives.WriteUInt64LittleEndian(descs.AsSpan(i * 24 + 16), next);
+            BinaryPrimitives.WriteUInt64LittleEndian(infos.AsSpan(i * 88), seq);
+            BinaryPrimitives.WriteUInt16LittleEndian(infos.AsSpan(i * 88 + 16), (ushort)text.Length);
+            BinaryPrimitives.WriteUInt64LittleEndian(data.AsSpan(at), id);
+            System.Text.Encoding.ASCII.GetBytes(text).CopyTo(data, at + 8);
+        }
+        // id 3 (index 3): the oldest, seq 6; its block wrapped (begin near the end of the first wrap, data from 0 of the
+        // next), and id 5 has reused those bytes since.
+        Record(3, 2, 60, size + 16, 6, "RIP: y", 0);
+        // id 5 (index 1): finalized, at 0..24 of the second wrap, seq 7; its text ends where id 6's block begins.
+        Record(5, 2, size + 0, size + 24, 7, "size:2 type:0", 0);
+        // id 6 (index 2): committed, at 24..56, seq 8, with trailing bytes inside the block that are not text.
+        Record(6, 1, size + 24, size + 56, 8, "kernel BUG at x.c:45!", 24);
+        data[24 + 8 + 21] = (byte)':';
+        // id 4 (index 0): reserved, not yet committed.
+        Record(4, 0, size + 56, size + 64, 9, "", 56);
+        Assert.Equal(["size:2 type:0", "kernel BUG at x.c:45!"], TextPoke.Live.PrintkRing.Lines(data, descs, infos, count));
+        Assert.Empty(TextPoke.Live.PrintkRing.Lines(data.AsSpan(0, 48), descs, infos, count)); // not a power of two
     }
 
     [Fact]
