@@ -84,6 +84,9 @@ public sealed class BootPatcher
     }
 
     /// <summary>Runs the whole boot-time patching of a vmlinux (or the ELF inside a bzImage).</summary>
+    /// <summary>The image's __jump_table as checked by the emulated jump_label_init (kernels with ideal_nops), or null.</summary>
+    public Checks.JumpLabelReport? JumpReport { get; private set; }
+
     public static BootPatcher Run(KernelImage image, ImageSymbols symbols, CpuModel cpu, CpuFeatureNames names, bool keepGoing = false,
         ulong? returnThunk = null)
     {
@@ -375,7 +378,7 @@ public sealed class BootPatcher
     /// </summary>
     void JumpLabelInit(BootStep step)
     {
-        var report = Checks.JumpLabelCheck.Run(_image, _symbols);
+        var report = JumpReport = Checks.JumpLabelCheck.Run(_image, _symbols);
         if (report.Era == null || report.Bounds == null) { step.Skipped = report.Absent ?? "no __jump_table"; return; }
         if (report.Era.VariableLength) { step.Skipped = "2/5-byte jump-label era: jump_label_init patches nothing"; return; }
         var defaultNop = X86Code.Nop(5).ToArray();

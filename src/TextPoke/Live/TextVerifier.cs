@@ -185,7 +185,7 @@ public static class TextVerifier
     static Site[] IndexSites(Context c, List<string> notes)
     {
         var sites = new List<Site>();
-        c.Jumps = JumpLabelCheck.Run(c.Image, c.Symbols);
+        c.Jumps = c.Boot.JumpReport ?? JumpLabelCheck.Run(c.Image, c.Symbols); // a 5.10 boot checked it already
         if (c.Jumps.Era != null)
             for (int i = 0; i < c.Jumps.Sites.Length; i++)
                 sites.Add(new Site(c.Jumps.Sites[i].Entry.Code, c.Jumps.Sites[i].Size is 2 ? 2 : 5, SiteKind.Jump, i));
