@@ -326,7 +326,7 @@ public static class KeyUsers
             if (holders.Count == 0) return null;
             var sorted = holders.OrderBy(h => h.P).ToArray();
             var ps = sorted.Select(h => h.P).ToArray();
-            ulong low = ps[0] - Reach, high = ps[^1];
+            ulong low = ps[0] > Reach ? ps[0] - Reach : 0, high = ps[^1];
             ulong[] KeysFrom(ulong at, ulong symbol)
             {
                 int i = Array.BinarySearch(ps, at);
@@ -336,14 +336,9 @@ public static class KeyUsers
                 return keys.ToArray();
             }
             // The holders (D) by their data symbols, and the data pointing into them (E).
-            var ranges = new Dictionary<ulong, (ulong End, HashSet<ulong> Keys, string Name)>();
-            foreach (var (p, key) in sorted)
-                if (names.Lookup(p) is { } hit)
-                {
-                    ulong start = p - hit.Offset;
-                    if (!ranges.TryGetValue(start, out var r)) ranges[start] = r = (start + hit.Size, [], hit.Symbol.Name);
-                    r.Keys.Add(key);
-                }
+            var ranges = new Dictionary<ulong, (ulong End, string Name)>();
+            foreach (var (p, _) in sorted)
+                if (names.Lookup(p) is { } hit) ranges.TryAdd(p - hit.Offset, (p - hit.Offset + hit.Size, hit.Symbol.Name));
             var holderSymbols = ranges.Keys.ToHashSet();
             // Every word pointing into a holder, by the data symbol it lies in; the keys it hands on are the holder's slots
             // from there, as many as there are pointers to the same place: users take the slots in order
