@@ -84,7 +84,8 @@ static partial class Commands
         var inPlace = InPlaceOption();
         var flipSite = new Option<string?>("--flip-jump-site") { Description = "turn the jump-label site at LOCATION into the opposite instruction of the " +
             "same length", HelpName = "LOCATION" };
-        var flipKey = new Option<string?>("--flip-jump-key") { Description = "turn a site of KEY into the opposite instruction (the seed's fault)",
+        var flipKey = new Option<string?>("--flip-jump-key") { Description = "turn a site of KEY into the opposite instruction (the seed's fault); " +
+            "KEY as `keys` prints it, or NAME[N] for an element of an array of keys",
             HelpName = "KEY" };
         var index = new Option<int>("--index") { Description = "with --flip-jump-key: which site, in the kernel's order (by address), from 0",
             DefaultValueFactory = _ => 0 };

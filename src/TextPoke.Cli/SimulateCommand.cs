@@ -16,8 +16,12 @@ static partial class Commands
         var map = SystemMapOption();
         var json = JsonOption();
         var flipAll = new Option<bool>("--flip-all") { Description = "move every key away from its initial state, one at a time, then back (the default)" };
-        var enable = new Option<string[]>("--enable") { Description = "static_key_enable(KEY) (repeatable; applied in order with --disable)", HelpName = "KEY",
-            AllowMultipleArgumentsPerToken = false };
+        var enable = new Option<string[]>("--enable")
+        {
+            Description = "static_key_enable(KEY) (repeatable; applied in order with --disable; NAME[N] names an element of an array of keys)",
+            HelpName = "KEY",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var disable = new Option<string[]>("--disable") { Description = "static_key_disable(KEY) (repeatable)", HelpName = "KEY" };
         var script = new Option<string?>("--script") { Description = "operations, one per line: enable|disable|inc|dec KEY, load MODULE, boot-done; '#' " +
             "comments", HelpName = "FILE" };
