@@ -405,12 +405,13 @@ public static class KeyUsers
 
     static bool IsInit(KernelImage image, ulong address) => image.SectionAt(address) is { } s && s.Name.StartsWith(".init", StringComparison.Ordinal);
 
-    // Arrays of keys: a data symbol longer than one struct static_key that holds more than one of the keys, by its start.
+    // Arrays of keys, by their start: a data symbol longer than one struct static_key that holds more than one of the keys,
+    // or one of them past its first element (a key named nf_hooks_needed+0xe0 is an element, even when asked about alone).
     static Dictionary<ulong, ulong[]> KeyArrays(SymbolTable names, ulong[] keys)
     {
         var arrays = new Dictionary<ulong, ulong[]>();
         foreach (var group in keys.GroupBy(k => names.Lookup(k) is { Size: > StructStaticKeySize } hit ? hit.Symbol.Address : 0))
-            if (group.Key != 0 && group.Count() > 1) arrays[group.Key] = group.Order().ToArray();
+            if (group.Key != 0 && (group.Count() > 1 || group.Any(k => k - group.Key >= StructStaticKeySize))) arrays[group.Key] = group.Order().ToArray();
         return arrays;
     }
 

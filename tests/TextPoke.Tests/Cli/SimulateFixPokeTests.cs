@@ -115,6 +115,8 @@ public class SimulateFixPokeTests
             var user = Assert.Single(users[element]);
             Assert.Equal(("hook_register", "static_key_slow_inc"), (user.Function, user.Operation));
             Assert.Equal(["hook_register", "called by subsys_init (init text)"], user.BootPath);
+            // Asked about alone (simulate asks about the one key that BUGged), an element still has its user.
+            Assert.Equal("hook_register", Assert.Single(KeyUsers.Find(image, symbols, [element])[element]).Function);
         }
 
         // Keys kept in data: handed on through the hook lists, slot by slot.
