@@ -94,19 +94,17 @@ public sealed class BootSession
     /// </summary>
     static Live.PrintkRingLayout? LogBufferOf(Symbols.ImageSymbols symbols)
     {
-        if (!symbols.TryFind("__log_buf", out ulong start, out _)) return null;
-        ulong Extent(ulong at) => Math.Min(symbols.Names.Entries.Where(e => e.Address > at).Select(e => e.Address).DefaultIfEmpty(at + (1 << 17)).Min() - at,
-            16UL << 20);
-        ulong length = Extent(start);
+        // Each array's extent runs to the next symbol (%pS's size), at most 16 MiB.
+        ulong Extent(string name, out ulong at) => symbols.TryFind(name, out at, out var table) && table!.Lookup(at) is { Offset: 0 } hit
+            ? Math.Min(hit.Size, 16UL << 20) : 0;
+        ulong length = Extent("__log_buf", out ulong start);
         if (length < 4096) return null;
         // The ring's data size is a power of two (CONFIG_LOG_BUF_SHIFT); the symbol after it may leave padding.
         length = 1UL << System.Numerics.BitOperations.Log2(length);
-        if (symbols.TryFind("_printk_rb_static_descs", out ulong descs, out _) && symbols.TryFind("_printk_rb_static_infos", out ulong infos, out _))
-        {
-            // As many descriptors as both arrays hold, a power of two (the ring's count_bits).
-            ulong fits = Math.Min(Extent(descs) / Live.PrintkRingLayout.DescSize, Extent(infos) / Live.PrintkRingLayout.InfoSize);
-            if (fits > 0) return new(start, length, descs, 1 << System.Numerics.BitOperations.Log2((uint)Math.Min(fits, 1 << 24)), infos);
-        }
+        // As many descriptors as both arrays hold, a power of two (the ring's count_bits).
+        ulong fits = Math.Min(Extent("_printk_rb_static_descs", out ulong descs) / Live.PrintkRingLayout.DescSize,
+            Extent("_printk_rb_static_infos", out ulong infos) / Live.PrintkRingLayout.InfoSize);
+        if (fits > 0) return new(start, length, descs, 1 << System.Numerics.BitOperations.Log2((uint)Math.Min(fits, 1 << 24)), infos);
         return new(start, length, 0, 0, 0);
     }
 

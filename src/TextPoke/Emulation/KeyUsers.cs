@@ -96,8 +96,9 @@ public static class KeyUsers
         // Notifier chain registrations (register_reboot_notifier, blocking_notifier_chain_register, crypto_register_notifier, ...).
         var notifiers = names.Entries.Where(e => e.IsText && e.Name.Contains("register") && !e.Name.Contains("unregister")
             && e.Name.Contains("notifier")).Select(e => e.Address).ToHashSet();
-        var pernet = PernetFunctions.Select(n => symbols.TryFind(n, out ulong a, out _) ? a : 0).Where(a => a != 0).ToHashSet();
-        var queueing = QueueingFunctions.Select(n => symbols.TryFind(n, out ulong a, out _) ? a : 0).Where(a => a != 0).ToHashSet();
+        ulong Address(string name) => symbols.TryFind(name, out ulong a, out _) ? a : 0;
+        var pernet = PernetFunctions.Select(Address).Where(a => a != 0).ToHashSet();
+        var queueing = QueueingFunctions.Select(Address).Where(a => a != 0).ToHashSet();
         var found = new List<(ulong Key, ulong Function, ulong At, string? Operation, string? Through)>();
         var held = HeldKeys.Find(image, names, sortedKeys);
         // Functions that change a key whose address they did not take in their own code (lsm_static_call_init's
@@ -112,11 +113,14 @@ public static class KeyUsers
         var functionsTaken = new List<(ulong Address, ulong Function)>(1 << 14);
         var objectsPassed = new List<(ulong Address, ulong Function, Handover How)>();
         var queues = new HashSet<ulong>();
+        // One window of key references and one of data objects, reused for every function (the visits are sequential).
+        var window = new Queue<(ulong Key, ulong At, string? Through)>();
+        var objects = new Queue<(ulong Address, int At)>();
         ForEachFunction(image, names, (function, decoder, end) =>
         {
-            var window = new Queue<(ulong Key, ulong At, string? Through)>();
+            window.Clear();
+            objects.Clear();
             int sinceReference = 0, counter = 0;
-            var objects = new Queue<(ulong Address, int At)>();
             while (decoder.IP < end)
             {
                 decoder.Decode(out var instruction);
@@ -175,7 +179,7 @@ public static class KeyUsers
             set.Add(caller);
         }
         var reach = new BootReach(image, names, callersOf, QueuedBy(image, functionStarts, functionsTaken, objectsPassed, queues), BootRoots
-            .Select(r => (Address: symbols.TryFind(r.Name, out ulong a, out _) ? a : 0, r.Name, r.Why)).Where(r => r.Address != 0)
+            .Select(r => (Address: Address(r.Name), r.Name, r.Why)).Where(r => r.Address != 0)
             .ToDictionary(r => r.Address, r => $"{r.Name} ({r.Why})"));
 
         var calleesOf = new Dictionary<ulong, List<ulong>>();
@@ -209,7 +213,8 @@ public static class KeyUsers
     // inside register_pernet_subsys/device when F registers a static pernet_operations whose init (at +16) is G: it is
     // called for init_net before the registration returns; G runs when a notifier chain fires after F registers a static
     // notifier_block whose notifier_call (at +0) is G (crypto_register_notifier: cryptomgr_notify, on every algorithm
-    // registered at boot).
+    // registered at boot). The offsets hold from v4.15 (timer_list's callback after expires) through v6.12, without
+    // CONFIG_LOCKDEP (Debian's kernels), which adds a lockdep_map to work_struct after func and to timer_list at its end.
     static Dictionary<ulong, List<(ulong Queuer, string How)>> QueuedBy(KernelImage image, HashSet<ulong> functionStarts,
         List<(ulong Address, ulong Function)> functionsTaken, List<(ulong Address, ulong Function, Handover How)> objectsPassed, HashSet<ulong> queues)
     {
